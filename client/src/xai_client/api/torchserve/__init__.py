@@ -1,0 +1,1 @@
+"""TorchServe inference/management gRPC stubs, generated from protos/torchserve (do not edit)."""

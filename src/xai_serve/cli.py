@@ -1,0 +1,38 @@
+"""The ``xai`` command. Each part of the project contributes its sub-commands through a
+``register(app)`` function in its own ``commands`` module, so this file only assembles them.
+Heavy imports (torch) happen inside the command bodies, keeping ``xai --help`` fast."""
+
+from __future__ import annotations
+
+import typer
+
+from xai_serve.evaluation import commands as evaluation_commands
+from xai_serve.serving import commands as serving_commands
+from xai_serve.training import commands as training_commands
+
+app = typer.Typer(
+    name="xai",
+    help="Train CNN classifiers, archive them for TorchServe and serve predictions with explanations.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+for _module in (training_commands, serving_commands, evaluation_commands):
+    _module.register(app)
+
+
+@app.command()
+def demo() -> None:
+    """Run the main job on the built-in digits data (see README)."""
+    from xai_serve.demo import run_demo
+
+    run_demo()
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

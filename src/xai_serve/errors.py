@@ -1,0 +1,63 @@
+"""Typed errors shared by every part of xai-serve.
+
+Each error carries a stable ``code`` (a gRPC-style status name) so the serving layer can map it to a
+wire status without string matching, and the client can raise the matching typed exception.
+"""
+
+from __future__ import annotations
+
+
+class XaiError(Exception):
+    """Base class of every error xai-serve raises on purpose."""
+
+    code = "INTERNAL"
+
+
+class InvalidArgumentError(XaiError, ValueError):
+    """The caller passed something malformed (input, parameter, target...)."""
+
+    code = "INVALID_ARGUMENT"
+
+
+class NotFoundError(XaiError, LookupError):
+    """A named thing (model, method, layer, dataset file) does not exist."""
+
+    code = "NOT_FOUND"
+
+
+class UnknownModelError(NotFoundError):
+    """``create_model`` was asked for a name that is not registered."""
+
+
+class UnknownMethodError(NotFoundError):
+    """``create_explainer`` was asked for a name that is not registered."""
+
+
+class InvalidParameterError(InvalidArgumentError):
+    """A method, model or recipe parameter has the wrong name, type or value."""
+
+
+class InvalidTargetError(InvalidArgumentError):
+    """The explanation target is malformed or out of range for the model output."""
+
+
+class InvalidInputError(InvalidArgumentError):
+    """The input image or tensor is malformed (shape, dtype, NaN, size, encoding)."""
+
+
+class UnsupportedLayerError(InvalidArgumentError):
+    """A model has a layer the chosen method/composite has no rule for (the layer is named)."""
+
+
+class DatasetNotFoundError(NotFoundError, FileNotFoundError):
+    """A dataset folder is missing or incomplete; the message names the expected files."""
+
+
+class RecipeError(InvalidArgumentError):
+    """A training recipe is malformed; the message names the offending key."""
+
+
+class CheckpointError(XaiError):
+    """A checkpoint directory is missing, incomplete or would be overwritten."""
+
+    code = "FAILED_PRECONDITION"

@@ -1,0 +1,29 @@
+"""Model zoo: registry (``create_model``, ``list_models``, ``register_model``), canonicalisation,
+``ModelCard`` and ``load_checkpoint``.
+
+Registered names: ``mlp``, ``simplenet_310k``, ``simplenet_5m``, ``resnet20``, ``resnet18``,
+``resnet34``, ``resnet50``. Every model has distinct, non-in-place ReLU modules.
+"""
+
+from xai_serve.models import mlp, resnet_cifar, resnet_torchvision, simplenet  # noqa: F401  (registration)
+from xai_serve.models.canonicalise import CanonicalBasicBlock, CanonicalBottleneck, canonicalise
+from xai_serve.models.card import ModelCard
+from xai_serve.models.checkpoint import load_checkpoint
+from xai_serve.models.layers import PadShortcut, Sum
+from xai_serve.models.registry import create_model, list_models, register_model
+from xai_serve.models.weights import load_state_dict_file, strip_prefix
+
+__all__ = [
+    "CanonicalBasicBlock",
+    "CanonicalBottleneck",
+    "ModelCard",
+    "PadShortcut",
+    "Sum",
+    "canonicalise",
+    "create_model",
+    "list_models",
+    "load_checkpoint",
+    "load_state_dict_file",
+    "register_model",
+    "strip_prefix",
+]
