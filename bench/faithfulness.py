@@ -1,0 +1,134 @@
+"""Faithfulness: pixel flipping over the digits test set with every pixel as a step (784 steps,
+black baseline, softmax score), ours (batched over images and steps) side by side with Quantus 0.6
+``PixelFlipping(features_in_step=1)`` on the same model, images and attributions (input x gradient
+from our engine). Throughput in images/s; target >= 5x Quantus.
+
+Models: the default digits checkpoint (runs/digits_simplenet, SimpleNet-310k) when present, else a
+SimpleNet-310k with random weights (throughput does not depend on the weights), and an MLP
+(784-100-100-10) for which the forward pass is cheap and the perturbation machinery dominates.
+``extra.max_abs_diff`` is the largest difference between our curves and Quantus' (agreement check).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from bench.common import Measurement, summarise
+
+ROOT = Path(__file__).resolve().parents[1]
+CHECKPOINT = ROOT / "runs" / "digits_simplenet"
+SUITE = "faithfulness"
+QUANTUS = "quantus PixelFlipping"
+
+
+def _model(name: str) -> tuple[torch.nn.Module, str]:
+    from xai_serve.models import create_model, load_checkpoint
+
+    if name == "simplenet_310k" and (CHECKPOINT / "model.json").exists():
+        model, _ = load_checkpoint(CHECKPOINT)
+        return model.eval(), str(CHECKPOINT.relative_to(ROOT))
+    torch.manual_seed(0)
+    kwargs: dict[str, Any] = {"input_shape": [1, 28, 28]} if name == "mlp" else {}
+    return create_model(name, **kwargs).eval(), f"{name} (random weights)"
+
+
+def _digits(n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    from xai_serve.data import load_dataset
+
+    ds = load_dataset("digits", "test").dataset
+    n = min(n, len(ds))  # type: ignore[arg-type]
+    x = torch.stack([ds[i][0] for i in range(n)])
+    y = torch.tensor([ds[i][1] for i in range(n)])
+    return x, y
+
+
+def _ours(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+    from xai_serve.evaluation import make_baseline, perturbation_curves, pixel_steps
+
+    steps, k = pixel_steps(a, "morf", 1)
+    return perturbation_curves(
+        model, x, y, steps, make_baseline("black", x), k, output="softmax", batch_size=2048
+    )
+
+
+def _quantus(model: torch.nn.Module, x: np.ndarray, y: np.ndarray, a: np.ndarray) -> np.ndarray:
+    import quantus
+
+    metric = quantus.PixelFlipping(features_in_step=1, perturb_baseline="black", disable_warnings=True)
+    return np.asarray(
+        metric(model=model, x_batch=x, y_batch=y, a_batch=a, device="cpu", softmax=True, batch_size=64)
+    )
+
+
+def _case(name: str, n: int, runs: int, quantus_runs: int) -> list[Measurement]:
+    from xai_serve.explain import create_explainer
+
+    model, source = _model(name)
+    x, y = _digits(n)
+    a = create_explainer("input_x_gradient", model)(x, y.tolist()).detach()
+    xn, yn, an = x.numpy(), y.numpy(), a.numpy()
+    case = f"{source}, {x.shape[0]} digits test images, 784 steps"
+
+    ours_t, quantus_t = [], []
+    curves = _ours(model, x[:2], y[:2], a[:2])  # warm-up
+    for i in range(max(runs, quantus_runs)):
+        if i < runs:
+            t0 = time.perf_counter()
+            curves = _ours(model, x, y, a)
+            ours_t.append(time.perf_counter() - t0)
+        if i < quantus_runs:
+            t0 = time.perf_counter()
+            q = _quantus(model, xn, yn, an)
+            quantus_t.append(time.perf_counter() - t0)
+    diff = float(np.abs(curves[:, 1:].numpy() - q).max())
+    n_img = x.shape[0]
+    rows = []
+    for label, ts in (("ours pixel flipping (batched)", ours_t), (QUANTUS, quantus_t)):
+        med, q1, q3 = summarise([n_img / t for t in ts])
+        rows.append(
+            Measurement(
+                suite=SUITE,
+                case=case,
+                name=label,
+                unit="images/s",
+                median=med,
+                q1=q1,
+                q3=q3,
+                n=len(ts),
+                baseline=QUANTUS if label != QUANTUS else None,
+                target=">= 5x" if label != QUANTUS else None,
+                extra={
+                    "seconds": ts,
+                    "images": n_img,
+                    "steps": 784,
+                    "forwards": n_img * 785,
+                    "max_abs_diff": diff,
+                    "threads": torch.get_num_threads(),
+                },
+            )
+        )
+    return rows
+
+
+def run(quick: bool) -> list[Measurement]:
+    """MLP over the whole digits test set (quick: 32 images); full mode adds SimpleNet on 8 images
+    (Quantus needs minutes per image batch there on a 2-core machine)."""
+    if quick:
+        return _case("mlp", 32, 1, 1)
+    return _case("mlp", 359, 3, 1) + _case("simplenet_310k", 8, 2, 1)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    import argparse
+    import json
+
+    p = argparse.ArgumentParser()
+    p.add_argument("--quick", action="store_true")
+    args = p.parse_args()
+    for r in run(args.quick):
+        print(json.dumps(r.as_dict()))

@@ -1,0 +1,207 @@
+"""Model-parameter randomisation for sanity checks (Adebayo et al. 2018; seed A, A.6).
+
+A *schedule* lists the layers to randomise, top-down (output first). Two modes:
+
+- ``cascading``: level l randomises layers 1..l of the schedule (cumulative),
+- ``independent``: level l randomises only layer l, the others keep their trained values.
+
+Two variants:
+
+- ``standard``: every module owning parameters is one level; it is re-initialised with its own
+  ``reset_parameters()`` (the layer's initialiser, as Quantus' MPRT) under a seeded RNG, or,
+  without one, its parameters are drawn from N(0, std of the trained tensor).
+- ``seed_a``: seed A's levels and noise: level 1 = the classifier's weight <- N(0, 1); then, for
+  a ResNet, ``layer4`` .. ``layer1`` (every block's conv/bn weights and biases, not the downsample
+  branches, not the stem) <- 0.1 * N(0, 1); for other models every remaining parameter module
+  top-down except the first (the stem), with the same 0.1 * N(0, 1). BN running statistics are
+  never touched.
+
+Randomisation is deterministic in (seed, level) and works in place; ``restored(model)`` keeps one
+snapshot of the state and puts it back afterwards (no per-layer deep copies of the model).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from xai_serve.errors import InvalidParameterError
+from xai_serve.evaluation.similarity import compare_maps
+
+MODES = ("cascading", "independent")
+VARIANTS = ("standard", "seed_a")
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One level of a schedule: a display name, the modules and parameter names it randomises."""
+
+    name: str
+    params: tuple[str, ...]  # qualified parameter names (keys of model.named_parameters())
+    modules: tuple[str, ...]  # modules re-initialised with reset_parameters (standard variant)
+    noise: str  # "reinit" | "normal"
+    scale: float = 1.0
+
+
+def _own_params(module: nn.Module) -> list[str]:
+    return [n for n, _ in module.named_parameters(recurse=False)]
+
+
+def _standard(model: nn.Module) -> list[Layer]:
+    layers = []
+    for name, module in model.named_modules():
+        own = _own_params(module)
+        if own:
+            qual = tuple(f"{name}.{p}" if name else p for p in own)
+            layers.append(Layer(name or type(module).__name__, qual, (name,), "reinit"))
+    return layers[::-1]
+
+
+def _seed_a(model: nn.Module) -> list[Layer]:
+    linears = [n for n, m in model.named_modules() if isinstance(m, nn.Linear)]
+    if not linears:
+        raise InvalidParameterError("the seed_a schedule needs a final nn.Linear classifier")
+    fc = linears[-1]
+    levels = [Layer(fc, (f"{fc}.weight",), (), "normal", 1.0)]
+    groups = sorted(
+        (n for n, _ in model.named_children() if re.fullmatch(r"layer\d+", n)),
+        key=lambda n: int(n[5:]),
+        reverse=True,
+    )
+    if groups:
+        for g in groups:
+            params = tuple(
+                n
+                for n, _ in model.named_parameters()
+                if n.startswith(g + ".") and ".downsample." not in n and ".shortcut." not in n
+            )
+            levels.append(Layer(g, params, (), "normal", 0.1))
+        return levels
+    modules = [(n, m) for n, m in model.named_modules() if _own_params(m) and n != fc]
+    for name, module in modules[:0:-1]:  # top-down, the first (stem) excluded
+        levels.append(Layer(name, tuple(f"{name}.{p}" for p in _own_params(module)), (), "normal", 0.1))
+    return levels
+
+
+def schedule(model: nn.Module, variant: str = "standard") -> list[Layer]:
+    """The randomisation levels of ``model``, top-down."""
+    if variant == "standard":
+        return _standard(model)
+    if variant == "seed_a":
+        return _seed_a(model)
+    raise InvalidParameterError(f"variant must be one of {', '.join(VARIANTS)}; got {variant!r}")
+
+
+@torch.no_grad()
+def randomise(model: nn.Module, layer: Layer, seed: int) -> None:
+    """Randomise ``layer`` of ``model`` in place, deterministically in ``seed``."""
+    params = dict(model.named_parameters())
+    modules = dict(model.named_modules())
+    if layer.noise == "reinit":
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            for name in layer.modules:
+                module = modules[name]
+                reset = getattr(module, "reset_parameters", None)
+                if callable(reset):
+                    reset()
+                else:
+                    for p in module.parameters(recurse=False):
+                        std = float(p.std()) if p.numel() > 1 else 1.0
+                        p.copy_(torch.randn(p.shape, dtype=p.dtype) * std)
+        return
+    g = torch.Generator().manual_seed(seed)
+    for name in layer.params:
+        p = params[name]
+        p.copy_((torch.randn(p.shape, generator=g, dtype=torch.float64) * layer.scale).to(p))
+
+
+def level_seed(seed: int, level: int) -> int:
+    """The RNG seed of one level (the same for every batch of a run, so results can resume)."""
+    return (seed * 1_000_003 + level) % (2**63)
+
+
+def _state_copy(model: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+@torch.no_grad()
+def _load(model: nn.Module, state: dict[str, torch.Tensor]) -> None:
+    for k, v in model.state_dict().items():
+        v.copy_(state[k])
+
+
+@contextmanager
+def restored(model: nn.Module) -> Iterator[None]:
+    """Snapshot ``model``'s state once and restore it on exit (also when the body raises)."""
+    snapshot = _state_copy(model)
+    try:
+        yield
+    finally:
+        _load(model, snapshot)
+
+
+def levels(model: nn.Module, layers: list[Layer], mode: str, seed: int) -> Iterator[tuple[int, Layer]]:
+    """Randomise ``model`` level by level, yielding (level, layer) with the model in that state.
+
+    The caller wraps the loop in ``restored(model)``. Level numbers start at 1 (0 = original).
+    """
+    if mode not in MODES:
+        raise InvalidParameterError(f"mode must be one of {', '.join(MODES)}; got {mode!r}")
+    snapshot = _state_copy(model) if mode == "independent" else None
+    for i, layer in enumerate(layers, start=1):
+        if snapshot is not None and i > 1:
+            _load(model, snapshot)
+        randomise(model, layer, level_seed(seed, i))
+        yield i, layer
+
+
+AttributionFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def similarity_by_level(
+    model: nn.Module,
+    attribute: dict[str, AttributionFn],
+    x: torch.Tensor,
+    target: torch.Tensor,
+    layers: list[Layer],
+    mode: str,
+    seed: int,
+    noise_seed: Sequence[int] = (0,),
+    on_level: Callable[[int], None] | None = None,
+    maps_out: dict[str, list[np.ndarray]] | None = None,
+) -> dict[str, dict[str, np.ndarray]]:
+    """Per method and similarity (spearman, spearman_abs, ssim): an array (L + 1, B).
+
+    Row 0 compares the original attribution with itself; row l the attribution of the model
+    randomised to level l. The model is restored afterwards. With ``maps_out``, the first
+    sample's map of every level is appended to ``maps_out[method]``.
+    """
+
+    def explain_all() -> dict[str, np.ndarray]:
+        return {m: fn(x, target).detach().to("cpu", torch.float64).numpy() for m, fn in attribute.items()}
+
+    rng = np.random.default_rng([*noise_seed, seed])
+    original = explain_all()
+    out: dict[str, dict[str, list[np.ndarray]]] = {m: {} for m in attribute}
+
+    def record(maps: dict[str, np.ndarray]) -> None:
+        for m, a in maps.items():
+            if maps_out is not None:
+                maps_out.setdefault(m, []).append(a[0])
+            for key, v in compare_maps(original[m], a, rng).items():
+                out[m].setdefault(key, []).append(v)
+
+    record(original)
+    with restored(model):
+        for i, _ in levels(model, layers, mode, seed):
+            record(explain_all())
+            if on_level is not None:
+                on_level(i)
+    return {m: {k: np.stack(v) for k, v in d.items()} for m, d in out.items()}
