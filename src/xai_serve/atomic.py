@@ -23,6 +23,7 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; give the usual permissions of a written file
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -10,7 +10,7 @@ from xai_serve.models.canonicalise import CanonicalBasicBlock, CanonicalBottlene
 from xai_serve.models.card import ModelCard
 from xai_serve.models.checkpoint import load_checkpoint
 from xai_serve.models.layers import PadShortcut, Sum
-from xai_serve.models.registry import create_model, list_models, register_model
+from xai_serve.models.registry import create_model, list_models, model_parameters, register_model
 from xai_serve.models.weights import load_state_dict_file, strip_prefix
 
 __all__ = [
@@ -24,6 +24,7 @@ __all__ = [
     "list_models",
     "load_checkpoint",
     "load_state_dict_file",
+    "model_parameters",
     "register_model",
     "strip_prefix",
 ]

@@ -13,7 +13,8 @@ ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "sigmoid": nn.Sigmoi
 
 
 class MLP(nn.Sequential):
-    """``Flatten`` then one ``Linear`` + distinct activation module per hidden size, then the classifier."""
+    """``Flatten``, then per hidden size ``Linear`` + its own activation module (+ ``Dropout`` if > 0),
+    then the classifier ``Linear``."""
 
     def __init__(
         self,
@@ -21,6 +22,7 @@ class MLP(nn.Sequential):
         hidden: Sequence[int] = (100, 100),
         num_classes: int = 10,
         activation: str = "relu",
+        dropout: float = 0.0,
     ) -> None:
         if activation not in ACTIVATIONS:
             raise InvalidParameterError(
@@ -30,6 +32,8 @@ class MLP(nn.Sequential):
         width = in_features
         for size in hidden:
             layers += [nn.Linear(width, int(size)), ACTIVATIONS[activation]()]
+            if dropout > 0:
+                layers.append(nn.Dropout(dropout))
             width = int(size)
         layers.append(nn.Linear(width, num_classes))
         super().__init__(*layers)
@@ -42,6 +46,7 @@ def mlp(
     hidden: Sequence[int] = (100, 100),
     num_classes: int = 10,
     activation: str = "relu",
+    dropout: float = 0.0,
 ) -> MLP:
     """MLP on a flattened input; give ``in_features`` or ``input_shape`` ([C, H, W])."""
     if in_features is None:
@@ -50,4 +55,4 @@ def mlp(
         in_features = 1
         for dim in input_shape:
             in_features *= int(dim)
-    return MLP(int(in_features), hidden, num_classes, activation)
+    return MLP(int(in_features), hidden, num_classes, activation, dropout)

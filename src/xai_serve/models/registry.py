@@ -36,6 +36,15 @@ def list_models() -> list[str]:
     return sorted(_MODELS)
 
 
+def model_parameters(name: str) -> list[str]:
+    """Keyword names the factory of ``name`` accepts (the trainer fills in num_classes / in_chans)."""
+    import inspect
+
+    if name not in _MODELS:
+        raise UnknownModelError(f"unknown model {name!r}; known models: {', '.join(list_models())}")
+    return list(inspect.signature(_MODELS[name]).parameters)
+
+
 def create_model(name: str, **kwargs: Any) -> nn.Module:
     """Build the registered model ``name`` with ``kwargs`` (random init unless a weights path is given).
 
