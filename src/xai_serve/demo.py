@@ -1,7 +1,83 @@
-"""``make demo``: the main job on the built-in data."""
+"""``make demo`` (``xai demo``): the main job on the built-in digits data.
+
+Step 1 (foundation): make sure the default model exists: train ``training/digits_simplenet.toml`` into
+``runs/digits_simplenet/`` unless that checkpoint is complete (an interrupted run is resumed), then
+print its test metrics. Later steps (archive, serve, explain) extend :func:`run_demo` and receive the
+checkpoint directory from :func:`ensure_default_model`.
+"""
 
 from __future__ import annotations
 
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+DEFAULT_RECIPE = Path("training") / "digits_simplenet.toml"
+DEFAULT_CHECKPOINT = Path("runs") / "digits_simplenet"
+COMPLETE_FILES = ("model.json", "best.pt", "metrics.json")
+
+
+def _recipe_path(recipe: Path) -> Path:
+    """``recipe`` relative to the working directory, else to the source checkout."""
+    if recipe.is_file() or recipe.is_absolute():
+        return recipe
+    in_checkout = Path(__file__).resolve().parents[2] / recipe
+    return in_checkout if in_checkout.is_file() else recipe
+
+
+def ensure_default_model(recipe: Path = DEFAULT_RECIPE, out: Path = DEFAULT_CHECKPOINT) -> Path:
+    """Return the checkpoint directory of ``recipe``, training it first if it is missing or incomplete."""
+    from xai_serve.training import load_recipe, train
+
+    if all((out / name).is_file() for name in COMPLETE_FILES):
+        print(f"[demo] using the existing checkpoint {out} (delete it to retrain)")
+        return out
+    spec = load_recipe(_recipe_path(recipe))
+    resume = (out / "resume.pt").is_file()
+    action = "resuming" if resume else "training"
+    print(f"[demo] {action} {spec.name}: {spec.model.name} on {spec.data.name}, "
+          f"{spec.epochs} epochs -> {out}")
+    tic = time.perf_counter()
+    train(spec, out, resume=resume, force=not resume)
+    print(f"[demo] trained in {time.perf_counter() - tic:.1f} s wall time")
+    return out
+
+
+def format_metrics(metrics: dict[str, Any]) -> str:
+    """Human-readable summary of a ``metrics.json``."""
+    correct = metrics["n"] - metrics["misclassified"]
+    lines = [
+        f"test accuracy {metrics['accuracy']:.4f} ({correct}/{metrics['n']}), "
+        f"macro F1 {metrics['macro_f1']:.4f}; best epoch {metrics['best_epoch']}/{metrics['epochs']} "
+        f"(val accuracy {metrics['best_val_accuracy']:.4f}), seed {metrics['seed']}",
+        "class  precision  recall  f1      support",
+    ]
+    for label, row in metrics["per_class"].items():
+        lines.append(f"{label:<6} {row['precision']:<10.4f} {row['recall']:<7.4f} {row['f1']:<7.4f} "
+                     f"{row['support']}")
+    lines.append("confusion matrix (rows true, columns predicted):")
+    lines += ["  " + " ".join(f"{v:3d}" for v in row) for row in metrics["confusion_matrix"]]
+    return "\n".join(lines)
+
+
+def print_metrics(ckpt: Path) -> dict[str, Any]:
+    metrics: dict[str, Any] = json.loads((ckpt / "metrics.json").read_text(encoding="utf-8"))
+    print(f"[demo] {metrics['model']} on {metrics['dataset']} ({ckpt}):")
+    print(format_metrics(metrics))
+    print(f"[demo] files: {ckpt}/metrics.json, confusion_matrix.png, history.csv, "
+          f"misclassified/ ({metrics['misclassified']} PNGs), best.pt, model.json")
+    return metrics
+
 
 def run_demo() -> None:
-    raise NotImplementedError("filled in by the foundation work")
+    """Train (if needed) and report the default model; the serving steps follow (hook below)."""
+    ckpt = ensure_default_model()
+    print_metrics(ckpt)
+    # serving: archive `ckpt`, start TorchServe, explain test images over gRPC with every method, stop
+    from xai_serve.serving.demo import serve_and_report
+
+    tic = time.perf_counter()
+    report = serve_and_report(ckpt, out_dir=Path("demo"), log=lambda msg: print(f"[demo] {msg}"))
+    print(f"[demo] served and explained in {time.perf_counter() - tic:.1f} s")
+    print(f"[demo] report: {report.resolve()}")

@@ -34,7 +34,9 @@ GROUPS: dict[str, tuple[str, bool]] = {
 _INIT_DOCS = {
     "": '"""Generated protobuf/gRPC code (``make protos``; do not edit)."""\n',
     "v1": '"""xai_serve.v1 messages, generated from protos/xai_serve/v1 (do not edit)."""\n',
-    "torchserve": '"""TorchServe inference/management gRPC stubs, generated from protos/torchserve (do not edit)."""\n',
+    "torchserve": (
+        '"""TorchServe inference/management gRPC stubs, generated from protos/torchserve (do not edit)."""\n'
+    ),
 }
 
 
@@ -94,9 +96,7 @@ def diff(expected_dir: Path, actual_dir: Path) -> list[str]:
 
     def files(root: Path) -> set[str]:
         return {
-            str(p.relative_to(root))
-            for p in root.rglob("*")
-            if p.is_file() and "__pycache__" not in p.parts
+            str(p.relative_to(root)) for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts
         }
 
     a, b = files(expected_dir), files(actual_dir)

@@ -1,0 +1,142 @@
+"""``xai-client predict|explain``: the same two commands as ``xai predict|explain``, without torch."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from xai_client.client import Client
+from xai_client.errors import XaiClientError
+from xai_client.overlay import overlay_png
+from xai_client.results import Explanation, Prediction
+
+
+def _load_image(path: Path) -> np.ndarray:
+    with Image.open(path) as img:
+        return np.asarray(img.convert("RGB"))
+
+
+def _display_scale(shape: Sequence[int], at_least: int = 224) -> int:
+    side = max(int(shape[-1]), int(shape[-2]) if len(shape) > 1 else 1, 1)
+    return max(1, -(-at_least // side))
+
+
+def prediction_record(image: Path, prediction: Prediction) -> dict:
+    return {
+        "image": str(image),
+        "top": [{"index": s.index, "label": s.label, "probability": s.probability} for s in prediction.top],
+    }
+
+
+def write_explanation(image: Path, explanation: Explanation, out: Path) -> list[Path]:
+    """``<stem>_<method>[_t<target>].png`` (overlay) and ``.npy`` (values) for every heatmap."""
+    out.mkdir(parents=True, exist_ok=True)
+    pixels = _load_image(image)
+    several_targets = len({h.target for h in explanation.heatmaps}) > 1
+    written = []
+    for h in explanation.heatmaps:
+        stem = f"{image.stem}_{h.method}" + (f"_t{h.target}" if several_targets else "")
+        if h.values is not None:
+            np.save(out / f"{stem}.npy", h.values)
+            written.append(out / f"{stem}.npy")
+            png = overlay_png(
+                pixels, h.values, signed=h.signed, kind=h.kind, scale=_display_scale(h.values.shape)
+            )
+        else:
+            png = h.png or b""
+        (out / f"{stem}.png").write_bytes(png)
+        written.append(out / f"{stem}.png")
+    return written
+
+
+def run_predict(images: Sequence[Path], *, model: str, client: Client, top_k: int = 5) -> list[dict]:
+    records = []
+    for image in images:
+        records.append(prediction_record(image, client.predict(model, image, top_k=top_k)))
+    return records
+
+
+def run_explain(
+    images: Sequence[Path],
+    *,
+    model: str,
+    methods: Sequence[str],
+    client: Client,
+    out: Path,
+    target: str | None = None,
+) -> list[dict]:
+    records = []
+    for image in images:
+        e = client.explain(model, image, list(methods), target=target)
+        files = write_explanation(image, e, out)
+        rec = prediction_record(image, e.prediction)
+        rec["files"] = [str(f) for f in files]
+        rec["timings_ms"] = e.timings
+        records.append(rec)
+    (out / "predictions.json").write_text(json.dumps(records, indent=2))
+    return records
+
+
+def build_parser(prog: str = "xai-client") -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=prog, description="Predictions and explanation heatmaps from xai-serve."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name in ("predict", "explain"):
+        p = sub.add_parser(name, help=f"{name} images with a served model")
+        p.add_argument("images", nargs="+", type=Path)
+        p.add_argument("--model", required=True)
+        p.add_argument("--protocol", choices=["grpc", "http"], default="grpc")
+        p.add_argument("--address", default=None, help="inference address (default 127.0.0.1:7070 / :8080)")
+        p.add_argument(
+            "--token", default=None, help="inference token (default: $XAI_SERVE_TOKEN or key file)"
+        )
+        p.add_argument("--key-file", default=None, type=Path)
+        p.add_argument("--timeout", type=float, default=60.0)
+        if name == "predict":
+            p.add_argument("--top-k", type=int, default=5)
+        else:
+            p.add_argument("--method", action="append", required=True, dest="methods")
+            p.add_argument("--target", default=None, help="class index, 'predicted' (default) or 'topK'")
+            p.add_argument("--out", type=Path, required=True)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, prog: str = "xai-client") -> int:
+    args = build_parser(prog).parse_args(argv)
+    try:
+        with Client(
+            args.address, args.protocol, token=args.token, key_file=args.key_file, timeout=args.timeout
+        ) as client:
+            if args.command == "predict":
+                for rec in run_predict(args.images, model=args.model, client=client, top_k=args.top_k):
+                    best = rec["top"][0]
+                    print(f"{rec['image']}: {best['label']} ({best['probability']:.3f})")
+            else:
+                for rec in run_explain(
+                    args.images,
+                    model=args.model,
+                    methods=args.methods,
+                    client=client,
+                    out=args.out,
+                    target=args.target,
+                ):
+                    best = rec["top"][0]
+                    print(
+                        f"{rec['image']}: {best['label']} ({best['probability']:.3f}) -> "
+                        f"{len(rec['files'])} files in {args.out}"
+                    )
+    except XaiClientError as exc:
+        print(f"error ({exc.code}): {exc.message}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

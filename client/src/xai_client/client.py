@@ -1,0 +1,186 @@
+"""``Client``: predictions and explanations from an xai-serve (TorchServe) server."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+from xai_client.api.v1 import explain_pb2 as pb
+from xai_client.errors import Unauthenticated, Unavailable, error_for_code
+from xai_client.requests import ImageLike, Methods, TargetLike, build_request
+from xai_client.results import Explanation, Prediction, explanation_from_proto
+from xai_client.tokens import resolve_tokens
+from xai_client.transport import GrpcTransport, HttpTransport, Transport
+
+T = TypeVar("T")
+
+DEFAULT_ADDRESS = {"grpc": "127.0.0.1:7070", "http": "127.0.0.1:8080"}
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    name: str
+    version: str
+    status: str  # READY when every worker is up
+    workers: int
+    batch_size: int
+    max_batch_delay_ms: int
+
+
+def _management_address(address: str) -> str:
+    """TorchServe's convention: the management port is the inference port + 1."""
+    scheme, sep, rest = address.rpartition("://")
+    host, _, port = rest.rpartition(":")
+    return f"{scheme}{sep}{host}:{int(port) + 1}"
+
+
+class Client:
+    """Talks to a served model over ``protocol="grpc"`` (TorchServe's Predictions RPC) or ``"http"``.
+
+    ``token`` is the inference key (default: ``$XAI_SERVE_TOKEN`` or the key file ``xai serve``
+    wrote); ``timeout`` is per call in seconds; ``retries`` is how many times an
+    :class:`~xai_client.errors.Unavailable` failure is retried, with exponential backoff and jitter.
+    Every other failure raises at once, as the typed error of the Status the server returned.
+    On :class:`~xai_client.errors.Unauthenticated` the tokens are re-read once (a restarted server
+    writes new ones to its key file) and the call is repeated if they changed.
+    """
+
+    def __init__(
+        self,
+        address: str | None = None,
+        protocol: str = "grpc",
+        *,
+        token: str | None = None,
+        management_token: str | None = None,
+        key_file: str | Path | None = None,
+        management_address: str | None = None,
+        timeout: float = 30.0,
+        retries: int = 2,
+        backoff: float = 0.2,
+    ) -> None:
+        if protocol not in DEFAULT_ADDRESS:
+            raise ValueError(f"protocol must be 'grpc' or 'http', not {protocol!r}")
+        self.protocol = protocol
+        self.address = address or DEFAULT_ADDRESS[protocol]
+        self.timeout = timeout
+        self.retries = retries
+        self.backoff = backoff
+        tokens = resolve_tokens(token, management_token=management_token, key_file=key_file)
+        maddr = management_address or _management_address(self.address)
+        cls = GrpcTransport if protocol == "grpc" else HttpTransport
+        self._transport: Transport = cls(self.address, maddr, tokens.inference, tokens.management)
+        # a restarted TorchServe writes new tokens: re-read them once on Unauthenticated
+        self._token_args = (token, management_token, key_file)
+        self._tokens = tokens
+        self._rebuild = lambda t: cls(self.address, maddr, t.inference, t.management)
+
+    def _reload_tokens(self) -> bool:
+        """Re-resolve the tokens (key file, environment); rebuild the transport if they changed."""
+        token, management_token, key_file = self._token_args
+        try:
+            fresh = resolve_tokens(token, management_token=management_token, key_file=key_file)
+        except (OSError, ValueError):
+            return False
+        if fresh == self._tokens:
+            return False
+        self._transport.close()
+        self._transport, self._tokens = self._rebuild(fresh), fresh
+        return True
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._transport.close()
+
+    def _with_retries(self, fn: Callable[[], T]) -> T:
+        for attempt in range(self.retries + 1):
+            try:
+                try:
+                    return fn()
+                except Unauthenticated:
+                    if not self._reload_tokens():
+                        raise
+                    return fn()
+            except Unavailable:
+                if attempt == self.retries:
+                    raise
+                time.sleep(self.backoff * (2**attempt) * (0.5 + random.random()))
+        raise AssertionError("unreachable")
+
+    def send(
+        self, model: str, request: pb.ExplainRequest, *, explain: bool | None = None
+    ) -> pb.ExplainResponse:
+        """Send a ready-made ExplainRequest; raises the typed error of a non-OK Status."""
+        use_explain = bool(request.methods) if explain is None else explain
+        resp = self._with_retries(
+            lambda: self._transport.call(model, request, timeout=self.timeout, explain=use_explain)
+        )
+        if resp.status.code != pb.OK:
+            raise error_for_code(
+                pb.Code.Name(resp.status.code), resp.status.message, reason=resp.status.reason
+            )
+        return resp
+
+    def predict(
+        self, model: str, image: ImageLike, *, top_k: int = 5, normalized: bool = False
+    ) -> Prediction:
+        """Top-k classes of one image (path, PNG/JPEG bytes or array)."""
+        req = build_request(image, top_k=top_k, normalized=normalized)
+        return explanation_from_proto(self.send(model, req)).prediction
+
+    def explain(
+        self,
+        model: str,
+        image: ImageLike,
+        methods: Methods,
+        *,
+        target: TargetLike = None,
+        output: str = "tensor",
+        top_k: int = 5,
+        normalized: bool = False,
+    ) -> Explanation:
+        """Prediction plus one heatmap per method (and per class for ``target="topK"``).
+
+        ``methods``: a name, a list of names, or a dict name -> parameters. ``target``: class
+        index, ``"predicted"`` (default) or ``"top3"``. ``output``: ``"tensor"`` (numpy values),
+        ``"png"`` (overlay PNG bytes) or ``"both"``.
+        """
+        req = build_request(
+            image, methods=methods, target=target, output=output, top_k=top_k, normalized=normalized
+        )
+        return explanation_from_proto(self.send(model, req))
+
+    def models(self) -> list[ModelInfo]:
+        """Every registered model with its status (needs the management token)."""
+        out = []
+        for entry in self._with_retries(lambda: self._transport.list_models(timeout=self.timeout)):
+            name = entry["modelName"]
+            described: list[dict] = self._with_retries(
+                lambda n=name: self._transport.describe_model(n, timeout=self.timeout)  # type: ignore[misc]
+            )
+            for d in described:
+                workers = d.get("workers", [])
+                ready = bool(workers) and all(w.get("status") == "READY" for w in workers)
+                out.append(
+                    ModelInfo(
+                        name=d.get("modelName", name),
+                        version=str(d.get("modelVersion", "")),
+                        status="READY" if ready else "NOT_READY",
+                        workers=len(workers),
+                        batch_size=int(d.get("batchSize", 1)),
+                        max_batch_delay_ms=int(d.get("maxBatchDelay", 0)),
+                    )
+                )
+        return out
+
+    def health(self) -> str:
+        """TorchServe's health string (``"Healthy"``); raises Unavailable when it cannot be reached."""
+        return self._with_retries(lambda: self._transport.ping(timeout=self.timeout))

@@ -1,0 +1,345 @@
+"""Request decoding and validation: wire payload -> ``ExplainRequest`` -> model-input tensor.
+
+Everything here raises :class:`~xai_serve.errors.InvalidInputError` (or another typed
+``XaiError``) with a message naming the problem; nothing here touches the model.
+
+Encoded images are checked from their header *before* decoding: format (PNG/JPEG only), pixel
+count and channel count, so a 20000x20000 PNG is refused without allocating its pixels.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from google.protobuf import json_format
+from google.protobuf.message import DecodeError
+from PIL import Image
+from xai_client.api.v1 import explain_pb2 as pb
+from xai_client.tensors import from_proto
+
+from xai_serve.errors import InvalidInputError, InvalidTargetError
+from xai_serve.models import ModelCard
+
+PROTOBUF_TYPES = ("application/x-protobuf", "application/protobuf", "application/vnd.google.protobuf")
+JSON_TYPES = ("application/json",)
+IMAGE_FORMATS = ("PNG", "JPEG")
+GRPC_INPUT_KEY = "xai_request"
+# request keys TorchServe may use for the payload: gRPC input map key, raw HTTP body, form field
+PAYLOAD_KEYS = (GRPC_INPUT_KEY, "body", "data")
+
+# image modes by channel count after dropping alpha
+_GREY_MODES = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F", "La"}
+_COLOUR_MODES = {"RGB", "RGBA", "RGBa", "RGBX", "YCbCr", "P", "PA"}
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Refuse inputs above these sizes (checked before decoding)."""
+
+    max_pixels: int = 4096 * 4096
+    max_bytes: int = 32 * 1024 * 1024
+
+
+@dataclass
+class DecodedInput:
+    """A validated input: the model input ``x`` [C,H,W] and the displayable ``pixels`` [C,H,W] in 0..1."""
+
+    x: torch.Tensor
+    pixels: torch.Tensor
+
+
+def _as_bytes(value: Any) -> bytes:
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value)
+    if isinstance(value, str):
+        return value.encode("utf-8")
+    if isinstance(value, (dict, list)):  # TorchServe json-decodes application/json bodies
+        return json.dumps(value).encode("utf-8")
+    raise InvalidInputError(f"unsupported request payload of type {type(value).__name__}")
+
+
+def _text(value: Any) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, (bytes, bytearray)) else str(value)
+
+
+def parse_protobuf(data: bytes) -> pb.ExplainRequest:
+    if not data:
+        raise InvalidInputError("empty request: send an ExplainRequest (protobuf) with an image")
+    req = pb.ExplainRequest()
+    try:
+        req.ParseFromString(data)
+    except DecodeError as exc:
+        raise InvalidInputError(f"malformed protobuf: not an xai_serve.v1.ExplainRequest ({exc})") from None
+    # a parse that succeeds on garbage often yields unknown fields only; insist on an input
+    if not req.HasField("input"):
+        raise InvalidInputError("malformed request: ExplainRequest.input is missing")
+    return req
+
+
+def parse_json(data: Any) -> pb.ExplainRequest:
+    obj = data
+    if isinstance(data, (bytes, bytearray, str)):
+        if not data:
+            raise InvalidInputError("empty request body")
+        try:
+            obj = json.loads(data)
+        except ValueError as exc:
+            raise InvalidInputError(f"malformed JSON: {exc}") from None
+    if not isinstance(obj, dict):
+        raise InvalidInputError(
+            "the JSON body must be an object (the JSON form of xai_serve.v1.ExplainRequest)"
+        )
+    req = pb.ExplainRequest()
+    try:
+        json_format.ParseDict(obj, req)
+    except json_format.ParseError as exc:
+        raise InvalidInputError(f"malformed JSON ExplainRequest: {exc}") from None
+    if not req.HasField("input"):
+        raise InvalidInputError("malformed request: 'input' is missing")
+    return req
+
+
+_OUTPUT_NAMES = {"tensor": pb.OUTPUT_FORM_TENSOR, "png": pb.OUTPUT_FORM_PNG, "both": pb.OUTPUT_FORM_BOTH}
+
+
+IMAGE_PARAMS = ("method", "target", "output", "top_k")
+
+
+def request_from_image_body(data: bytes, params: Mapping[str, Any]) -> pb.ExplainRequest:
+    """Raw PNG/JPEG body (or multipart field ``data``) with ``method`` (comma list), ``target``,
+    ``output``, ``top_k`` from multipart fields or ``X-Xai-Method``-style headers (see ``parse_payload``)."""
+    if not data:
+        raise InvalidInputError("empty request body: send a PNG or JPEG image")
+    req = pb.ExplainRequest()
+    req.input.encoded = data
+    methods = [m.strip() for m in _text(params.get("method", "") or "").split(",") if m.strip()]
+    for name in methods:
+        req.methods.add(name=name)
+    target = _text(params.get("target", "") or "").strip().lower()
+    if not target or target == "predicted":
+        req.target.predicted = True
+    elif target.lstrip("-").isdigit():
+        req.target.class_index = int(target)
+    elif target.startswith("top") and target[3:].lstrip("-_:").isdigit():
+        req.target.top_k = int(target[3:].lstrip("-_:"))
+    else:
+        raise InvalidTargetError(f"target must be a class index, 'predicted' or 'topK', not {target!r}")
+    output = _text(params.get("output", "") or "").strip().lower()
+    if output and output not in _OUTPUT_NAMES:
+        raise InvalidInputError(f"output must be one of {sorted(_OUTPUT_NAMES)}, not {output!r}")
+    if output:
+        req.output = _OUTPUT_NAMES[output]
+    top_k = _text(params.get("top_k", "") or "0")
+    if not top_k.isdigit():
+        raise InvalidInputError(f"top_k must be a non-negative integer, not {top_k!r}")
+    req.top_k = int(top_k)
+    return req
+
+
+def parse_payload(
+    row: Mapping[str, Any], content_type: str | None, headers: Mapping[str, Any] | None = None
+) -> pb.ExplainRequest:
+    """Turn one TorchServe request dict into an ExplainRequest (gRPC, protobuf, JSON or raw image).
+
+    For a raw image, the options come from multipart fields (``method``, ``target``, ...) or else from
+    request headers ``X-Xai-Method``, ``X-Xai-Target``, ``X-Xai-Output``, ``X-Xai-Top-K`` (TorchServe
+    does not pass query parameters of a request with a body to the handler)."""
+    if GRPC_INPUT_KEY in row:
+        return parse_protobuf(_as_bytes(row[GRPC_INPUT_KEY]))
+    key = next((k for k in PAYLOAD_KEYS if k in row), None)
+    if key is None:
+        raise InvalidInputError("empty request: no body (send an ExplainRequest or an image)")
+    value = row[key]
+    ctype = (content_type or "").split(";")[0].strip().lower()
+    if isinstance(value, (dict, list)) or ctype in JSON_TYPES:
+        return parse_json(value)
+    data = _as_bytes(value)
+    if ctype in PROTOBUF_TYPES:
+        return parse_protobuf(data)
+    lowered = {str(k).lower(): v for k, v in (headers or {}).items() if isinstance(v, str)}
+    params = {k: row[k] if k in row else lowered.get("x-xai-" + k.replace("_", "-")) for k in IMAGE_PARAMS}
+    return request_from_image_body(data, {k: v for k, v in params.items() if v is not None})
+
+
+# --------------------------------------------------------------------------------------------------
+# input -> tensor
+
+
+def _channels_of_mode(mode: str) -> int | None:
+    if mode in _GREY_MODES:
+        return 1
+    if mode in _COLOUR_MODES:
+        return 3
+    return None
+
+
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+# JPEG start-of-frame markers (baseline, progressive, lossless, ...): they carry the size
+_JPEG_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
+
+
+def header_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) read from a PNG IHDR or a JPEG SOF header, None if neither is found."""
+    if data.startswith(_PNG_SIGNATURE) and len(data) >= 24 and data[12:16] == b"IHDR":
+        return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    if data.startswith(b"\xff\xd8"):
+        i = 2
+        while i + 9 <= len(data):
+            if data[i] != 0xFF:
+                return None
+            marker = data[i + 1]
+            if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:
+                i += 2
+                continue
+            length = int.from_bytes(data[i + 2 : i + 4], "big")
+            if marker in _JPEG_SOF:
+                return int.from_bytes(data[i + 7 : i + 9], "big"), int.from_bytes(data[i + 5 : i + 7], "big")
+            i += 2 + length
+    return None
+
+
+def _decode_image(data: bytes, card: ModelCard, limits: Limits) -> torch.Tensor:
+    """PNG/JPEG bytes -> [C,H,W] float in 0..1 at the model's resolution."""
+    if not data:
+        raise InvalidInputError("empty image")
+    if len(data) > limits.max_bytes:
+        raise InvalidInputError(f"image is {len(data)} bytes, more than the limit {limits.max_bytes}")
+    size = header_size(data)
+    if size is not None and size[0] * size[1] > limits.max_pixels:
+        raise InvalidInputError(
+            f"image is {size[0]}x{size[1]} = {size[0] * size[1]} pixels, more than the limit "
+            f"{limits.max_pixels}; refused before decoding"
+        )
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            img = Image.open(io.BytesIO(data), formats=list(IMAGE_FORMATS))  # reads the header only
+    except Image.DecompressionBombError as exc:
+        raise InvalidInputError(f"image too large: {exc}") from None
+    except Exception as exc:  # UnidentifiedImageError, SyntaxError, OSError from a broken header
+        raise InvalidInputError(f"not a PNG or JPEG image ({type(exc).__name__}: {exc})") from None
+    width, height = img.size
+    if width * height > limits.max_pixels:
+        raise InvalidInputError(
+            f"image is {width}x{height} = {width * height} pixels, more than the limit {limits.max_pixels}; "
+            "refused before decoding"
+        )
+    want = card.input_shape[0]
+    have = _channels_of_mode(img.mode)
+    if have is None:
+        raise InvalidInputError(f"unsupported image mode {img.mode!r}; send greyscale or RGB")
+    if have != want:
+        raise InvalidInputError(
+            f"image has {have} channel{'s' if have > 1 else ''} ({img.mode}); the model expects {want}"
+        )
+    try:
+        img.load()
+    except Exception as exc:  # truncated or corrupt pixel data
+        raise InvalidInputError(f"could not decode the image ({type(exc).__name__}: {exc})") from None
+    rgb: Image.Image
+    if want == 1:
+        if img.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
+            wide = np.asarray(img, dtype=np.float64)
+            scale = 65535.0 if img.mode.startswith("I;16") or wide.max() > 255 else 255.0
+            rgb = Image.fromarray((np.clip(wide / scale, 0, 1) * 255).round().astype(np.uint8))
+        else:
+            rgb = img.convert("L")
+    else:
+        rgb = img.convert("RGB")
+    h, w = card.input_shape[1], card.input_shape[2]
+    if rgb.size != (w, h):
+        rgb = rgb.resize((w, h), Image.Resampling.BILINEAR)
+    arr = np.asarray(rgb, dtype=np.float32) / 255.0
+    arr = arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)
+    return torch.from_numpy(np.ascontiguousarray(arr))
+
+
+def _tensor_input(msg: pb.Tensor, card: ModelCard, limits: Limits, normalized: bool) -> torch.Tensor:
+    c = card.input_shape[0]
+    try:
+        arr = from_proto(msg, max_elements=limits.max_pixels * max(c, 3))
+    except ValueError as exc:
+        raise InvalidInputError(f"bad tensor: {exc}") from None
+    shape = list(arr.shape)
+    if len(shape) == 4 and shape[0] == 1:
+        arr = arr[0]
+    elif len(shape) == 2:
+        arr = arr[None]
+    elif len(shape) != 3:
+        raise InvalidInputError(f"tensor shape {shape} must be [C,H,W], [H,W] or [1,C,H,W]")
+    if arr.shape[0] != c:
+        raise InvalidInputError(f"tensor has {arr.shape[0]} channels (shape {shape}); the model expects {c}")
+    t = torch.from_numpy(np.array(arr, dtype=np.float32 if arr.dtype != np.uint8 else np.uint8))
+    if t.dtype == torch.uint8:
+        if normalized:
+            raise InvalidInputError("a normalized tensor must be floating point, not uint8")
+        t = t.float() / 255.0
+    if not torch.isfinite(t).all():
+        bad = int((~torch.isfinite(t)).sum())
+        raise InvalidInputError(f"tensor has {bad} NaN or infinite value{'s' if bad > 1 else ''}")
+    if normalized:
+        if list(t.shape) != list(card.input_shape):
+            raise InvalidInputError(
+                f"a normalized tensor must have the model's input shape {card.input_shape}, "
+                f"not {list(t.shape)}"
+            )
+        return t
+    h, w = card.input_shape[1], card.input_shape[2]
+    if tuple(t.shape[1:]) != (h, w):
+        t = torch.nn.functional.interpolate(
+            t[None], size=(h, w), mode="bilinear", align_corners=False, antialias=True
+        )[0]
+    return t
+
+
+def normalise(pixels: torch.Tensor, card: ModelCard) -> torch.Tensor:
+    mean = torch.tensor(card.mean, dtype=pixels.dtype).view(-1, 1, 1)
+    std = torch.tensor(card.std, dtype=pixels.dtype).view(-1, 1, 1)
+    return (pixels - mean) / std
+
+
+def denormalise(x: torch.Tensor, card: ModelCard) -> torch.Tensor:
+    mean = torch.tensor(card.mean, dtype=x.dtype).view(-1, 1, 1)
+    std = torch.tensor(card.std, dtype=x.dtype).view(-1, 1, 1)
+    return (x * std + mean).clamp(0, 1)
+
+
+def decode_input(inp: pb.Input, card: ModelCard, limits: Limits | None = None) -> DecodedInput:
+    """Validate ``inp`` and return the model input (resized, normalised) and its display pixels."""
+    limits = limits or Limits()
+    which = inp.WhichOneof("data")
+    if which == "encoded":
+        pixels = _decode_image(inp.encoded, card, limits)
+        return DecodedInput(normalise(pixels, card), pixels)
+    if which == "tensor":
+        t = _tensor_input(inp.tensor, card, limits, inp.normalized)
+        if inp.normalized:
+            return DecodedInput(t, denormalise(t, card))
+        x = normalise(t, card)
+        if not torch.isfinite(x).all():  # finite values near the float32 limit overflow here
+            raise InvalidInputError("tensor values overflow float32 when normalised; send pixels in 0..1")
+        return DecodedInput(x, t.clamp(0, 1))
+    raise InvalidInputError("empty request: the input has neither an encoded image nor a tensor")
+
+
+def validate_target(target: pb.Target, num_classes: int) -> None:
+    kind = target.WhichOneof("kind")
+    if kind == "class_index" and not 0 <= target.class_index < num_classes:
+        raise InvalidTargetError(
+            f"target class {target.class_index} is out of range: the model has "
+            f"{num_classes} classes (0..{num_classes - 1})"
+        )
+    if kind == "top_k" and not 1 <= target.top_k <= num_classes:
+        raise InvalidTargetError(f"target top_k={target.top_k} must be in 1..{num_classes}")
+
+
+def element_count(shape: list[int]) -> int:
+    return math.prod(shape)

@@ -1,0 +1,225 @@
+"""The serving half of ``make demo``: archive a checkpoint, start TorchServe, explain test images over
+gRPC with every registered method, write an HTML report, stop the server.
+
+``serve_and_report(checkpoint)`` returns the report's path (``demo/report.html``). The images come
+from the checkpoint's dataset test split (the built-in digits for the default model); overlays are
+the PNGs the server renders, written next to the report and linked from it.
+"""
+
+from __future__ import annotations
+
+import html
+import io
+import json
+import shutil
+import statistics
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from xai_serve.serving.archive import ArchiveOptions, build_archive
+from xai_serve.serving.server import ServerConfig, free_ports, start, stop
+
+# class_image optimises an input per request: fewer steps keep the demo inside its time budget
+DEMO_PARAMS: dict[str, dict[str, str]] = {"class_image": {"iterations": "40"}}
+
+
+@dataclass
+class Row:
+    index: int
+    label: str
+    image: str  # file name relative to the report
+    prediction: list[tuple[str, float]]
+    overlays: dict[str, str]  # method -> file name
+    stats: dict[str, dict[str, float]]
+    latency_ms: float
+    server_ms: dict[str, float] = field(default_factory=dict)
+
+
+def _png(pixels: np.ndarray, scale: int) -> bytes:
+    from PIL import Image
+
+    arr = (np.clip(pixels, 0, 1) * 255).round().astype(np.uint8)
+    if arr.ndim == 3 and arr.shape[0] in (1, 3):
+        arr = arr[0] if arr.shape[0] == 1 else np.moveaxis(arr, 0, -1)
+    arr = arr.repeat(scale, axis=0).repeat(scale, axis=1)
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def test_images(checkpoint: Path, n: int) -> list[tuple[np.ndarray, int, str]]:
+    """``n`` test-split images of the checkpoint's dataset as [C,H,W] pixels in 0..1, with labels."""
+    from xai_serve.data import load_dataset
+    from xai_serve.models import ModelCard
+
+    card = ModelCard.load(checkpoint / "model.json")
+    bundle = load_dataset(
+        card.dataset, "test", channels=card.input_shape[0] if card.input_shape[0] != 1 else None
+    )
+    out = []
+    for i in range(min(n, len(bundle.dataset))):  # type: ignore[arg-type]
+        x, y = bundle.dataset[i]
+        out.append((bundle.denormalise(x).clamp(0, 1).numpy(), int(y), bundle.labels[int(y)]))
+    return out
+
+
+def serve_and_report(
+    checkpoint: str | Path,
+    *,
+    out_dir: str | Path = "demo",
+    store: str | Path = "model_store",
+    name: str = "digits",
+    n_images: int = 10,
+    server: ServerConfig | None = None,
+    log: Any = print,
+) -> Path:
+    """Archive, serve, explain ``n_images`` test images with every method over gRPC, write the report.
+
+    With ``server`` (an already running TorchServe serving ``name``), archive and start/stop are skipped.
+    """
+    from xai_client import Client
+
+    from xai_serve.explain import list_methods
+
+    t_start = time.perf_counter()
+    checkpoint, out = Path(checkpoint), Path(out_dir)
+    if out.exists():
+        shutil.rmtree(out / "images", ignore_errors=True)
+    (out / "images").mkdir(parents=True, exist_ok=True)
+    methods = sorted(list_methods())
+    specs = list_methods()
+    images = test_images(checkpoint, n_images)
+    started = None
+    phases: dict[str, float] = {}
+    if server is None:
+        t = time.perf_counter()
+        mar = build_archive(
+            checkpoint,
+            name,
+            store=store,
+            options=ArchiveOptions(batch_size=4, max_batch_delay_ms=5, response_timeout_s=300),
+        )
+        phases["archive"] = time.perf_counter() - t
+        log(f"archived {mar}")
+        ports = free_ports(5)
+        state = Path(tempfile.mkdtemp(prefix="xai-demo-"))
+        cfg = ServerConfig(
+            model_store=Path(store),
+            models=[name],
+            state_dir=state,
+            inference_port=ports[0],
+            management_port=ports[1],
+            metrics_port=ports[2],
+            grpc_port=ports[3],
+            grpc_management_port=ports[4],
+        )
+        t = time.perf_counter()
+        log("starting TorchServe (waits until the model's worker is READY)...")
+        started = start(cfg, timeout=300)
+        phases["TorchServe start to READY"] = time.perf_counter() - t
+        server = started.config
+    rows: list[Row] = []
+    try:
+        with Client(server.grpc_address, "grpc", key_file=server.key_file, timeout=300) as client:
+            request_methods = {m: DEMO_PARAMS.get(m, {}) for m in methods}
+            for i, (pixels, _y, label) in enumerate(images):
+                scale = max(1, 224 // max(pixels.shape[-1], 1))
+                image_png = _png(pixels, 1)
+                (out / "images" / f"{i:02d}_input.png").write_bytes(_png(pixels, scale))
+                t = time.perf_counter()
+                e = client.explain(name, image_png, request_methods, output="png", top_k=3)
+                latency = (time.perf_counter() - t) * 1e3
+                overlays, stats = {}, {}
+                for h in e.heatmaps:
+                    fname = f"{i:02d}_{h.method}.png"
+                    (out / "images" / fname).write_bytes(h.png or b"")
+                    overlays[h.method] = fname
+                    stats[h.method] = dict(h.stats)
+                rows.append(
+                    Row(
+                        i,
+                        label,
+                        f"{i:02d}_input.png",
+                        [(s.label, s.probability) for s in e.prediction.top],
+                        overlays,
+                        stats,
+                        latency,
+                        {k: v for k, v in e.timings.items() if k != "batch_size"},
+                    )
+                )
+                log(
+                    f"image {i}: true {label}, predicted {e.prediction.label} "
+                    f"({e.prediction.probability:.2f}), "
+                    f"{len(e.heatmaps)} heatmaps in {latency:.0f} ms"
+                )
+    finally:
+        if started is not None:
+            stop(server.state_dir)
+            shutil.rmtree(server.state_dir, ignore_errors=True)
+    phases["explanations (gRPC)"] = sum(r.latency_ms for r in rows) / 1e3
+    report = out / "report.html"
+    report.write_text(render_report(rows, methods, specs, name, phases, time.perf_counter() - t_start))
+    (out / "results.json").write_text(json.dumps([r.__dict__ for r in rows], indent=2))
+    return report
+
+
+def render_report(
+    rows: list[Row],
+    methods: list[str],
+    specs: dict[str, Any],
+    model: str,
+    phases: dict[str, float],
+    total_s: float,
+) -> str:
+    esc = html.escape
+    correct = sum(1 for r in rows if r.prediction and r.prediction[0][0] == r.label)
+    lat = [r.latency_ms for r in rows]
+    head = "".join(
+        f"<th>{esc(m)}<br><small>"
+        f"{'signed: red +, blue −' if getattr(specs[m], 'signed', True) else 'unsigned'}"
+        f"</small></th>"
+        for m in methods
+    )
+    body = []
+    for r in rows:
+        pred = "<br>".join(f"{esc(lbl)}: {p:.3f}" for lbl, p in r.prediction)
+        ok = "✓" if r.prediction and r.prediction[0][0] == r.label else "✗"
+        cells = []
+        for m in methods:
+            st = r.stats.get(m, {})
+            extra = (
+                f"<br><small>conservation {st['conservation']:.3f}</small>" if "conservation" in st else ""
+            )
+            src = r.overlays.get(m)
+            cells.append(
+                f'<td><img src="images/{esc(src)}" width="112">{extra}</td>' if src else "<td>—</td>"
+            )
+        server = ", ".join(f"{k[:-3]} {v:.0f}" for k, v in r.server_ms.items() if v)
+        body.append(
+            f'<tr><td><img src="images/{esc(r.image)}" width="112"></td><td>{esc(r.label)} {ok}</td>'
+            f"<td>{pred}</td><td>{r.latency_ms:.0f} ms<br><small>server ms: {esc(server)}</small></td>"
+            + "".join(cells)
+            + "</tr>"
+        )
+    phase_rows = "".join(f"<li>{esc(k)}: {v:.1f} s</li>" for k, v in phases.items())
+    median = statistics.median(lat) if lat else 0.0
+    return f"""<!doctype html>
+<html><head><meta charset="utf-8"><title>xai-serve demo: {esc(model)}</title>
+<style>body{{font-family:sans-serif;margin:1.5em}} table{{border-collapse:collapse}}
+td,th{{border:1px solid #ccc;padding:4px;text-align:center;vertical-align:top}}
+img{{image-rendering:pixelated}}</style>
+</head><body>
+<h1>xai-serve demo: model <code>{esc(model)}</code> served by TorchServe over gRPC</h1>
+<p>{len(rows)} test images, {len(methods)} methods per request (one gRPC call per image), predictions
+{correct}/{len(rows)} correct. End-to-end latency per image: median {median:.0f} ms.
+Total {total_s:.1f} s.</p>
+<ul>{phase_rows}</ul>
+<table><tr><th>input</th><th>true</th><th>prediction (top 3)</th><th>latency</th>{head}</tr>
+{"".join(body)}
+</table></body></html>
+"""

@@ -1,0 +1,174 @@
+"""The TorchServe handler base class. The ``.mar`` ships a one-class shim (``handlers/xai_handler.py``)
+that subclasses :class:`XaiHandler`; everything else is here and in the transport-neutral service.
+
+Per batch: each request is parsed on its own (gRPC input key ``xai_request``; HTTP protobuf, JSON or
+raw image body), so method, target and output form are per request, unlike TorchServe's stock
+handler, which reads them from request 0. The service answers each request; the handler encodes
+each answer for its transport and never lets an exception out (one failing request never fails
+the batch, and a worker is never restarted because of a request).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import traceback
+from pathlib import Path
+from typing import Any
+
+import torch
+from xai_client.api.v1 import explain_pb2 as pb
+
+from xai_serve.errors import CheckpointError, InvalidInputError, XaiError
+from xai_serve.serving.decode import GRPC_INPUT_KEY, Limits, parse_payload
+from xai_serve.serving.encode import Encoded, encode_grpc, encode_http
+from xai_serve.serving.metrics import TorchServeObserver
+from xai_serve.serving.service import ExplainService, status_of
+
+log = logging.getLogger(__name__)
+
+CARD_FILE = "model.json"
+CONFIG_KEY = "xai"  # our section of model-config.yaml
+
+
+def sha256_of(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _header(headers: dict[str, Any], name: str) -> str | None:
+    name = name.lower()
+    for k, v in headers.items():
+        if isinstance(k, str) and k.lower() == name and isinstance(v, str):
+            return v
+    return None
+
+
+def load_served_model(model_dir: Path, serialized_file: str, xai_config: dict[str, Any]) -> tuple[Any, Any]:
+    """Rebuild the model from ``model.json`` + the state_dict, checking the weights' sha256."""
+    from xai_serve.models import ModelCard, canonicalise, create_model, load_state_dict_file
+
+    card = ModelCard.load(model_dir / CARD_FILE)
+    weights = model_dir / serialized_file
+    expected = xai_config.get("weights_sha256")
+    if expected and sha256_of(weights) != expected:
+        raise CheckpointError(f"{weights.name}: sha256 differs from the archive's model-config.yaml")
+    model = create_model(card.model, **card.model_kwargs)
+    model.load_state_dict(load_state_dict_file(weights))
+    canonicalise(model)
+    return model.eval(), card
+
+
+class XaiHandler:
+    """TorchServe entry point (``initialize`` once, ``handle`` per batch)."""
+
+    def __init__(self) -> None:
+        self.initialized = False
+        self.service: ExplainService | None = None
+        self.default_methods: list[str] = []
+        self.observer = TorchServeObserver(None, "")
+
+    # -------------------------------------------------------------- lifecycle
+
+    def initialize(self, context: Any) -> None:
+        props = context.system_properties
+        model_dir = Path(props["model_dir"])
+        config = dict(getattr(context, "model_yaml_config", None) or {})
+        xai_config = dict(config.get(CONFIG_KEY) or {})
+        threads = int(xai_config.get("torch_threads", 0) or 0)
+        if threads > 0:
+            torch.set_num_threads(threads)
+        serialized = context.manifest["model"]["serializedFile"]
+        model, card = load_served_model(model_dir, serialized, xai_config)
+        limits = Limits(
+            max_pixels=int(xai_config.get("max_pixels", Limits.max_pixels)),
+            max_bytes=int(xai_config.get("max_bytes", Limits.max_bytes)),
+        )
+        self.default_methods = list(xai_config.get("default_methods") or ["gradient"])
+        self.observer = TorchServeObserver(context.metrics, context.model_name)
+        self.service = ExplainService(context.model_name, model, card, limits=limits, observer=self.observer)
+        self.initialized = True
+        log.info(
+            "xai handler ready: model %s (%s), methods %s",
+            context.model_name,
+            card.model,
+            ", ".join(sorted(self.service.methods)),
+        )
+
+    # -------------------------------------------------------------- per batch
+
+    def handle(self, data: list[dict[str, Any]], context: Any) -> list[bytes]:
+        n = len(data)
+        grpc = [False] * n
+        accepts: list[str | None] = [None] * n
+        try:
+            if n and context.get_request_header(0, "describe") == "True":
+                return [self.describe().encode("utf-8")] + [b""] * (n - 1)
+            assert self.service is not None, "handler used before initialize()"
+            self.observer.metrics = context.metrics
+            items: list[pb.ExplainRequest | BaseException] = []
+            for i, row in enumerate(data):
+                headers = context.get_all_request_header(i) or {}
+                grpc[i] = GRPC_INPUT_KEY in row
+                accepts[i] = _header(headers, "accept")
+                items.append(self._parse(row, headers))
+            responses = self.service.handle(items)
+        except Exception as exc:
+            log.error("handler failed: %s", traceback.format_exc())
+            err = pb.ExplainResponse(status=status_of(exc))
+            responses = [err] * n
+        out = []
+        for i, resp in enumerate(responses):
+            enc = self._encode(resp, grpc[i], accepts[i])
+            try:
+                context.set_response_content_type(i, enc.content_type)
+                if not grpc[i] and enc.http_status != 200:
+                    context.set_response_status(enc.http_status, enc.phrase, i)
+            except Exception:  # a context without per-request headers (e.g. some test doubles)
+                log.debug("could not set response headers: %s", traceback.format_exc())
+            out.append(enc.body)
+        return out
+
+    def _parse(self, row: dict[str, Any], headers: dict[str, Any]) -> pb.ExplainRequest | BaseException:
+        try:
+            part = headers.get("body") if isinstance(headers.get("body"), dict) else {}
+            ctype = (part or {}).get("content-type") or _header(headers, "content-type")
+            req = parse_payload(row, ctype, headers)
+            if headers.get("explain") == "True" and not req.methods:  # HTTP /explanations/NAME
+                for m in self.default_methods:
+                    req.methods.add(name=m)
+            accept = _header(headers, "accept") or ""
+            if "image/png" in accept and req.output == pb.OUTPUT_FORM_UNSPECIFIED:
+                req.output = pb.OUTPUT_FORM_PNG
+            return req
+        except XaiError as exc:
+            return exc
+        except Exception as exc:
+            return InvalidInputError(f"could not read the request: {type(exc).__name__}: {exc}")
+
+    @staticmethod
+    def _encode(resp: pb.ExplainResponse, grpc: bool, accept: str | None) -> Encoded:
+        try:
+            return encode_grpc(resp) if grpc else encode_http(resp, accept)
+        except Exception as exc:
+            log.error("encoding failed: %s", traceback.format_exc())
+            return encode_grpc(pb.ExplainResponse(status=status_of(exc)))
+
+    def describe(self) -> str:
+        """``GET /models/NAME?customized=true``: the model card and the methods served."""
+        assert self.service is not None
+        methods = {
+            name: {
+                "signed": bool(getattr(spec, "signed", True)),
+                "output": getattr(spec, "output", "heatmap"),
+                "params": sorted(getattr(spec, "params", {}) or {}),
+            }
+            for name, spec in self.service.methods.items()
+        }
+        return json.dumps(
+            {"card": self.service.card.to_dict(), "methods": methods, "default_methods": self.default_methods}
+        )

@@ -1,0 +1,348 @@
+"""The transport-neutral explain service: decode -> predict -> explain -> encode, one batch at a time.
+
+``ExplainService.handle(items)`` takes one item per request (an ``ExplainRequest``, or the
+``XaiError`` its payload already failed with) and returns exactly one ``ExplainResponse`` per item,
+in order. A bad request gets its own typed error Status; the others are answered normally; no
+exception escapes. TorchServe is one caller (``handler.py``); tests and benchmarks call it directly.
+
+Batching: all valid inputs share one prediction forward pass. Requests asking for the same methods
+(with the same parameters) are explained together in one engine call with per-sample targets; if
+that call fails, each of its requests is retried alone so the failure lands on the request that
+caused it. Explanations run outside ``torch.inference_mode`` with gradients enabled.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+import traceback
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+from torch import nn
+from xai_client.api.v1 import explain_pb2 as pb
+from xai_client.overlay import overlay_png
+from xai_client.tensors import to_proto
+
+from xai_serve.errors import InvalidInputError, UnknownMethodError, XaiError
+from xai_serve.models import ModelCard
+from xai_serve.serving.decode import DecodedInput, Limits, decode_input, validate_target
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TOP_K = 5
+MethodKey = tuple[tuple[str, tuple[tuple[str, str], ...]], ...]
+
+
+class Observer(Protocol):
+    """Receives what the metrics need (see ``metrics.py``)."""
+
+    def explained(self, method: str, status: str, seconds: float, count: int) -> None: ...
+    def batch(self, size: int) -> None: ...
+
+
+class SafeObserver:
+    """Wraps an observer so a failing metrics call never fails a request."""
+
+    def __init__(self, inner: Observer) -> None:
+        self._inner = inner
+
+    def explained(self, method: str, status: str, seconds: float, count: int) -> None:
+        try:
+            self._inner.explained(method, status, seconds, count)
+        except Exception:
+            log.warning("observer failed: %s", traceback.format_exc())
+
+    def batch(self, size: int) -> None:
+        try:
+            self._inner.batch(size)
+        except Exception:
+            log.warning("observer failed: %s", traceback.format_exc())
+
+
+class NullObserver:
+    def explained(self, method: str, status: str, seconds: float, count: int) -> None:
+        pass
+
+    def batch(self, size: int) -> None:
+        pass
+
+
+def status_of(exc: BaseException) -> pb.Status:
+    """The wire Status of an exception: XaiError keeps its code; anything else is INTERNAL."""
+    if isinstance(exc, XaiError):
+        code = exc.code if exc.code in pb.Code.keys() else "INTERNAL"  # noqa: SIM118 (enum wrapper)
+        return pb.Status(code=pb.Code.Value(code), message=str(exc), reason=type(exc).__name__)
+    return pb.Status(
+        code=pb.INTERNAL, message=f"internal error: {type(exc).__name__}: {exc}", reason=type(exc).__name__
+    )
+
+
+def _engine() -> tuple[Callable[[], dict[str, Any]], Callable[..., dict[str, Any]]]:
+    from xai_serve.explain import explain_detailed, list_methods
+
+    return list_methods, explain_detailed
+
+
+@dataclass
+class _Row:
+    """One (request, target class) pair to explain."""
+
+    request: int
+    target: int
+
+
+@dataclass
+class _State:
+    decoded: dict[int, DecodedInput] = field(default_factory=dict)
+    logits: dict[int, torch.Tensor] = field(default_factory=dict)
+    errors: dict[int, BaseException] = field(default_factory=dict)
+    counted: set[int] = field(default_factory=set)  # requests already reported to the observer
+
+
+class ExplainService:
+    """Serves one model. ``explain_fn``/``methods_fn`` default to the engine (injectable for tests)."""
+
+    def __init__(
+        self,
+        name: str,
+        model: nn.Module,
+        card: ModelCard,
+        *,
+        limits: Limits | None = None,
+        observer: Observer | None = None,
+        methods_fn: Callable[[], dict[str, Any]] | None = None,
+        explain_fn: Callable[..., dict[str, Any]] | None = None,
+    ) -> None:
+        self.name = name
+        self.model = model.eval()
+        self.card = card
+        self.limits = limits or Limits()
+        self.observer: Observer = SafeObserver(observer or NullObserver())
+        if methods_fn is None or explain_fn is None:
+            eng_methods, eng_explain = _engine()
+            methods_fn = methods_fn or eng_methods
+            explain_fn = explain_fn or eng_explain
+        self._methods_fn = methods_fn
+        self._explain_fn = explain_fn
+        self.methods = dict(methods_fn())
+
+    # ------------------------------------------------------------------ public
+
+    def handle(self, items: Sequence[pb.ExplainRequest | BaseException]) -> list[pb.ExplainResponse]:
+        """One response per item, in order (see the module doc)."""
+        t_start = time.perf_counter()
+        n = len(items)
+        responses = [pb.ExplainResponse(model=self.name) for _ in range(n)]
+        try:
+            self.observer.batch(n)
+            state = _State()
+            requests: dict[int, pb.ExplainRequest] = {}
+            for i, item in enumerate(items):
+                if isinstance(item, BaseException):
+                    state.errors[i] = item
+                    continue
+                responses[i].request_id = item.request_id
+                requests[i] = item
+                t0 = time.perf_counter()
+                try:
+                    self._validate(item)
+                    state.decoded[i] = decode_input(item.input, self.card, self.limits)
+                except Exception as exc:
+                    state.errors[i] = exc
+                responses[i].timings.decode_ms = (time.perf_counter() - t0) * 1e3
+            self._predict(requests, state, responses)
+            self._explain_all(requests, state, responses)
+        except Exception as exc:  # a bug: answer everyone rather than fail the batch
+            log.error("explain service failed: %s", traceback.format_exc())
+            for resp in responses:
+                resp.ClearField("heatmaps")
+                resp.ClearField("prediction")
+                resp.status.CopyFrom(status_of(exc))
+            return responses
+        total_ms = (time.perf_counter() - t_start) * 1e3
+        for i, err in state.errors.items():  # failures before the engine ran still count per method
+            if i not in state.counted and i in requests:
+                for m in requests[i].methods:  # unknown names are not labels (bounded cardinality)
+                    label = m.name if m.name in self.methods else "unknown"
+                    self.observer.explained(label, _status_label(err), 0.0, 1)
+        for i, resp in enumerate(responses):
+            if i in state.errors:
+                resp.ClearField("heatmaps")
+                resp.ClearField("prediction")
+                resp.status.CopyFrom(status_of(state.errors[i]))
+            else:
+                resp.status.code = pb.OK
+            resp.timings.total_ms = total_ms
+            resp.timings.batch_size = n
+        return responses
+
+    # ------------------------------------------------------------------ steps
+
+    def _validate(self, req: pb.ExplainRequest) -> None:
+        seen = set()
+        for m in req.methods:
+            if m.name not in self.methods:
+                raise UnknownMethodError(
+                    f"unknown method {m.name!r}; available: {', '.join(sorted(self.methods))}"
+                )
+            if m.name in seen:
+                raise InvalidInputError(f"method {m.name!r} is requested twice")
+            seen.add(m.name)
+        validate_target(req.target, self.card.num_classes)
+        if req.top_k < 0:
+            raise InvalidInputError(f"top_k must be >= 0, not {req.top_k}")
+
+    def _predict(
+        self, requests: dict[int, pb.ExplainRequest], state: _State, responses: list[pb.ExplainResponse]
+    ) -> None:
+        idx = sorted(state.decoded)
+        if not idx:
+            return
+        t0 = time.perf_counter()
+        x = torch.stack([state.decoded[i].x for i in idx])
+        try:
+            with torch.inference_mode():
+                logits = self.model(x).float()
+        except Exception as exc:  # e.g. a shape the model cannot take
+            for i in idx:
+                state.errors[i] = InvalidInputError(f"the model could not run on this input: {exc}")
+            return
+        probs = torch.softmax(logits, dim=1)
+        ms = (time.perf_counter() - t0) * 1e3
+        labels = self.card.labels
+        for row, i in enumerate(idx):
+            state.logits[i] = logits[row].clone()
+            k = min(requests[i].top_k or DEFAULT_TOP_K, self.card.num_classes)
+            p, c = probs[row].topk(k)
+            for pi, ci in zip(p.tolist(), c.tolist(), strict=True):
+                responses[i].prediction.top.add(
+                    index=ci,
+                    label=labels[ci] if ci < len(labels) else str(ci),
+                    probability=pi,
+                    logit=float(logits[row, ci]),
+                )
+            responses[i].timings.predict_ms = ms
+
+    def _targets(self, req: pb.ExplainRequest, logits: torch.Tensor) -> list[int]:
+        kind = req.target.WhichOneof("kind")
+        if kind == "class_index":
+            return [int(req.target.class_index)]
+        if kind == "top_k":
+            return [int(c) for c in logits.topk(req.target.top_k).indices.tolist()]
+        return [int(logits.argmax())]
+
+    @staticmethod
+    def _method_key(req: pb.ExplainRequest) -> MethodKey:
+        return tuple((m.name, tuple(sorted(m.params.items()))) for m in req.methods)
+
+    def _method_params(self, key: MethodKey) -> dict[str, dict[str, Any]]:
+        out: dict[str, dict[str, Any]] = {}
+        for name, params in key:
+            p: dict[str, Any] = dict(params)
+            spec_params = getattr(self.methods[name], "params", {}) or {}
+            if "mean" in spec_params and "mean" not in p:
+                p["mean"] = list(self.card.mean)
+            if "std" in spec_params and "std" not in p:
+                p["std"] = list(self.card.std)
+            out[name] = p
+        return out
+
+    def _explain_all(
+        self, requests: dict[int, pb.ExplainRequest], state: _State, responses: list[pb.ExplainResponse]
+    ) -> None:
+        groups: dict[MethodKey, list[_Row]] = defaultdict(list)
+        for i in sorted(state.logits):
+            req = requests[i]
+            if req.methods and i not in state.errors:
+                for t in self._targets(req, state.logits[i]):
+                    groups[self._method_key(req)].append(_Row(i, t))
+        for key, rows in groups.items():
+            self._explain_group(key, rows, requests, state, responses)
+
+    def _explain_group(
+        self,
+        key: MethodKey,
+        rows: list[_Row],
+        requests: dict[int, pb.ExplainRequest],
+        state: _State,
+        responses: list[pb.ExplainResponse],
+    ) -> None:
+        names = [name for name, _ in key]
+        t0 = time.perf_counter()
+        try:
+            results = self._run_engine(key, rows, state)
+        except Exception as exc:
+            seconds = time.perf_counter() - t0
+            members = sorted({r.request for r in rows})
+            if len(members) > 1:  # find the request that caused it: retry each alone
+                for i in members:
+                    self._explain_group(key, [r for r in rows if r.request == i], requests, state, responses)
+                return
+            if not isinstance(exc, XaiError):
+                log.error("explanation failed: %s", traceback.format_exc())
+            for name in names:
+                self.observer.explained(name, _status_label(exc), seconds, 1)
+            state.errors[members[0]] = exc
+            state.counted.add(members[0])
+            return
+        seconds = time.perf_counter() - t0
+        explain_ms = seconds * 1e3
+        for name in names:
+            self.observer.explained(name, "ok", seconds / max(len(names), 1), len({r.request for r in rows}))
+        state.counted.update(r.request for r in rows)
+        t1 = time.perf_counter()
+        for j, row in enumerate(rows):
+            req = requests[row.request]
+            resp = responses[row.request]
+            resp.timings.explain_ms = explain_ms
+            for name in names:
+                self._encode(resp, req, name, row.target, results[name], j, state.decoded[row.request])
+        encode_ms = (time.perf_counter() - t1) * 1e3 / max(len(rows), 1)
+        for i in {r.request for r in rows}:
+            responses[i].timings.encode_ms += encode_ms
+
+    def _run_engine(self, key: MethodKey, rows: list[_Row], state: _State) -> dict[str, Any]:
+        x = torch.stack([state.decoded[r.request].x for r in rows]).detach().clone()
+        targets = [r.target for r in rows]
+        with torch.inference_mode(False), torch.enable_grad():
+            results = self._explain_fn(self.model, x, self._method_params(key), targets)
+        return results
+
+    def _encode(
+        self,
+        resp: pb.ExplainResponse,
+        req: pb.ExplainRequest,
+        name: str,
+        target: int,
+        result: Any,
+        j: int,
+        decoded: DecodedInput,
+    ) -> None:
+        heat = getattr(result, "heatmap", result)
+        values = heat[j].detach().float().cpu().numpy()
+        spec = self.methods[name]
+        signed = bool(getattr(spec, "signed", True))
+        kind = str(getattr(spec, "output", "heatmap"))
+        h = resp.heatmaps.add(method=name, target=target, signed=signed, kind=kind)
+        if req.output in (pb.OUTPUT_FORM_UNSPECIFIED, pb.OUTPUT_FORM_TENSOR, pb.OUTPUT_FORM_BOTH):
+            to_proto(np.ascontiguousarray(values, dtype=np.float32), h.values)
+        if req.output in (pb.OUTPUT_FORM_PNG, pb.OUTPUT_FORM_BOTH):
+            pixels = decoded.pixels.numpy()
+            scale = max(1, math.ceil(224 / max(values.shape[-1], 1)))
+            h.png = overlay_png(pixels, values, signed=signed, kind=kind, scale=scale)
+        for stat, per_sample in (getattr(result, "stats", None) or {}).items():
+            try:
+                v = per_sample[j]
+                h.stats[stat] = float(v)
+            except (IndexError, TypeError, ValueError, KeyError):
+                continue
+
+
+def _status_label(exc: BaseException) -> str:
+    return (exc.code if isinstance(exc, XaiError) else "INTERNAL").lower()

@@ -1,0 +1,115 @@
+"""Shared fixtures for the serving unit tests: a random-init digits-shaped model, its card and
+checkpoint directory, image encoders and a TorchServe context double."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from xai_serve.models import ModelCard, canonicalise, create_model
+
+
+def make_card() -> ModelCard:
+    return ModelCard(
+        model="simplenet_310k",
+        model_kwargs={"num_classes": 10},
+        dataset="digits",
+        input_shape=[1, 28, 28],
+        mean=[0.25],
+        std=[0.5],
+        labels=[f"digit {i}" for i in range(10)],
+    )
+
+
+def make_model(seed: int = 0) -> torch.nn.Module:
+    torch.manual_seed(seed)
+    return canonicalise(create_model("simplenet_310k", num_classes=10)).eval()
+
+
+def png_bytes(arr: np.ndarray, fmt: str = "PNG") -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, format=fmt)
+    return buf.getvalue()
+
+
+@pytest.fixture(scope="session")
+def card() -> ModelCard:
+    return make_card()
+
+
+@pytest.fixture(scope="session")
+def model() -> torch.nn.Module:
+    return make_model()
+
+
+@pytest.fixture(scope="session")
+def ckpt_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    d = tmp_path_factory.mktemp("ckpt")
+    torch.save(make_model().state_dict(), d / "best.pt")
+    make_card().save(d / "model.json")
+    return d
+
+
+@pytest.fixture()
+def digit_png() -> bytes:
+    rng = np.random.default_rng(0)
+    return png_bytes((rng.random((28, 28)) * 255).astype(np.uint8))
+
+
+class FakeMetric:
+    def __init__(self, log: list, name: str) -> None:
+        self.log, self.name = log, name
+
+    def add_or_update(self, value: float, dims: list[str]) -> None:
+        self.log.append((self.name, value, tuple(dims)))
+
+
+class FakeMetrics:
+    def __init__(self) -> None:
+        self.log: list[tuple[str, float, tuple[str, ...]]] = []
+
+    def get_metric(self, name: str, kind: Any) -> FakeMetric:
+        return FakeMetric(self.log, name)
+
+
+class FakeContext:
+    """What XaiHandler uses of ts.context.Context (per-request headers, status, content type)."""
+
+    def __init__(self, model_dir: Path, manifest: dict, yaml_config: dict, name: str = "tiny") -> None:
+        self.model_name = name
+        self.system_properties = {"model_dir": str(model_dir), "gpu_id": None, "batch_size": 8}
+        self.manifest = manifest
+        self.model_yaml_config = yaml_config
+        self.metrics = FakeMetrics()
+        self.headers: list[dict] = []
+        self.content_types: dict[int, str] = {}
+        self.statuses: dict[int, tuple[int, str]] = {}
+
+    def get_request_header(self, idx: int, key: str) -> Any:
+        return self.headers[idx].get(key)
+
+    def get_all_request_header(self, idx: int) -> dict:
+        return self.headers[idx]
+
+    def set_response_content_type(self, idx: int, value: str) -> None:
+        self.content_types[idx] = value
+
+    def set_response_status(self, code: int = 200, phrase: str = "", idx: int = 0) -> None:
+        self.statuses[idx] = (code, phrase)
+
+
+@pytest.fixture(scope="session")
+def encode_png():
+    """``encode_png(uint8 array, fmt="PNG") -> bytes``."""
+    return png_bytes
+
+
+@pytest.fixture(scope="session")
+def context_cls() -> type[FakeContext]:
+    return FakeContext
