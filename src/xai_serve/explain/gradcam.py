@@ -1,0 +1,96 @@
+"""Grad-CAM (Selvaraju et al. 2017) and guided Grad-CAM.
+
+``cam = sum_k mean_hw(d score / d A_k) * A_k`` at a conv layer (any module by name, default the last
+``nn.Conv2d``), ReLU'd unless ``relu=false``, upsampled to the input size (bilinear by default,
+``align_corners=False`` like Captum's ``LayerAttribution.interpolate``) and repeated over the input
+channels so the map is shaped like the input. The backward pass stops at the layer (Captum
+``LayerGradCam`` semantics), so Grad-CAM alone costs about half an input gradient. Guided Grad-CAM is
+the guided-backprop map times the upsampled, ReLU'd Grad-CAM map (Captum ``GuidedGradCam``, whose
+default interpolation is ``nearest``).
+
+Seed A used Grad-CAM on a 1x1 input-adapter conv at full resolution: name that layer to reproduce it
+(the map is then a signed scalar times the input; ``relu=false`` as in Captum's default).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from xai_serve.errors import InvalidParameterError
+from xai_serve.explain.backprop import BackpropExplainer, BackpropRequest, BackpropResult, base_attribution
+from xai_serve.explain.layers import find_layer
+from xai_serve.explain.params import ParamSpec
+from xai_serve.explain.registry import Attribution, register_method
+
+_LAYER = ParamSpec("layer", None, "module name or features index of the conv layer (default: last Conv2d)")
+_INTERP = ("bilinear", "nearest", "bicubic")
+
+
+def layer_cam(activation: torch.Tensor, grad: torch.Tensor, relu: bool) -> torch.Tensor:
+    """Grad-CAM at layer resolution (B, 1, h, w) from the layer output and its gradient."""
+    if activation.ndim != 4:
+        raise InvalidParameterError(
+            f"parameter 'layer': Grad-CAM needs a (B, C, H, W) layer output, got {tuple(activation.shape)}"
+        )
+    weights = grad.mean(dim=(2, 3), keepdim=True)
+    cam = (weights * activation).sum(dim=1, keepdim=True)
+    return cam.clamp(min=0) if relu else cam
+
+
+def upsample(cam: torch.Tensor, like: torch.Tensor, mode: str) -> torch.Tensor:
+    """``cam`` (B, 1, h, w) resized to ``like``'s spatial size and repeated over its channels."""
+    size = tuple(like.shape[2:])
+    if tuple(cam.shape[2:]) != size:
+        cam = F.interpolate(
+            cam, size=size, mode=mode, **({} if mode == "nearest" else {"align_corners": False})
+        )
+    return cam.expand(-1, like.shape[1], *size).contiguous()
+
+
+@register_method(
+    "gradcam",
+    params={
+        "layer": _LAYER,
+        "relu": ParamSpec("bool", True, "ReLU the map (false keeps the sign)"),
+        "interpolation": ParamSpec("str", "bilinear", "upsampling mode", choices=_INTERP),
+    },
+    signed=False,
+)
+class GradCam(BackpropExplainer):
+    """Grad-CAM at a conv layer, upsampled to the input (channels repeated)."""
+
+    def setup(self) -> None:
+        self.layer_name, self.layer = find_layer(self.model, self.params["layer"])
+
+    def request(self) -> BackpropRequest:
+        return BackpropRequest(layers={self.layer_name: self.layer})
+
+    def finish(self, result: BackpropResult) -> Attribution:
+        cam = layer_cam(
+            result.activations[self.layer_name], result.layer_grads[self.layer_name], self.params["relu"]
+        )
+        return base_attribution(result, upsample(cam, result.x, self.params["interpolation"]))
+
+
+@register_method(
+    "guided_gradcam",
+    params={
+        "layer": _LAYER,
+        "interpolation": ParamSpec("str", "bilinear", "upsampling mode of the Grad-CAM map", choices=_INTERP),
+    },
+    signed=True,
+)
+class GuidedGradCam(BackpropExplainer):
+    """Guided backprop times the ReLU'd, upsampled Grad-CAM map (Selvaraju et al. 2017)."""
+
+    def setup(self) -> None:
+        self.layer_name, self.layer = find_layer(self.model, self.params["layer"])
+
+    def request(self) -> BackpropRequest:
+        return BackpropRequest(modes={"guided"}, layers={self.layer_name: self.layer})
+
+    def finish(self, result: BackpropResult) -> Attribution:
+        cam = layer_cam(result.activations[self.layer_name], result.layer_grads[self.layer_name], True)
+        heat = result.input_grads["guided"] * upsample(cam, result.x, self.params["interpolation"])
+        return base_attribution(result, heat)

@@ -1,0 +1,344 @@
+"""Layer-wise relevance propagation (Bach et al. 2015; Montavon et al. 2019), method ``lrp``.
+
+Mechanism: for the duration of a call every relevant module's ``forward`` is replaced (through a
+:class:`~xai_serve.explain.patching.ModelPatch`) by one whose autograd backward *is* the LRP rule, and
+the "gradient" flowing backward is the relevance itself (Zennit's convention): the initial relevance is
+the target score at the target output (one-hot times logit, no softmax) and the input "gradient" is the
+relevance map. One forward and one backward pass; rules that need modified forwards (z+, gamma,
+alpha-beta, z^B) compute them only for the layers that use them, and derived weights (BatchNorm merged,
+``W+``, ...) are cached per model until a parameter changes.
+
+Per layer type:
+
+* ``nn.Linear`` / ``nn.Conv1d`` / ``nn.Conv2d``: the composite's rule (:mod:`xai_serve.explain.composites`),
+  computed with BatchNorm-merged parameters when a BatchNorm follows directly (then the BatchNorm is the
+  identity; the model's own tensors are never modified);
+* ``nn.ReLU``: its own backward (relevance is zero wherever the ReLU output is zero, so the mask is a
+  no-op); other activations, unmerged BatchNorm: relevance passes through unchanged (Zennit ``Pass``);
+* residual ``Sum`` modules, ``AvgPool`` / ``AdaptiveAvgPool``: ``Norm`` (``R_i = x_i / stab(sum) R``);
+* max pooling: winner-take-all (its gradient); Flatten, Dropout (eval), Identity, option-A shortcuts:
+  gradient (they are linear maps that move values without mixing them).
+
+Any other leaf module that the forward pass calls (or a non-leaf module with parameters of its own)
+raises :class:`~xai_serve.errors.UnsupportedLayerError` naming it; the map is never silently different.
+
+Every result carries, per sample: ``relevance_sum`` (sum of the map), ``target_score`` (the explained
+logit), ``conservation`` (their ratio) and ``bias_absorbed`` (``target_score - relevance_sum``: the
+relevance absorbed by biases, BatchNorm shifts and stabilisers, plus any leak through an operation
+the engine could not see; exactly 0 up to rounding for LRP-0/gamma/alpha-beta/z+/z^B/w^2/flat on a
+bias-free ReLU network).
+"""
+
+from __future__ import annotations
+
+import weakref
+from typing import Any
+
+import torch
+from torch import nn
+
+from xai_serve.errors import InvalidArgumentError, InvalidParameterError, UnsupportedLayerError
+from xai_serve.explain.canonizers import disable_inplace, explicit_residuals
+from xai_serve.explain.composites import COMPOSITES, FIRST_RULES, LayerInfo, LrpSettings
+from xai_serve.explain.graph import BATCHNORM_TYPES, LINEAR_TYPES, ModelGraph, analyse
+from xai_serve.explain.params import ParamSpec
+from xai_serve.explain.patching import ModelPatch, gradient_context, prepare_input
+from xai_serve.explain.registry import Attribution, Explainer, register_method
+from xai_serve.explain.rules import LinearOp, Params, Rule, stabilise
+from xai_serve.explain.targets import Target, select
+from xai_serve.models.layers import PadShortcut, Sum
+
+NORM_TYPES: tuple[type[nn.Module], ...] = (
+    Sum,
+    nn.AvgPool1d,
+    nn.AvgPool2d,
+    nn.AdaptiveAvgPool1d,
+    nn.AdaptiveAvgPool2d,
+)
+PASS_TYPES: tuple[type[nn.Module], ...] = (
+    nn.Tanh,
+    nn.Sigmoid,
+    nn.LeakyReLU,
+    nn.ReLU6,
+    nn.ELU,
+    nn.GELU,
+    nn.SiLU,
+    nn.Softplus,
+    nn.Softmax,
+    nn.Hardtanh,
+    nn.Mish,
+)
+GRADIENT_TYPES: tuple[type[nn.Module], ...] = (
+    nn.ReLU,
+    nn.MaxPool1d,
+    nn.MaxPool2d,
+    nn.AdaptiveMaxPool1d,
+    nn.AdaptiveMaxPool2d,
+    nn.Flatten,
+    nn.Unflatten,
+    nn.Dropout,
+    nn.Dropout1d,
+    nn.Dropout2d,
+    nn.Identity,
+    PadShortcut,
+)
+
+
+class _RuleFunction(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx: Any, a: torch.Tensor, layer: _RuleLayer) -> torch.Tensor:
+        out, saved = layer.rule.forward(layer.op, a, layer.params)
+        ctx.layer, ctx.saved = layer, saved
+        return out
+
+    @staticmethod
+    def backward(ctx: Any, relevance: torch.Tensor) -> tuple[torch.Tensor, None]:
+        layer = ctx.layer
+        out = layer.rule.backward(layer.op, layer.params, ctx.saved, relevance)
+        ctx.saved = None
+        return out, None
+
+
+class _NormIn(torch.autograd.Function):
+    """Identity forward; backward multiplies by the input (the ``x_i *`` of the Norm rule)."""
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(x)
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
+        (x,) = ctx.saved_tensors
+        return grad * x
+
+
+class _NormOut(torch.autograd.Function):
+    """Identity forward; backward divides by the stabilised output (the ``/ stab(z)`` of the Norm rule)."""
+
+    @staticmethod
+    def forward(ctx: Any, z: torch.Tensor, eps: float) -> torch.Tensor:
+        ctx.save_for_backward(z)
+        ctx.eps = eps
+        return z.view_as(z)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
+        (z,) = ctx.saved_tensors
+        return grad / stabilise(z, ctx.eps), None
+
+
+class _Pass(torch.autograd.Function):
+    """``module(x)`` forward; relevance passes through unchanged."""
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor, fn: Any) -> torch.Tensor:
+        return fn(x)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
+        return grad, None
+
+
+class _RuleLayer:
+    def __init__(self, op: LinearOp, rule: Rule, params: Params) -> None:
+        self.op, self.rule, self.params = op, rule, params
+
+
+_PARAMS: weakref.WeakKeyDictionary[nn.Module, dict[Any, tuple[Any, Params]]] = weakref.WeakKeyDictionary()
+
+
+def _version(tensors: list[Any]) -> tuple[Any, ...]:
+    return tuple(
+        None if t is None else (t.data_ptr(), t._version, t.dtype, t.device, t.shape) for t in tensors
+    )
+
+
+def merged_params(linear: nn.Module, bn: nn.Module | None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """``(W, b)`` of ``linear`` followed by eval-mode ``bn`` (``W * s``, ``(b - mean) * s + beta``)."""
+    assert isinstance(linear, nn.Linear | nn.Conv1d | nn.Conv2d)
+    w = linear.weight.detach()
+    b = None if linear.bias is None else linear.bias.detach()
+    if bn is None:
+        return w, b
+    assert isinstance(bn, nn.BatchNorm1d | nn.BatchNorm2d)
+    mean = bn.running_mean if bn.running_mean is not None else torch.zeros_like(w[:, 0].reshape(-1))
+    var = bn.running_var if bn.running_var is not None else torch.ones_like(mean)
+    scale = (var + bn.eps).rsqrt()
+    shift = -mean * scale
+    if bn.weight is not None:
+        scale = scale * bn.weight.detach()
+        shift = shift * bn.weight.detach()
+    if bn.bias is not None:
+        shift = shift + bn.bias.detach()
+    bias = shift if b is None else b * scale + shift
+    return w * scale.view(-1, *([1] * (w.ndim - 1))), bias
+
+
+def _layer_params(
+    model: nn.Module, name: str, op: LinearOp, linear: nn.Module, bn: nn.Module | None, rule: Rule
+) -> Params:
+    sources: list[Any] = [linear.weight, linear.bias]
+    if bn is not None:
+        sources += [bn.weight, bn.bias, bn.running_mean, bn.running_var]
+    version = (*_version(sources), None if bn is None else bn.eps)
+    key = (name, rule.cache_key())
+    cache = _PARAMS.setdefault(model, {})
+    hit = cache.get(key)
+    if hit is not None and hit[0] == version:
+        return hit[1]
+    with torch.no_grad():
+        params = rule.prepare(op, *merged_params(linear, bn))
+    cache[key] = (version, params)
+    return params
+
+
+def _unsupported(name: str, module: nn.Module, composite: str) -> UnsupportedLayerError:
+    return UnsupportedLayerError(
+        f"layer {name!r} ({type(module).__name__}) has no rule in LRP composite {composite!r}; "
+        "LRP would silently give a different map, so it is refused"
+    )
+
+
+def _check_parameter_owners(model: nn.Module, leaves: dict[str, nn.Module], composite: str) -> None:
+    for name, module in model.named_modules():
+        if name in leaves:
+            continue
+        if any(True for _ in module.parameters(recurse=False)):
+            raise _unsupported(name or "<root>", module, composite)
+
+
+class LrpEngine:
+    """Installs LRP rules on a model inside a :class:`ModelPatch` (call :meth:`install` within it)."""
+
+    def __init__(self, composite: str, settings: LrpSettings, first_rule: str = "auto") -> None:
+        self.composite_name = composite
+        self.composite = COMPOSITES[composite]
+        self.settings = settings
+        self.first_rule = first_rule
+        self.rules: dict[str, Rule] = {}
+
+    def install(self, patch: ModelPatch, model: nn.Module, x: torch.Tensor) -> ModelGraph:
+        training = [n for n, m in model.named_modules() if isinstance(m, BATCHNORM_TYPES) and m.training]
+        if training:  # checked before the probe pass, which would update running statistics
+            raise InvalidArgumentError(
+                f"BatchNorm {training[0]!r} is in training mode: LRP merges running statistics; "
+                "call model.eval() first"
+            )
+        disable_inplace(patch, model)
+        sums = explicit_residuals(patch, model)
+        graph = analyse(model, x, dict(sums))
+        modules: dict[str, nn.Module] = dict(model.named_modules())
+        modules.update(sums)
+        called = {name: modules[name] for name in graph.order}
+        _check_parameter_owners(model, called, self.composite_name)
+        merged_into = {linear: bn for bn, linear in graph.merges.items()}
+        linears = [n for n in graph.order if isinstance(called[n], LINEAR_TYPES)]
+        convs = [n for n in linears if isinstance(called[n], nn.Conv1d | nn.Conv2d)]
+        for name, module in called.items():
+            if isinstance(module, LINEAR_TYPES):
+                info = LayerInfo(
+                    name,
+                    module,
+                    linears.index(name),
+                    len(linears),
+                    first_conv=bool(convs) and convs[0] == name,
+                )
+                rule = self.composite(info, self.settings)
+                if info.first and self.first_rule != "auto":
+                    rule = self.settings.rule(self.first_rule)
+                self.rules[name] = rule
+                bn = modules[merged_into[name]] if name in merged_into else None
+                op = LinearOp(name, module)
+                layer = _RuleLayer(op, rule, _layer_params(model, name, op, module, bn, rule))
+                patch.replace_forward(module, lambda a, _l=layer: _RuleFunction.apply(a, _l))
+            elif isinstance(module, BATCHNORM_TYPES):
+                if name in graph.merges:
+                    patch.replace_forward(module, lambda a: a)
+                else:
+                    patch.replace_forward(module, _pass_forward(module))
+            elif isinstance(module, NORM_TYPES):
+                patch.replace_forward(module, _norm_forward(module, self.settings.stabilizer))
+            elif isinstance(module, PASS_TYPES):
+                patch.replace_forward(module, _pass_forward(module))
+            elif not isinstance(module, GRADIENT_TYPES):
+                raise _unsupported(name, module, self.composite_name)
+        return graph
+
+
+def _norm_forward(module: nn.Module, eps: float) -> Any:
+    impl = type(module).forward
+
+    def forward(*inputs: torch.Tensor) -> torch.Tensor:
+        return _NormOut.apply(impl(module, *(_NormIn.apply(t) for t in inputs)), eps)
+
+    return forward
+
+
+def _pass_forward(module: nn.Module) -> Any:
+    impl = type(module).forward
+    return lambda a: _Pass.apply(a, lambda t: impl(module, t))
+
+
+def lrp_settings(params: dict[str, Any]) -> LrpSettings:
+    mean, std = params["mean"], params["std"]
+    if len(mean) != len(std):
+        raise InvalidParameterError(f"parameters 'mean'/'std': {len(mean)} means but {len(std)} stds")
+    if any(s <= 0 for s in std):
+        raise InvalidParameterError("parameter 'std': every std must be positive")
+    return LrpSettings(
+        epsilon=params["epsilon"],
+        gamma=params["gamma"],
+        alpha=params["alpha"],
+        beta=params["beta"],
+        stabilizer=params["stabilizer"],
+        low=tuple((0.0 - m) / s for m, s in zip(mean, std, strict=True)),
+        high=tuple((1.0 - m) / s for m, s in zip(mean, std, strict=True)),
+    )
+
+
+LRP_PARAMS = {
+    "composite": ParamSpec(
+        "str", "epsilon_plus_flat", "rule map (see the composites table)", choices=tuple(COMPOSITES)
+    ),
+    "first_rule": ParamSpec(
+        "str", "auto", "rule for the first linear layer executed (auto: the composite's)", choices=FIRST_RULES
+    ),
+    "epsilon": ParamSpec("float", 1e-6, "epsilon of the epsilon rule", minimum=0.0),
+    "gamma": ParamSpec("float", 0.25, "gamma of the gamma rule", minimum=0.0),
+    "alpha": ParamSpec("float", 2.0, "alpha of alpha-beta (alpha - beta = 1)", minimum=1.0),
+    "beta": ParamSpec("float", 1.0, "beta of alpha-beta", minimum=0.0),
+    "stabilizer": ParamSpec("float", 1e-6, "stabiliser of the other rules and of Norm", minimum=0.0),
+    "mean": ParamSpec("float_list", [0.0], "per-channel input normalisation mean (z^B bounds)"),
+    "std": ParamSpec("float_list", [1.0], "per-channel input normalisation std (z^B bounds)"),
+}
+
+
+@register_method("lrp", params=LRP_PARAMS, signed=True)
+class Lrp(Explainer):
+    """Layer-wise relevance propagation with a composite of rules; reports conservation per sample."""
+
+    def setup(self) -> None:
+        self.settings = lrp_settings(self.params)
+        if self.params["composite"] == "alpha_beta" or self.params["first_rule"] == "alpha_beta":
+            self.settings.rule("alpha_beta")  # validates alpha - beta = 1 now
+
+    def attribute(self, x: torch.Tensor, target: Target = "predicted") -> Attribution:
+        engine = LrpEngine(self.params["composite"], self.settings, self.params["first_rule"])
+        with gradient_context(), ModelPatch() as patch:
+            xin = prepare_input(x)
+            engine.install(patch, self.model, xin)
+            output = self.model(xin)
+            selection = select(output, target)
+            scores = selection.scores
+            (relevance,) = torch.autograd.grad(scores, xin, grad_outputs=scores.detach())
+        relevance_sum = relevance.detach().flatten(1).sum(1)
+        score = scores.detach()
+        stats = {
+            "relevance_sum": relevance_sum.tolist(),
+            "target_score": score.tolist(),
+            "conservation": (relevance_sum / score).tolist(),
+            "bias_absorbed": (score - relevance_sum).tolist(),
+        }
+        classes = None if selection.classes is None else [int(c) for c in selection.classes]
+        return Attribution(heatmap=relevance.detach(), stats=stats, logits=output.detach(), classes=classes)

@@ -1,0 +1,67 @@
+"""Several methods on one batch: :func:`explain` and :func:`explain_detailed`.
+
+Methods computed from input/layer gradients (gradient, input_x_gradient, guided_backprop, deconvnet,
+gradcam, guided_gradcam) share one forward pass: their requests are merged and each ReLU mode costs
+one backward pass over the shared graph; Grad-CAM's layer gradient rides the plain backward pass. The
+other methods (lrp, layer_guided_backprop, class_image) run their own passes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import torch
+from torch import nn
+
+from xai_serve.errors import InvalidParameterError
+from xai_serve.explain.backprop import BackpropExplainer, BackpropRequest, run_backprop
+from xai_serve.explain.registry import Attribution, Explainer, create_explainer
+from xai_serve.explain.targets import Target
+
+Methods = Sequence[str] | Mapping[str, Mapping[str, Any]]
+
+
+def _explainers(model: nn.Module, methods: Methods) -> dict[str, Explainer]:
+    if isinstance(methods, str):
+        methods = [methods]
+    items = methods.items() if isinstance(methods, Mapping) else ((name, {}) for name in methods)
+    out: dict[str, Explainer] = {}
+    for name, params in items:
+        if name in out:
+            raise InvalidParameterError(f"method {name!r} is requested twice")
+        out[name] = create_explainer(name, model, **dict(params or {}))
+    if not out:
+        raise InvalidParameterError("no method requested")
+    return out
+
+
+def explain_detailed(
+    model: nn.Module, x: torch.Tensor, methods: Methods, target: Target = "predicted"
+) -> dict[str, Attribution]:
+    """Run ``methods`` (names, or name -> params) on batch ``x``; name -> :class:`Attribution`.
+
+    Every Attribution carries ``logits`` (the model output of the pass it came from; the gradient
+    methods share one) and ``classes`` (the explained class per sample).
+    """
+    explainers = _explainers(model, methods)
+    shared = {n: e for n, e in explainers.items() if isinstance(e, BackpropExplainer)}
+    results: dict[str, Attribution] = {}
+    if shared:
+        request = BackpropRequest()
+        for explainer in shared.values():
+            request.merge(explainer.request())
+        result = run_backprop(model, x, target, request)
+        for name, explainer in shared.items():
+            results[name] = explainer.finish(result)
+    for name, other in explainers.items():
+        if name not in shared:
+            results[name] = other.attribute(x, target)
+    return {name: results[name] for name in explainers}
+
+
+def explain(
+    model: nn.Module, x: torch.Tensor, methods: Methods, target: Target = "predicted"
+) -> dict[str, torch.Tensor]:
+    """Run ``methods`` on batch ``x``; name -> heatmap shaped like ``x``."""
+    return {name: a.heatmap for name, a in explain_detailed(model, x, methods, target).items()}

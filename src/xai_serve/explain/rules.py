@@ -1,0 +1,424 @@
+"""LRP rules: how one linear layer (``nn.Linear``, ``nn.Conv1d``, ``nn.Conv2d``) passes relevance down.
+
+Notation (methods.md D.2): ``a`` layer input, ``W``/``b`` its (BatchNorm-merged) parameters, ``R`` the
+relevance arriving at its output. Every rule is the "gradient trick" of Montavon et al. (2019, §10.2.3)
+with explicit vector-Jacobian products: ``z`` = a modified forward, ``s = R / stab(z)``,
+``R_in = a * (rho(W)^T s)``. ``stab(z) = z + eps * sign(z)`` with ``sign(0) = +1`` (Zennit's
+``Stabilizer``). Conventions follow Zennit 0.5.1 exactly (so results are comparable):
+
+* ``Epsilon(eps)``: ``z = W a + b``; LRP-0 is ``eps = 0``.
+* ``ZPlus``: ``z = W+ a+ + W- a- + b+``; ``R_in = a+ (W+^T s) + a- (W-^T s)``.
+* ``AlphaBeta(alpha, beta)``: positive part ``W+ a+ + W- a- + b+``, negative part
+  ``W- a+ + W+ a- + b-``; **bias convention: b+ joins the positive denominator and b- the negative one**
+  (Bach et al. 2015); ``alpha - beta = 1`` is required.
+* ``Gamma(gamma)``: generalised gamma (Andeol et al. 2021, Zennit): outputs with ``W a + b > 0`` use
+  ``(W + gamma W+) a+ + (W + gamma W-) a- + b + gamma b+``, negative outputs the mirrored form; equal to
+  the original gamma rule (``rho(w) = w + gamma w+`` on weights and bias) for non-negative inputs.
+* ``ZBox(low, high)``: ``z = W a - W+ l - W- h`` (the biases cancel),
+  ``R_in = a (W^T s) - l (W+^T s) - h (W-^T s)``.
+* ``WSquare``: ``z = W^2 1 + b^2``, ``R_in = (W^2)^T s``. ``Flat``: ``z = 1 1`` (ones for weights and
+  inputs, no bias), ``R_in = 1^T s``.
+
+For a non-negative input (after a ReLU) ZPlus, Gamma and AlphaBeta take a fast path with one extra
+convolution in the forward pass (``W+ a``; ``W- a = (W a + b) - b - W+ a``) instead of four.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from xai_serve.errors import UnsupportedLayerError
+
+Params = dict[str, Any]
+
+
+def stabilise(z: torch.Tensor, eps: float, norm_scale: bool = False) -> torch.Tensor:
+    """``z + eps * sign(z)``, ``sign(0) = +1``; ``norm_scale``: eps times the per-sample RMS of z."""
+    # copysign gives -eps at z = -0.0 where Zennit gives +eps; a -0.0 output only arises when every
+    # contribution a_j w_jk is a zero, and then the relevance passed down (a_j w_jk s_k) is 0 either way
+    if norm_scale:
+        rms = (z**2).mean(dim=tuple(range(1, z.ndim)), keepdim=True).sqrt()
+        return z + torch.copysign(eps * rms, z)
+    if eps == 0:
+        return z
+    return z + torch.copysign(torch.tensor(eps, dtype=z.dtype, device=z.device), z)
+
+
+class LinearOp:
+    """Forward and input vector-Jacobian product of one ``nn.Linear`` / ``nn.Conv1d`` / ``nn.Conv2d``."""
+
+    def __init__(self, name: str, module: nn.Module) -> None:
+        self.name = name
+        if isinstance(module, nn.Linear):
+            self.kind = "linear"
+            return
+        if not isinstance(module, nn.Conv1d | nn.Conv2d):
+            raise UnsupportedLayerError(f"layer {name!r} ({type(module).__name__}) has no LRP rule")
+        if module.padding_mode != "zeros":
+            raise UnsupportedLayerError(
+                f"layer {name!r}: padding_mode {module.padding_mode!r} has no LRP rule"
+            )
+        self.kind = "conv1d" if isinstance(module, nn.Conv1d) else "conv2d"
+        self.stride = module.stride
+        self.dilation = module.dilation
+        self.groups = module.groups
+        padding = module.padding
+        if isinstance(padding, str):
+            if padding == "valid":
+                padding = (0,) * len(module.kernel_size)
+            else:  # "same": symmetric only when every (kernel - 1) * dilation is even
+                total = [(k - 1) * d for k, d in zip(module.kernel_size, module.dilation, strict=True)]
+                if any(t % 2 for t in total):
+                    raise UnsupportedLayerError(f"layer {name!r}: asymmetric 'same' padding has no LRP rule")
+                padding = tuple(t // 2 for t in total)
+        self.padding = padding
+
+    @property
+    def channel_dim(self) -> int:
+        return -1 if self.kind == "linear" else 1
+
+    @property
+    def can_fuse(self) -> bool:
+        """Whether weights concatenated along the output channels form a valid layer (no groups)."""
+        return self.kind == "linear" or self.groups == 1
+
+    def split(self, both: torch.Tensor, channels: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The two halves of a fused forward (first half made contiguous: it is the layer output)."""
+        first, second = both.split(channels, dim=self.channel_dim)
+        return first.contiguous(), second
+
+    def forward(self, a: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None) -> torch.Tensor:
+        if self.kind == "linear":
+            return F.linear(a, w, b)
+        conv = F.conv2d if self.kind == "conv2d" else F.conv1d
+        return conv(a, w, b, self.stride, self.padding, self.dilation, self.groups)
+
+    def vjp(self, s: torch.Tensor, w: torch.Tensor, shape: torch.Size) -> torch.Tensor:
+        """``d forward(a, w) / d a`` applied to ``s`` for an input of ``shape``."""
+        if self.kind == "linear":
+            return s @ w
+        from torch.nn import grad as nn_grad
+
+        grad_input = nn_grad.conv2d_input if self.kind == "conv2d" else nn_grad.conv1d_input
+        return grad_input(list(shape), w, s, self.stride, self.padding, self.dilation, self.groups)
+
+
+def _pos(t: torch.Tensor | None) -> torch.Tensor | None:
+    return None if t is None else t.clamp(min=0)
+
+
+def _neg(t: torch.Tensor | None) -> torch.Tensor | None:
+    return None if t is None else t.clamp(max=0)
+
+
+def _add(t: torch.Tensor, b: torch.Tensor | None, op: LinearOp) -> torch.Tensor:
+    if b is None:
+        return t
+    return t + (b if op.kind == "linear" else b.view(-1, *([1] * (t.ndim - 2))))
+
+
+def _nonneg(a: torch.Tensor) -> bool:
+    return bool(a.min() >= 0)
+
+
+class Rule(ABC):
+    """One LRP rule. ``prepare`` derives parameter tensors once (cached by the engine); ``forward``
+    returns the layer's true output and what ``backward`` needs; ``backward`` maps R to R_in."""
+
+    def cache_key(self) -> tuple[Any, ...]:
+        """Rules with equal keys derive equal parameter tensors (shared cache entry)."""
+        return ("base",)
+
+    def prepare(self, op: LinearOp, w: torch.Tensor, b: torch.Tensor | None) -> Params:
+        return {"w": w, "b": b}
+
+    @abstractmethod
+    def forward(self, op: LinearOp, a: torch.Tensor, p: Params) -> tuple[torch.Tensor, Any]: ...
+
+    @abstractmethod
+    def backward(self, op: LinearOp, p: Params, saved: Any, relevance: torch.Tensor) -> torch.Tensor: ...
+
+
+@dataclass(frozen=True)
+class Epsilon(Rule):
+    epsilon: float = 1e-6
+    norm_scale: bool = False  # epsilon times the per-sample RMS of z (the tutorial's 0.1 * std)
+
+    def cache_key(self) -> tuple[Any, ...]:
+        return ("base",)
+
+    def forward(self, op: LinearOp, a: torch.Tensor, p: Params) -> tuple[torch.Tensor, Any]:
+        z = op.forward(a, p["w"], p["b"])
+        return z, (a, z)
+
+    def backward(self, op: LinearOp, p: Params, saved: Any, relevance: torch.Tensor) -> torch.Tensor:
+        a, z = saved
+        s = relevance / stabilise(z, self.epsilon, self.norm_scale)
+        return a * op.vjp(s, p["w"], a.shape)
+
+
+def _signed_parts(op: LinearOp, w: torch.Tensor, b: torch.Tensor | None, plus_bias: bool) -> Params:
+    """W, b, W+, W-, b+, b- and, for ungrouped layers, the fused ``[W; W+]`` with bias ``[b; b+]``
+    (``plus_bias``) or ``[b; 0]``: one forward call yields ``W a + b`` and ``W+ a (+ b+)``, and one
+    vector-Jacobian product call with ``[s1; s2]`` yields ``W^T s1 + W+^T s2``."""
+    wp = w.clamp(min=0)
+    p: Params = {"w": w, "b": b, "wp": wp, "wn": w.clamp(max=0), "bp": _pos(b), "bn": _neg(b)}
+    if op.can_fuse:
+        p["w_cat"] = torch.cat([w, wp], 0)
+        p["b_cat"] = (
+            None if b is None else torch.cat([b, b.clamp(min=0) if plus_bias else torch.zeros_like(b)])
+        )
+    return p
+
+
+def _z_and_plus(
+    op: LinearOp, a: torch.Tensor, p: Params, plus_bias: bool
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(W a + b, W+ a [+ b+])`` with one fused call when possible."""
+    channels = p["w"].shape[0]
+    if "w_cat" in p:
+        return op.split(op.forward(a, p["w_cat"], p["b_cat"]), channels)
+    return op.forward(a, p["w"], p["b"]), op.forward(a, p["wp"], p["bp"] if plus_bias else None)
+
+
+def _fused_vjp(
+    op: LinearOp, p: Params, s_w: torch.Tensor, s_wp: torch.Tensor, shape: torch.Size
+) -> torch.Tensor:
+    """``W^T s_w + W+^T s_wp`` (one call when fused)."""
+    if "w_cat" in p:
+        return op.vjp(torch.cat([s_w, s_wp], dim=op.channel_dim), p["w_cat"], shape)
+    return op.vjp(s_w, p["w"], shape) + op.vjp(s_wp, p["wp"], shape)
+
+
+@dataclass(frozen=True)
+class ZPlus(Rule):
+    stabilizer: float = 1e-6
+
+    def cache_key(self) -> tuple[Any, ...]:
+        return ("signed", "plus_bias")
+
+    def prepare(self, op: LinearOp, w: torch.Tensor, b: torch.Tensor | None) -> Params:
+        return _signed_parts(op, w, b, plus_bias=True)
+
+    def forward(self, op: LinearOp, a: torch.Tensor, p: Params) -> tuple[torch.Tensor, Any]:
+        if _nonneg(a):
+            z, zp = _z_and_plus(op, a, p, plus_bias=True)
+            return z, (a, None, zp)
+        z = op.forward(a, p["w"], p["b"])
+        ap, an = a.clamp(min=0), a.clamp(max=0)
+        zp = op.forward(ap, p["wp"], p["bp"]) + op.forward(an, p["wn"], None)
+        return z, (ap, an, zp)
+
+    def backward(self, op: LinearOp, p: Params, saved: Any, relevance: torch.Tensor) -> torch.Tensor:
+        ap, an, zp = saved
+        s = relevance / stabilise(zp, self.stabilizer)
+        out = ap * op.vjp(s, p["wp"], ap.shape)
+        if an is not None:
+            out = out + an * op.vjp(s, p["wn"], an.shape)
+        return out
+
+
+@dataclass(frozen=True)
+class AlphaBeta(Rule):
+    alpha: float = 2.0
+    beta: float = 1.0
+    stabilizer: float = 1e-6
+
+    def __post_init__(self) -> None:
+        if self.alpha < 0 or self.beta < 0 or abs(self.alpha - self.beta - 1) > 1e-12:
+            from xai_serve.errors import InvalidParameterError
+
+            raise InvalidParameterError(
+                "parameters 'alpha'/'beta': need alpha, beta >= 0 and alpha - beta = 1, "
+                f"got {self.alpha}, {self.beta}"
+            )
+
+    def cache_key(self) -> tuple[Any, ...]:
+        return ("signed",)
+
+    def prepare(self, op: LinearOp, w: torch.Tensor, b: torch.Tensor | None) -> Params:
+        return _signed_parts(op, w, b, plus_bias=False)
+
+    def forward(self, op: LinearOp, a: torch.Tensor, p: Params) -> tuple[torch.Tensor, Any]:
+        if _nonneg(a):
+            z, plus = _z_and_plus(op, a, p, plus_bias=False)
+            zp = _add(plus, p["bp"], op)
+            zn = _add(z - plus, None if p["b"] is None else p["bn"] - p["b"], op)
+            return z, (a, None, zp, zn)
+        z = op.forward(a, p["w"], p["b"])
+        ap, an = a.clamp(min=0), a.clamp(max=0)
+        zp = op.forward(ap, p["wp"], p["bp"]) + op.forward(an, p["wn"], None)
+        zn = op.forward(ap, p["wn"], p["bn"]) + op.forward(an, p["wp"], None)
+        return z, (ap, an, zp, zn)
+
+    def backward(self, op: LinearOp, p: Params, saved: Any, relevance: torch.Tensor) -> torch.Tensor:
+        ap, an, zp, zn = saved
+        sp = relevance / stabilise(zp, self.stabilizer)
+        if self.beta == 0:
+            out = ap * op.vjp(self.alpha * sp, p["wp"], ap.shape)
+            if an is not None:
+                out = out + an * op.vjp(self.alpha * sp, p["wn"], an.shape)
+            return out
+        sn = relevance / stabilise(zn, self.stabilizer)
+        if an is None:  # a >= 0:  alpha W+^T sp - beta W-^T sn  with W- = W - W+
+            return ap * _fused_vjp(op, p, -self.beta * sn, self.alpha * sp + self.beta * sn, ap.shape)
+        pos = ap * op.vjp(sp, p["wp"], ap.shape) + an * op.vjp(sp, p["wn"], an.shape)
+        neg = ap * op.vjp(sn, p["wn"], ap.shape) + an * op.vjp(sn, p["wp"], an.shape)
+        return self.alpha * pos - self.beta * neg
+
+
+@dataclass(frozen=True)
+class Gamma(Rule):
+    gamma: float = 0.25
+    stabilizer: float = 1e-6
+
+    def cache_key(self) -> tuple[Any, ...]:
+        return ("gamma", self.gamma)
+
+    def prepare(self, op: LinearOp, w: torch.Tensor, b: torch.Tensor | None) -> Params:
+        p = _signed_parts(op, w, b, plus_bias=False)
+        g = self.gamma
+        p["wgp"] = w + g * p["wp"]
+        p["wgn"] = w + g * p["wn"]
+        p["bgp"] = None if b is None else b + g * p["bp"]
+        p["bgn"] = None if b is None else b + g * p["bn"]
+        return p
+
+    def forward(self, op: LinearOp, a: torch.Tensor, p: Params) -> tuple[torch.Tensor, Any]:
+        if _nonneg(a):  # the denominators are formed in backward, o_neg only when needed
+            z, plus = _z_and_plus(op, a, p, plus_bias=False)
+            return z, (a, None, z, plus, None)
+        z = op.forward(a, p["w"], p["b"])
+        ap, an = a.clamp(min=0), a.clamp(max=0)
+        o_pos = op.forward(ap, p["wgp"], p["bgp"]) + op.forward(an, p["wgn"], None)
+        o_neg = op.forward(ap, p["wgn"], p["bgn"]) + op.forward(an, p["wgp"], None)
+        return z, (ap, an, z, o_pos, o_neg)
+
+    def backward(self, op: LinearOp, p: Params, saved: Any, relevance: torch.Tensor) -> torch.Tensor:
+        ap, an, z, o_pos, o_neg = saved
+        g = self.gamma
+        if an is None:  # fast path: o_pos = z + g (W+ a + b+), o_neg = z + g (W- a + b-), W- a = z - b - W+ a
+            plus = o_pos
+            o_pos = _add(torch.add(z, plus, alpha=g), None if p["b"] is None else g * p["bp"], op)
+        g0 = (z > 0) * relevance / stabilise(o_pos, self.stabilizer)
+        if an is None and not bool(((z < 0) & (relevance != 0)).any()):
+            # no relevance on negative outputs (the usual case: a ReLU follows): one product
+            return ap * op.vjp(g0, p["wgp"], ap.shape)
+        if an is None:
+            shift = None if p["b"] is None else g * (p["bn"] - p["b"])
+            o_neg = _add(torch.add(z, z - plus, alpha=g), shift, op)
+        g2 = (z < 0) * relevance / stabilise(o_neg, self.stabilizer)
+        if an is None:  # (W + g W+)^T g0 + (W + g W-)^T g2 = W^T (g0 + (1+g) g2) + g W+^T (g0 - g2)
+            gm = self.gamma
+            return ap * _fused_vjp(op, p, g0 + (1 + gm) * g2, gm * (g0 - g2), ap.shape)
+        return ap * (op.vjp(g0, p["wgp"], ap.shape) + op.vjp(g2, p["wgn"], ap.shape)) + an * (
+            op.vjp(g0, p["wgn"], an.shape) + op.vjp(g2, p["wgp"], an.shape)
+        )
+
+
+def _bound(value: list[float], like: torch.Tensor) -> torch.Tensor:
+    """Per-channel bounds as a (1, *like.shape[1:]) tensor (channels: dim 1; a flat vector split evenly)."""
+    t = torch.tensor(value, dtype=like.dtype, device=like.device)
+    shape = like.shape[1:]
+    if t.numel() == 1:
+        return t.reshape(1).expand(1, *shape) if len(shape) else t.reshape(1)
+    channels = t.numel()
+    if len(shape) == 1:
+        if shape[0] % channels:
+            raise UnsupportedLayerError(
+                f"{channels} per-channel bounds do not divide {shape[0]} input features"
+            )
+        return t.repeat_interleave(shape[0] // channels)[None]
+    if shape[0] != channels:
+        raise UnsupportedLayerError(f"{channels} per-channel bounds for an input with {shape[0]} channels")
+    return t.view(1, channels, *([1] * (len(shape) - 1))).expand(1, *shape)
+
+
+@dataclass(frozen=True)
+class ZBox(Rule):
+    low: tuple[float, ...] = (0.0,)
+    high: tuple[float, ...] = (1.0,)
+    stabilizer: float = 1e-6
+
+    def cache_key(self) -> tuple[Any, ...]:
+        return ("zbox", self.low, self.high)
+
+    def prepare(self, op: LinearOp, w: torch.Tensor, b: torch.Tensor | None) -> Params:
+        p = _signed_parts(op, w, b, plus_bias=False)
+        p["bounds"] = {}
+        return p
+
+    def _bounds(self, op: LinearOp, a: torch.Tensor, p: Params) -> tuple[torch.Tensor, ...]:
+        """``l``, ``h``, ``W+ l + b+`` and ``W- h + b-`` (input-independent), cached per input shape."""
+        key = (tuple(a.shape[1:]), a.dtype, a.device)
+        hit = p["bounds"].get(key)
+        if hit is None:
+            with torch.no_grad():
+                low, high = _bound(list(self.low), a), _bound(list(self.high), a)
+                hit = (low, high, op.forward(low, p["wp"], p["bp"]), op.forward(high, p["wn"], p["bn"]))
+            p["bounds"][key] = hit
+        return hit
+
+    def forward(self, op: LinearOp, a: torch.Tensor, p: Params) -> tuple[torch.Tensor, Any]:
+        z = op.forward(a, p["w"], p["b"])
+        low, high, z_low, z_high = self._bounds(op, a, p)
+        return z, (a, low, high, z - z_low - z_high)
+
+    def backward(self, op: LinearOp, p: Params, saved: Any, relevance: torch.Tensor) -> torch.Tensor:
+        # a (W^T s) - l (W+^T s) - h (W-^T s)  with  W- = W - W+:  (a - h) (W^T s) + (h - l) (W+^T s)
+        a, low, high, den = saved
+        s = relevance / stabilise(den, self.stabilizer)
+        return (a - high) * op.vjp(s, p["w"], a.shape) + (high - low) * op.vjp(s, p["wp"], a.shape)
+
+
+def _ones_forward(op: LinearOp, a: torch.Tensor, p: Params, w: str, b: str) -> torch.Tensor:
+    """The input-independent denominator ``op(1, W', b')`` for one sample, cached per input shape."""
+    key = (tuple(a.shape[1:]), a.dtype, a.device)
+    den = p["den"].get(key)
+    if den is None:
+        with torch.no_grad():
+            ones = torch.ones((1, *a.shape[1:]), dtype=a.dtype, device=a.device)
+            den = p["den"][key] = op.forward(ones, p[w], p[b])
+    return den
+
+
+@dataclass(frozen=True)
+class WSquare(Rule):
+    stabilizer: float = 1e-6
+
+    def cache_key(self) -> tuple[Any, ...]:
+        return ("wsquare",)
+
+    def prepare(self, op: LinearOp, w: torch.Tensor, b: torch.Tensor | None) -> Params:
+        return {"w": w, "b": b, "w2": w**2, "b2": None if b is None else b**2, "den": {}}
+
+    def forward(self, op: LinearOp, a: torch.Tensor, p: Params) -> tuple[torch.Tensor, Any]:
+        return op.forward(a, p["w"], p["b"]), (a.shape, _ones_forward(op, a, p, "w2", "b2"))
+
+    def backward(self, op: LinearOp, p: Params, saved: Any, relevance: torch.Tensor) -> torch.Tensor:
+        shape, den = saved
+        return op.vjp(relevance / stabilise(den, self.stabilizer), p["w2"], shape)
+
+
+@dataclass(frozen=True)
+class Flat(Rule):
+    stabilizer: float = 1e-6
+
+    def cache_key(self) -> tuple[Any, ...]:
+        return ("flat",)
+
+    def prepare(self, op: LinearOp, w: torch.Tensor, b: torch.Tensor | None) -> Params:
+        return {"w": w, "b": b, "w1": torch.ones_like(w), "b1": None, "den": {}}
+
+    def forward(self, op: LinearOp, a: torch.Tensor, p: Params) -> tuple[torch.Tensor, Any]:
+        return op.forward(a, p["w"], p["b"]), (a.shape, _ones_forward(op, a, p, "w1", "b1"))
+
+    def backward(self, op: LinearOp, p: Params, saved: Any, relevance: torch.Tensor) -> torch.Tensor:
+        shape, den = saved
+        return op.vjp(relevance / stabilise(den, self.stabilizer), p["w1"], shape)
