@@ -22,6 +22,21 @@ class OutputForm(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     OUTPUT_FORM_PNG: _ClassVar[OutputForm]
     OUTPUT_FORM_BOTH: _ClassVar[OutputForm]
 
+class ChannelReduction(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    CHANNEL_REDUCTION_UNSPECIFIED: _ClassVar[ChannelReduction]
+    CHANNEL_REDUCTION_NONE: _ClassVar[ChannelReduction]
+    CHANNEL_REDUCTION_SUM: _ClassVar[ChannelReduction]
+    CHANNEL_REDUCTION_ABS_SUM: _ClassVar[ChannelReduction]
+    CHANNEL_REDUCTION_MAX_ABS: _ClassVar[ChannelReduction]
+
+class ValueType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    VALUE_TYPE_UNSPECIFIED: _ClassVar[ValueType]
+    VALUE_TYPE_FLOAT32: _ClassVar[ValueType]
+    VALUE_TYPE_FLOAT16: _ClassVar[ValueType]
+    VALUE_TYPE_UINT8: _ClassVar[ValueType]
+
 class Code(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     OK: _ClassVar[Code]
@@ -50,6 +65,15 @@ OUTPUT_FORM_UNSPECIFIED: OutputForm
 OUTPUT_FORM_TENSOR: OutputForm
 OUTPUT_FORM_PNG: OutputForm
 OUTPUT_FORM_BOTH: OutputForm
+CHANNEL_REDUCTION_UNSPECIFIED: ChannelReduction
+CHANNEL_REDUCTION_NONE: ChannelReduction
+CHANNEL_REDUCTION_SUM: ChannelReduction
+CHANNEL_REDUCTION_ABS_SUM: ChannelReduction
+CHANNEL_REDUCTION_MAX_ABS: ChannelReduction
+VALUE_TYPE_UNSPECIFIED: ValueType
+VALUE_TYPE_FLOAT32: ValueType
+VALUE_TYPE_FLOAT16: ValueType
+VALUE_TYPE_UINT8: ValueType
 OK: Code
 CANCELLED: Code
 UNKNOWN: Code
@@ -69,14 +93,26 @@ DATA_LOSS: Code
 UNAUTHENTICATED: Code
 
 class Tensor(_message.Message):
-    __slots__ = ("dtype", "shape", "data")
+    __slots__ = ("dtype", "shape", "data", "scale", "offset")
     DTYPE_FIELD_NUMBER: _ClassVar[int]
     SHAPE_FIELD_NUMBER: _ClassVar[int]
     DATA_FIELD_NUMBER: _ClassVar[int]
+    SCALE_FIELD_NUMBER: _ClassVar[int]
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
     dtype: DType
     shape: _containers.RepeatedScalarFieldContainer[int]
     data: bytes
-    def __init__(self, dtype: _Optional[_Union[DType, str]] = ..., shape: _Optional[_Iterable[int]] = ..., data: _Optional[bytes] = ...) -> None: ...
+    scale: float
+    offset: float
+    def __init__(self, dtype: _Optional[_Union[DType, str]] = ..., shape: _Optional[_Iterable[int]] = ..., data: _Optional[bytes] = ..., scale: _Optional[float] = ..., offset: _Optional[float] = ...) -> None: ...
+
+class NamedTensor(_message.Message):
+    __slots__ = ("name", "tensor")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    TENSOR_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    tensor: Tensor
+    def __init__(self, name: _Optional[str] = ..., tensor: _Optional[_Union[Tensor, _Mapping]] = ...) -> None: ...
 
 class Input(_message.Message):
     __slots__ = ("encoded", "tensor", "normalized")
@@ -104,30 +140,58 @@ class MethodRequest(_message.Message):
     def __init__(self, name: _Optional[str] = ..., params: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class Target(_message.Message):
-    __slots__ = ("class_index", "predicted", "top_k")
+    __slots__ = ("class_index", "predicted", "top_k", "component")
     CLASS_INDEX_FIELD_NUMBER: _ClassVar[int]
     PREDICTED_FIELD_NUMBER: _ClassVar[int]
     TOP_K_FIELD_NUMBER: _ClassVar[int]
+    COMPONENT_FIELD_NUMBER: _ClassVar[int]
     class_index: int
     predicted: bool
     top_k: int
-    def __init__(self, class_index: _Optional[int] = ..., predicted: _Optional[bool] = ..., top_k: _Optional[int] = ...) -> None: ...
+    component: ComponentTarget
+    def __init__(self, class_index: _Optional[int] = ..., predicted: _Optional[bool] = ..., top_k: _Optional[int] = ..., component: _Optional[_Union[ComponentTarget, _Mapping]] = ...) -> None: ...
+
+class ComponentTarget(_message.Message):
+    __slots__ = ("output", "row", "col", "channel", "predicted_channel")
+    OUTPUT_FIELD_NUMBER: _ClassVar[int]
+    ROW_FIELD_NUMBER: _ClassVar[int]
+    COL_FIELD_NUMBER: _ClassVar[int]
+    CHANNEL_FIELD_NUMBER: _ClassVar[int]
+    PREDICTED_CHANNEL_FIELD_NUMBER: _ClassVar[int]
+    output: str
+    row: int
+    col: int
+    channel: int
+    predicted_channel: bool
+    def __init__(self, output: _Optional[str] = ..., row: _Optional[int] = ..., col: _Optional[int] = ..., channel: _Optional[int] = ..., predicted_channel: _Optional[bool] = ...) -> None: ...
+
+class ValueOptions(_message.Message):
+    __slots__ = ("reduction", "value_type")
+    REDUCTION_FIELD_NUMBER: _ClassVar[int]
+    VALUE_TYPE_FIELD_NUMBER: _ClassVar[int]
+    reduction: ChannelReduction
+    value_type: ValueType
+    def __init__(self, reduction: _Optional[_Union[ChannelReduction, str]] = ..., value_type: _Optional[_Union[ValueType, str]] = ...) -> None: ...
 
 class ExplainRequest(_message.Message):
-    __slots__ = ("input", "methods", "target", "output", "top_k", "request_id")
+    __slots__ = ("input", "methods", "target", "output", "top_k", "request_id", "values", "deadline_unix_s")
     INPUT_FIELD_NUMBER: _ClassVar[int]
     METHODS_FIELD_NUMBER: _ClassVar[int]
     TARGET_FIELD_NUMBER: _ClassVar[int]
     OUTPUT_FIELD_NUMBER: _ClassVar[int]
     TOP_K_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    VALUES_FIELD_NUMBER: _ClassVar[int]
+    DEADLINE_UNIX_S_FIELD_NUMBER: _ClassVar[int]
     input: Input
     methods: _containers.RepeatedCompositeFieldContainer[MethodRequest]
     target: Target
     output: OutputForm
     top_k: int
     request_id: str
-    def __init__(self, input: _Optional[_Union[Input, _Mapping]] = ..., methods: _Optional[_Iterable[_Union[MethodRequest, _Mapping]]] = ..., target: _Optional[_Union[Target, _Mapping]] = ..., output: _Optional[_Union[OutputForm, str]] = ..., top_k: _Optional[int] = ..., request_id: _Optional[str] = ...) -> None: ...
+    values: ValueOptions
+    deadline_unix_s: float
+    def __init__(self, input: _Optional[_Union[Input, _Mapping]] = ..., methods: _Optional[_Iterable[_Union[MethodRequest, _Mapping]]] = ..., target: _Optional[_Union[Target, _Mapping]] = ..., output: _Optional[_Union[OutputForm, str]] = ..., top_k: _Optional[int] = ..., request_id: _Optional[str] = ..., values: _Optional[_Union[ValueOptions, _Mapping]] = ..., deadline_unix_s: _Optional[float] = ...) -> None: ...
 
 class Status(_message.Message):
     __slots__ = ("code", "message", "reason")
@@ -152,13 +216,55 @@ class ClassScore(_message.Message):
     def __init__(self, index: _Optional[int] = ..., label: _Optional[str] = ..., probability: _Optional[float] = ..., logit: _Optional[float] = ...) -> None: ...
 
 class Prediction(_message.Message):
-    __slots__ = ("top",)
+    __slots__ = ("top", "outputs")
     TOP_FIELD_NUMBER: _ClassVar[int]
+    OUTPUTS_FIELD_NUMBER: _ClassVar[int]
     top: _containers.RepeatedCompositeFieldContainer[ClassScore]
-    def __init__(self, top: _Optional[_Iterable[_Union[ClassScore, _Mapping]]] = ...) -> None: ...
+    outputs: _containers.RepeatedCompositeFieldContainer[NamedTensor]
+    def __init__(self, top: _Optional[_Iterable[_Union[ClassScore, _Mapping]]] = ..., outputs: _Optional[_Iterable[_Union[NamedTensor, _Mapping]]] = ...) -> None: ...
+
+class FilterEvidence(_message.Message):
+    __slots__ = ("filter", "contribution", "map")
+    FILTER_FIELD_NUMBER: _ClassVar[int]
+    CONTRIBUTION_FIELD_NUMBER: _ClassVar[int]
+    MAP_FIELD_NUMBER: _ClassVar[int]
+    filter: int
+    contribution: float
+    map: Tensor
+    def __init__(self, filter: _Optional[int] = ..., contribution: _Optional[float] = ..., map: _Optional[_Union[Tensor, _Mapping]] = ...) -> None: ...
+
+class UnitEvidence(_message.Message):
+    __slots__ = ("layer", "unit", "contribution", "formula", "iou")
+    LAYER_FIELD_NUMBER: _ClassVar[int]
+    UNIT_FIELD_NUMBER: _ClassVar[int]
+    CONTRIBUTION_FIELD_NUMBER: _ClassVar[int]
+    FORMULA_FIELD_NUMBER: _ClassVar[int]
+    IOU_FIELD_NUMBER: _ClassVar[int]
+    layer: str
+    unit: int
+    contribution: float
+    formula: str
+    iou: float
+    def __init__(self, layer: _Optional[str] = ..., unit: _Optional[int] = ..., contribution: _Optional[float] = ..., formula: _Optional[str] = ..., iou: _Optional[float] = ...) -> None: ...
+
+class Credential(_message.Message):
+    __slots__ = ("certified", "sanity_pass", "sanity_spearman", "aopc_morf", "aopc_lerf", "abpc")
+    CERTIFIED_FIELD_NUMBER: _ClassVar[int]
+    SANITY_PASS_FIELD_NUMBER: _ClassVar[int]
+    SANITY_SPEARMAN_FIELD_NUMBER: _ClassVar[int]
+    AOPC_MORF_FIELD_NUMBER: _ClassVar[int]
+    AOPC_LERF_FIELD_NUMBER: _ClassVar[int]
+    ABPC_FIELD_NUMBER: _ClassVar[int]
+    certified: bool
+    sanity_pass: bool
+    sanity_spearman: float
+    aopc_morf: float
+    aopc_lerf: float
+    abpc: float
+    def __init__(self, certified: _Optional[bool] = ..., sanity_pass: _Optional[bool] = ..., sanity_spearman: _Optional[float] = ..., aopc_morf: _Optional[float] = ..., aopc_lerf: _Optional[float] = ..., abpc: _Optional[float] = ...) -> None: ...
 
 class Heatmap(_message.Message):
-    __slots__ = ("method", "target", "values", "png", "signed", "kind", "stats")
+    __slots__ = ("method", "target", "values", "png", "signed", "kind", "stats", "component", "layer", "filters", "units", "credential")
     class StatsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -173,6 +279,11 @@ class Heatmap(_message.Message):
     SIGNED_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     STATS_FIELD_NUMBER: _ClassVar[int]
+    COMPONENT_FIELD_NUMBER: _ClassVar[int]
+    LAYER_FIELD_NUMBER: _ClassVar[int]
+    FILTERS_FIELD_NUMBER: _ClassVar[int]
+    UNITS_FIELD_NUMBER: _ClassVar[int]
+    CREDENTIAL_FIELD_NUMBER: _ClassVar[int]
     method: str
     target: int
     values: Tensor
@@ -180,7 +291,12 @@ class Heatmap(_message.Message):
     signed: bool
     kind: str
     stats: _containers.ScalarMap[str, float]
-    def __init__(self, method: _Optional[str] = ..., target: _Optional[int] = ..., values: _Optional[_Union[Tensor, _Mapping]] = ..., png: _Optional[bytes] = ..., signed: _Optional[bool] = ..., kind: _Optional[str] = ..., stats: _Optional[_Mapping[str, float]] = ...) -> None: ...
+    component: ComponentTarget
+    layer: str
+    filters: _containers.RepeatedCompositeFieldContainer[FilterEvidence]
+    units: _containers.RepeatedCompositeFieldContainer[UnitEvidence]
+    credential: Credential
+    def __init__(self, method: _Optional[str] = ..., target: _Optional[int] = ..., values: _Optional[_Union[Tensor, _Mapping]] = ..., png: _Optional[bytes] = ..., signed: _Optional[bool] = ..., kind: _Optional[str] = ..., stats: _Optional[_Mapping[str, float]] = ..., component: _Optional[_Union[ComponentTarget, _Mapping]] = ..., layer: _Optional[str] = ..., filters: _Optional[_Iterable[_Union[FilterEvidence, _Mapping]]] = ..., units: _Optional[_Iterable[_Union[UnitEvidence, _Mapping]]] = ..., credential: _Optional[_Union[Credential, _Mapping]] = ...) -> None: ...
 
 class Timings(_message.Message):
     __slots__ = ("decode_ms", "predict_ms", "explain_ms", "encode_ms", "total_ms", "batch_size")
