@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import typer
 
+from xai_serve.decomposition import commands as decomposition_commands
+from xai_serve.dissection import commands as dissection_commands
 from xai_serve.evaluation import commands as evaluation_commands
 from xai_serve.serving import commands as serving_commands
 from xai_serve.training import commands as training_commands
@@ -18,7 +20,13 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-for _module in (training_commands, serving_commands, evaluation_commands):
+for _module in (
+    training_commands,
+    serving_commands,
+    evaluation_commands,
+    dissection_commands,
+    decomposition_commands,
+):
     _module.register(app)
 
 

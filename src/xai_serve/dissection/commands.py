@@ -1,0 +1,139 @@
+"""``xai dissect``: neuron dissection with compositional explanations (seed C). torch is imported
+only inside the command bodies.
+
+    xai dissect run --checkpoint CKPT --broden DIR --layer NAME --out OUT [--shard K/N] [--workers P]
+    xai dissect merge OUT
+    xai dissect synth OUT [--images N]          # a small synthetic Broden-format folder
+    xai dissect demo [--out dissect/demo]       # digits SimpleNet on a synthetic set
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from xai_serve.errors import XaiError
+
+dissect_app = typer.Typer(
+    help="Neuron dissection: label each unit of a layer with the concept formula (OR / AND / AND NOT "
+    "over a Broden-format probing set) that best matches where it fires, by IoU.",
+    no_args_is_help=True,
+)
+
+
+def _fail(exc: Exception) -> typer.Exit:
+    typer.echo(f"error: {exc}", err=True)
+    return typer.Exit(2)
+
+
+@dissect_app.command("run")
+def run_command(
+    checkpoint: Annotated[str, typer.Option(help="checkpoint directory written by `xai train`")],
+    broden: Annotated[
+        str, typer.Option(help="Broden-format folder (index.csv, label.csv, category.csv, images/)")
+    ],
+    layer: Annotated[
+        str, typer.Option(help="module name of the layer to dissect, e.g. features.27 or layer4")
+    ],
+    out: Annotated[str, typer.Option(help="run directory (continued when it holds the same run)")],
+    index: Annotated[
+        str, typer.Option(help="index file inside --broden (compexp: index_ade20k.csv)")
+    ] = "index.csv",
+    which: Annotated[str, typer.Option(help="weights: best | last")] = "best",
+    quantile: Annotated[
+        float, typer.Option(help="top fraction of activations defining a unit's mask")
+    ] = 0.005,
+    max_length: Annotated[int, typer.Option(help="most concepts in a formula")] = 3,
+    beam: Annotated[int, typer.Option(help="beam size")] = 5,
+    penalty: Annotated[
+        float, typer.Option(help="complexity penalty: score = IoU * penalty**(length-1)")
+    ] = 1.0,
+    units_per_part: Annotated[int, typer.Option(help="units per resumable part")] = 16,
+    top_images: Annotated[int, typer.Option(help="top images per unit in the report")] = 4,
+    limit: Annotated[int | None, typer.Option(help="use only the first N images of the index")] = None,
+    batch_size: Annotated[int, typer.Option(help="images per forward pass")] = 64,
+    shard: Annotated[str | None, typer.Option(help="K/N: run only every N-th part starting at K")] = None,
+    workers: Annotated[int, typer.Option(help="processes for the parts on this machine")] = 1,
+    overwrite: Annotated[bool, typer.Option(help="replace a different run in --out")] = False,
+) -> None:
+    """Dissect one layer; resumable, shardable (then `xai dissect merge OUT`)."""
+    from xai_serve.dissection.runner import DissectConfig, dissect, parse_shard
+
+    try:
+        config = DissectConfig(
+            checkpoint=checkpoint,
+            broden=broden,
+            layer=layer,
+            index=index,
+            which=which,
+            quantile=quantile,
+            max_length=max_length,
+            beam=beam,
+            penalty=penalty,
+            units_per_part=units_per_part,
+            top_images=top_images,
+            limit=limit,
+            batch_size=batch_size,
+        )
+        summary = dissect(
+            out,
+            config,
+            shard=parse_shard(shard),
+            workers=workers,
+            overwrite=overwrite,
+            log=lambda m: typer.echo(f"[dissect] {m}", err=True),
+        )
+    except XaiError as exc:
+        raise _fail(exc) from exc
+    typer.echo(json.dumps({"out": out, "merged": summary is not None, **(summary or {})}))
+
+
+@dissect_app.command("merge")
+def merge_command(out: Annotated[str, typer.Argument(help="run directory whose parts to join")]) -> None:
+    """Join the parts of a (sharded) run into results.csv, history.log and report.html."""
+    from xai_serve.dissection.runner import merge
+
+    try:
+        summary = merge(out)
+    except XaiError as exc:
+        raise _fail(exc) from exc
+    typer.echo(json.dumps({"out": out, **summary}))
+
+
+@dissect_app.command("synth")
+def synth_command(
+    out: Annotated[str, typer.Argument(help="folder to write")],
+    images: Annotated[int, typer.Option(help="number of images")] = 40,
+    image_size: Annotated[int, typer.Option(help="image side in pixels")] = 112,
+    mask_size: Annotated[int, typer.Option(help="segmentation side in pixels")] = 56,
+    seed: Annotated[int, typer.Option(help="random seed")] = 0,
+) -> None:
+    """Write a small synthetic Broden-format folder (shapes, colours, parts, textures, scenes)."""
+    from xai_serve.data.synthetic_broden import write_synthetic_broden
+
+    write_synthetic_broden(out, images, image_size=image_size, mask_size=mask_size, seed=seed)
+    typer.echo(json.dumps({"out": out, "images": images}))
+
+
+@dissect_app.command("demo")
+def demo_command(
+    out: Annotated[str, typer.Option(help="output folder")] = "dissect/demo",
+    checkpoint: Annotated[
+        str | None, typer.Option(help="checkpoint (default: the demo's digits SimpleNet)")
+    ] = None,
+) -> None:
+    """Dissect the digits SimpleNet on a synthetic Broden-format set (about a minute)."""
+    from xai_serve.dissection.demo import run_dissection_demo
+
+    try:
+        report = run_dissection_demo(Path(checkpoint) if checkpoint else None, Path(out))
+    except XaiError as exc:
+        raise _fail(exc) from exc
+    typer.echo(f"report: {report}")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(dissect_app, name="dissect")
