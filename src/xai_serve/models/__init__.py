@@ -2,10 +2,12 @@
 ``ModelCard`` and ``load_checkpoint``.
 
 Registered names: ``mlp``, ``simplenet_310k``, ``simplenet_5m``, ``resnet20``, ``resnet18``,
-``resnet34``, ``resnet50``. Every model has distinct, non-in-place ReLU modules.
+``resnet34``, ``resnet50``, ``resgptnet34`` / ``resgptnet_small`` (seed A, outputs y, yg, ys).
+Every model has distinct, non-in-place ReLU modules.
 """
 
-from xai_serve.models import mlp, resnet_cifar, resnet_torchvision, simplenet  # noqa: F401  (registration)
+from xai_serve.models import mlp, resgptnet, resnet_cifar, resnet_torchvision, simplenet  # noqa: F401  (registration)
+from xai_serve.models import decomposed  # noqa: F401  (registration; after its bases)
 from xai_serve.models.canonicalise import CanonicalBasicBlock, CanonicalBottleneck, canonicalise
 from xai_serve.models.card import ModelCard
 from xai_serve.models.checkpoint import load_checkpoint

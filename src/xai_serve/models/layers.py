@@ -29,3 +29,47 @@ class PadShortcut(nn.Module):
 
     def extra_repr(self) -> str:
         return f"pad={self.pad}"
+
+
+class MaskedLinear(nn.Linear):
+    """``nn.Linear`` computing ``x @ (W * mask).T + b``; masked weight entries are held at zero.
+
+    ``mask`` is a non-persistent buffer (it comes from the filter sets, not the checkpoint), so the
+    state_dict has exactly the keys of the replaced ``nn.Linear``.
+    """
+
+    mask: torch.Tensor
+
+    def __init__(self, linear: nn.Linear, mask: torch.Tensor) -> None:
+        super().__init__(
+            linear.in_features,
+            linear.out_features,
+            bias=linear.bias is not None,
+            device=linear.weight.device,
+            dtype=linear.weight.dtype,
+        )
+        if tuple(mask.shape) != tuple(linear.weight.shape):
+            raise ValueError(
+                f"mask shape {tuple(mask.shape)} differs from the weight {tuple(linear.weight.shape)}"
+            )
+        self.register_buffer("mask", mask.to(linear.weight), persistent=False)
+        with torch.no_grad():
+            self.weight.copy_(linear.weight)
+            if linear.bias is not None and self.bias is not None:
+                self.bias.copy_(linear.bias)
+        self.apply_mask()
+        self.register_load_state_dict_post_hook(lambda module, _keys: module.apply_mask())
+
+    def apply_mask(self) -> None:
+        with torch.no_grad():
+            self.weight.mul_(self.mask.to(self.weight))
+
+    def filters(self, cls: int) -> list[int]:
+        """The filters class ``cls`` uses (ascending)."""
+        return [int(f) for f in torch.nonzero(self.mask[cls]).flatten().tolist()]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.linear(x, self.weight * self.mask, self.bias)
+
+    def extra_repr(self) -> str:
+        return super().extra_repr() + f", kept={int(self.mask.sum())}"
