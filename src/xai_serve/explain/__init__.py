@@ -2,21 +2,26 @@
 
 Public API::
 
-    create_explainer(name, model, **params) -> Explainer      # explainer(x, target) -> Tensor like x
-    list_methods() -> dict[str, MethodSpec]
-    explain(model, x, methods, target) -> dict[str, Tensor]
-    explain_detailed(model, x, methods, target) -> dict[str, Attribution]
+    create_explainer(name, model, context=None, **params) -> Explainer  # explainer(x, target) -> like x
+    list_methods() -> dict[str, MethodSpec]           # every module of this package registers its own
+    explain(model, x, methods, target, context=None) -> dict[str, Tensor]
+    explain_detailed(model, x, methods, target, context=None) -> dict[str, Attribution]
 
-``target``: an int, a sequence of ints (one per sample), ``"predicted"`` or a callable
-``output -> Tensor[B]``. Parameters may be strings (from the wire). The engine enables autograd itself
+``context`` (:class:`ModelContext`) is the model's input normalisation (mean/std), for the methods that
+need it. Every result is checked finite (:class:`~xai_serve.errors.NonFiniteResultError` otherwise).
+
+``target``: an int, a sequence of ints (one per sample), ``"predicted"``, a callable
+``output -> Tensor[B]`` or a ``Component(output, row, col, channel)`` of a model with several outputs
+(see ``targets``; the first output is the classifier). Parameters may be strings (from the wire).
+The engine enables autograd itself
 (``torch.enable_grad`` and ``torch.inference_mode(False)``), so callers may hold ``torch.no_grad`` or
 ``torch.inference_mode``; models may be frozen. Models should be in eval mode. After every call, also
 one that raised, the model has no hooks, no replaced forward and unchanged parameters. Calls on one
 model object must not run concurrently with other use of that model (the engine patches it for the
-duration of a call); serving holds a lock per model.
+duration of a call); a TorchServe worker handles one batch at a time.
 """
 
-from xai_serve.explain import class_image, gradcam, gradient, guided, lrp  # noqa: F401  (registration)
+from xai_serve.explain.context import ModelContext
 from xai_serve.explain.multi import explain, explain_detailed
 from xai_serve.explain.params import ParamSpec
 from xai_serve.explain.patching import model_hooks
@@ -28,12 +33,14 @@ from xai_serve.explain.registry import (
     list_methods,
     register_method,
 )
-from xai_serve.explain.targets import Target
+from xai_serve.explain.targets import Component, Target
 
 __all__ = [
     "Attribution",
+    "Component",
     "Explainer",
     "MethodSpec",
+    "ModelContext",
     "ParamSpec",
     "Target",
     "create_explainer",

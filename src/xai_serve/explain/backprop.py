@@ -13,7 +13,8 @@ forward once; each mode is one backward pass over the same graph (``retain_graph
 ReLU modes are implemented by replacing each ``nn.ReLU`` module's forward with an autograd function
 whose backward reads the current mode, so one graph serves every mode. No backward module hooks are
 used, so in-place ReLUs and ReLU modules called several times (torchvision ResNets) work.
-Only ``nn.ReLU`` modules are modified (functional ``relu`` calls inside a ``forward`` are invisible).
+``relu`` calls outside modules (``torch.relu`` / ``F.relu`` in a ``forward``) get the same treatment
+through :func:`~xai_serve.explain.functional.watch_functional` (no silent plain-gradient fallback).
 """
 
 from __future__ import annotations
@@ -26,9 +27,10 @@ import torch
 from torch import nn
 
 from xai_serve.explain.canonizers import disable_inplace, explicit_residuals
+from xai_serve.explain.functional import watch_functional
 from xai_serve.explain.patching import ModelPatch, gradient_context, prepare_input
 from xai_serve.explain.registry import Attribution, Explainer
-from xai_serve.explain.targets import Selection, Target, select
+from xai_serve.explain.targets import Selection, Target, output_names, primary, select
 
 MODES = ("plain", "guided", "deconv")
 
@@ -68,6 +70,15 @@ def install_relu_modes(patch: ModelPatch, model: nn.Module, value: str = "plain"
     return mode
 
 
+def watch_relus(
+    patch: ModelPatch, model: nn.Module, mode: ReluMode, extra: dict[str, Any], method: str
+) -> Any:
+    """Context for the forward pass: functional ``relu`` calls outside modules follow ``mode`` too."""
+    return watch_functional(
+        patch, model, "relu", method=method, relu=lambda t: _ModeReLU.apply(t, mode), extra=extra
+    )
+
+
 @dataclass
 class BackpropRequest:
     """Input gradients under ``modes`` and plain gradients of the outputs of ``layers``."""
@@ -97,21 +108,25 @@ def run_backprop(
     modes = [m for m in MODES if m in request.modes]
     with gradient_context(), ModelPatch() as patch:
         disable_inplace(patch, model)
-        explicit_residuals(patch, model)
-        mode = install_relu_modes(patch, model) if set(modes) - {"plain"} else ReluMode()
+        sums = explicit_residuals(patch, model)
+        modified = bool(set(modes) - {"plain"})
+        mode = install_relu_modes(patch, model) if modified else ReluMode()
         captured: dict[str, torch.Tensor] = {}
         for name, layer in request.layers.items():
             patch.forward_hook(layer, _capture(captured, name))
         xin = prepare_input(x)
         if not modes:  # layer gradients only (Grad-CAM): autograd stops at the layers
             xin.requires_grad_(False)
-        output = model(xin)
-        if not isinstance(output, torch.Tensor):
-            raise TypeError(f"the model returned {type(output).__name__}, not a tensor")
+        if modified:  # functional relu calls get the mode too (no silent plain gradient)
+            with watch_relus(patch, model, mode, sums, "/".join(sorted(set(modes) - {"plain"}))):
+                output = model(xin)
+        else:
+            output = model(xin)
+        logits = primary(output)  # the classifier output (the first of several)
         missing = [name for name in request.layers if name not in captured]
         if missing:
             raise RuntimeError(f"layer {missing[0]!r} was not called in the forward pass")
-        selection = select(output, target)
+        selection = select(output, target, output_names(model))
         total = selection.scores.sum()
         input_grads: dict[str, torch.Tensor] = {}
         layer_grads: dict[str, torch.Tensor] = {}
@@ -131,7 +146,7 @@ def run_backprop(
                 layer_grads[name] = g
         return BackpropResult(
             x=xin.detach(),
-            logits=output.detach(),
+            logits=logits.detach(),
             selection=Selection(selection.scores.detach(), selection.classes),
             input_grads=input_grads,
             activations={k: v.detach() for k, v in captured.items()},
@@ -154,6 +169,9 @@ class BackpropExplainer(Explainer):
     """A method computed from one :func:`run_backprop` pass; :func:`~xai_serve.explain.explain` merges the
     requests of several such methods into one forward pass."""
 
+    def prepare(self, x: torch.Tensor) -> None:  # noqa: B027  (optional hook, not abstract)
+        """Resolve what depends on the input shape (a default layer) before :meth:`request`."""
+
     @abstractmethod
     def request(self) -> BackpropRequest:
         """What this method needs from the shared pass."""
@@ -163,6 +181,7 @@ class BackpropExplainer(Explainer):
         """The attribution, from a pass that served at least :meth:`request`."""
 
     def attribute(self, x: torch.Tensor, target: Target = "predicted") -> Attribution:
+        self.prepare(x)
         return self.finish(run_backprop(self.model, x, target, self.request()))
 
 

@@ -6,7 +6,8 @@ the "gradient" flowing backward is the relevance itself (Zennit's convention): t
 the target score at the target output (one-hot times logit, no softmax) and the input "gradient" is the
 relevance map. One forward and one backward pass; rules that need modified forwards (z+, gamma,
 alpha-beta, z^B) compute them only for the layers that use them, and derived weights (BatchNorm merged,
-``W+``, ...) are cached per model until a parameter changes.
+``W+``, ...) are cached per model until a parameter changes, in an LRU cache of bounded size
+(:func:`set_param_cache_limit`).
 
 Per layer type:
 
@@ -20,7 +21,9 @@ Per layer type:
   gradient (they are linear maps that move values without mixing them).
 
 Any other leaf module that the forward pass calls (or a non-leaf module with parameters of its own)
-raises :class:`~xai_serve.errors.UnsupportedLayerError` naming it; the map is never silently different.
+raises :class:`~xai_serve.errors.UnsupportedLayerError` naming it; operations outside modules get the
+rule of their module counterpart or raise :class:`~xai_serve.errors.UnsupportedOperationError` naming
+the call site (:mod:`xai_serve.explain.functional`); the map is never silently different.
 
 Every result carries, per sample: ``relevance_sum`` (sum of the map), ``target_score`` (the explained
 logit), ``conservation`` (their ratio) and ``bias_absorbed`` (``target_score - relevance_sum``: the
@@ -32,20 +35,23 @@ bias-free ReLU network).
 from __future__ import annotations
 
 import weakref
+from collections import OrderedDict
 from typing import Any
 
 import torch
 from torch import nn
 
-from xai_serve.errors import InvalidArgumentError, InvalidParameterError, UnsupportedLayerError
+from xai_serve.errors import InvalidArgumentError, UnsupportedLayerError
 from xai_serve.explain.canonizers import disable_inplace, explicit_residuals
 from xai_serve.explain.composites import COMPOSITES, FIRST_RULES, LayerInfo, LrpSettings
+from xai_serve.explain.context import ModelContext
+from xai_serve.explain.functional import watch_functional
 from xai_serve.explain.graph import BATCHNORM_TYPES, LINEAR_TYPES, ModelGraph, analyse
 from xai_serve.explain.params import ParamSpec
 from xai_serve.explain.patching import ModelPatch, gradient_context, prepare_input
 from xai_serve.explain.registry import Attribution, Explainer, register_method
-from xai_serve.explain.rules import LinearOp, Params, Rule, stabilise
-from xai_serve.explain.targets import Target, select
+from xai_serve.explain.rules import LinearOp, Params, Rule, divide, stabilise
+from xai_serve.explain.targets import Target, output_names, primary, select
 from xai_serve.models.layers import PadShortcut, Sum
 
 NORM_TYPES: tuple[type[nn.Module], ...] = (
@@ -125,7 +131,7 @@ class _NormOut(torch.autograd.Function):
     @staticmethod
     def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
         (z,) = ctx.saved_tensors
-        return grad / stabilise(z, ctx.eps), None
+        return divide(grad, stabilise(z, ctx.eps)), None
 
 
 class _Pass(torch.autograd.Function):
@@ -145,7 +151,27 @@ class _RuleLayer:
         self.op, self.rule, self.params = op, rule, params
 
 
-_PARAMS: weakref.WeakKeyDictionary[nn.Module, dict[Any, tuple[Any, Params]]] = weakref.WeakKeyDictionary()
+_Cache = OrderedDict[Any, tuple[Any, Params]]
+_PARAMS: weakref.WeakKeyDictionary[nn.Module, _Cache] = weakref.WeakKeyDictionary()
+_CACHE_LIMIT: weakref.WeakKeyDictionary[nn.Module, int] = weakref.WeakKeyDictionary()
+DEFAULT_CACHE_ENTRIES = 1024
+
+
+def set_param_cache_limit(model: nn.Module, entries: int) -> None:
+    """Bound the derived-parameter cache of ``model`` to ``entries`` (layer, rule-setting) pairs, least
+    recently used evicted first: every distinct ``gamma`` a client sends derives one set of weights per
+    layer, so without a bound the cache grows with the requests. Default :data:`DEFAULT_CACHE_ENTRIES`."""
+    if entries < 1:
+        raise ValueError(f"the LRP cache needs at least one entry, not {entries}")
+    _CACHE_LIMIT[model] = int(entries)
+    cache = _PARAMS.get(model)
+    while cache is not None and len(cache) > entries:
+        cache.popitem(last=False)
+
+
+def param_cache_size(model: nn.Module) -> int:
+    """Entries in the derived-parameter cache of ``model``."""
+    return len(_PARAMS.get(model) or ())
 
 
 def _version(tensors: list[Any]) -> tuple[Any, ...]:
@@ -183,13 +209,18 @@ def _layer_params(
         sources += [bn.weight, bn.bias, bn.running_mean, bn.running_var]
     version = (*_version(sources), None if bn is None else bn.eps)
     key = (name, rule.cache_key())
-    cache = _PARAMS.setdefault(model, {})
+    cache = _PARAMS.setdefault(model, OrderedDict())
     hit = cache.get(key)
     if hit is not None and hit[0] == version:
+        cache.move_to_end(key)
         return hit[1]
     with torch.no_grad():
         params = rule.prepare(op, *merged_params(linear, bn))
     cache[key] = (version, params)
+    cache.move_to_end(key)
+    limit = _CACHE_LIMIT.get(model, DEFAULT_CACHE_ENTRIES)
+    while len(cache) > limit:
+        cache.popitem(last=False)
     return params
 
 
@@ -227,6 +258,7 @@ class LrpEngine:
             )
         disable_inplace(patch, model)
         sums = explicit_residuals(patch, model)
+        self.sums: dict[str, nn.Module] = dict(sums)
         graph = analyse(model, x, dict(sums))
         modules: dict[str, nn.Module] = dict(model.named_modules())
         modules.update(sums)
@@ -280,20 +312,16 @@ def _pass_forward(module: nn.Module) -> Any:
     return lambda a: _Pass.apply(a, lambda t: impl(module, t))
 
 
-def lrp_settings(params: dict[str, Any]) -> LrpSettings:
-    mean, std = params["mean"], params["std"]
-    if len(mean) != len(std):
-        raise InvalidParameterError(f"parameters 'mean'/'std': {len(mean)} means but {len(std)} stds")
-    if any(s <= 0 for s in std):
-        raise InvalidParameterError("parameter 'std': every std must be positive")
+def lrp_settings(params: dict[str, Any], context: ModelContext) -> LrpSettings:
+    """The rule settings; the z^B bounds are the normalised black and white pixels of ``context``."""
     return LrpSettings(
         epsilon=params["epsilon"],
         gamma=params["gamma"],
         alpha=params["alpha"],
         beta=params["beta"],
         stabilizer=params["stabilizer"],
-        low=tuple((0.0 - m) / s for m, s in zip(mean, std, strict=True)),
-        high=tuple((1.0 - m) / s for m, s in zip(mean, std, strict=True)),
+        low=context.low,
+        high=context.high,
     )
 
 
@@ -304,22 +332,24 @@ LRP_PARAMS = {
     "first_rule": ParamSpec(
         "str", "auto", "rule for the first linear layer executed (auto: the composite's)", choices=FIRST_RULES
     ),
-    "epsilon": ParamSpec("float", 1e-6, "epsilon of the epsilon rule", minimum=0.0),
-    "gamma": ParamSpec("float", 0.25, "gamma of the gamma rule", minimum=0.0),
-    "alpha": ParamSpec("float", 2.0, "alpha of alpha-beta (alpha - beta = 1)", minimum=1.0),
-    "beta": ParamSpec("float", 1.0, "beta of alpha-beta", minimum=0.0),
-    "stabilizer": ParamSpec("float", 1e-6, "stabiliser of the other rules and of Norm", minimum=0.0),
-    "mean": ParamSpec("float_list", [0.0], "per-channel input normalisation mean (z^B bounds)"),
-    "std": ParamSpec("float_list", [1.0], "per-channel input normalisation std (z^B bounds)"),
+    "epsilon": ParamSpec("float", 1e-6, "epsilon of the epsilon rule (0: LRP-0)", minimum=0.0, maximum=1e6),
+    "gamma": ParamSpec("float", 0.25, "gamma of the gamma rule", minimum=0.0, maximum=1e6),
+    "alpha": ParamSpec("float", 2.0, "alpha of alpha-beta (alpha - beta = 1)", minimum=1.0, maximum=1e6),
+    "beta": ParamSpec("float", 1.0, "beta of alpha-beta", minimum=0.0, maximum=1e6),
+    "stabilizer": ParamSpec(
+        "float", 1e-6, "stabiliser of the other rules and of Norm (> 0)", above=0.0, maximum=1e6
+    ),
 }
 
 
 @register_method("lrp", params=LRP_PARAMS, signed=True)
 class Lrp(Explainer):
-    """Layer-wise relevance propagation with a composite of rules; reports conservation per sample."""
+    """Layer-wise relevance propagation with a composite of rules; reports conservation per sample.
+
+    The z^B bounds come from the model context (its input normalisation)."""
 
     def setup(self) -> None:
-        self.settings = lrp_settings(self.params)
+        self.settings = lrp_settings(self.params, self.context)
         if self.params["composite"] == "alpha_beta" or self.params["first_rule"] == "alpha_beta":
             self.settings.rule("alpha_beta")  # validates alpha - beta = 1 now
 
@@ -328,8 +358,10 @@ class Lrp(Explainer):
         with gradient_context(), ModelPatch() as patch:
             xin = prepare_input(x)
             engine.install(patch, self.model, xin)
-            output = self.model(xin)
-            selection = select(output, target)
+            eps = self.settings.stabilizer
+            with watch_functional(patch, self.model, "lrp", method="lrp", extra=engine.sums, eps=eps):
+                output = self.model(xin)
+            selection = select(output, target, output_names(self.model))
             scores = selection.scores
             (relevance,) = torch.autograd.grad(scores, xin, grad_outputs=scores.detach())
         relevance_sum = relevance.detach().flatten(1).sum(1)
@@ -341,4 +373,5 @@ class Lrp(Explainer):
             "bias_absorbed": (score - relevance_sum).tolist(),
         }
         classes = None if selection.classes is None else [int(c) for c in selection.classes]
-        return Attribution(heatmap=relevance.detach(), stats=stats, logits=output.detach(), classes=classes)
+        logits = primary(output).detach()
+        return Attribution(heatmap=relevance.detach(), stats=stats, logits=logits, classes=classes)

@@ -6,7 +6,14 @@ A target is one of
 * a sequence of ints (list, tuple, 1-D integer tensor), one per sample,
 * ``"predicted"``: the arg-max class of each sample,
 * a callable ``output -> Tensor[B]`` selecting one scalar per sample from the model output (e.g. a
-  pixel of a generator map, or ``lambda out: out[:, 3] - out[:, 5]``).
+  pixel of a generator map, or ``lambda out: out[:, 3] - out[:, 5]``),
+* a :class:`Component` (or a sequence of them, one per sample): one scalar of any output of a model with
+  several outputs, ``output[k][b, channel, row, col]`` (seed A's component-wise explanations; the channel
+  may be ``"predicted"``, the arg-max channel at that pixel of each sample).
+
+A model with several outputs returns a tuple; it names them by an ``output_names`` attribute (also
+recorded as the model card's ``outputs``). The first output is the classifier: class targets
+(int / list / ``"predicted"`` / callable) apply to it.
 
 :func:`select` validates the target against the actual model output and returns the per-sample
 scores, raising :class:`~xai_serve.errors.InvalidTargetError` when the target does not fit.
@@ -16,12 +23,105 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
 from xai_serve.errors import InvalidTargetError
 
-Target = int | str | Sequence[int] | torch.Tensor | Callable[[torch.Tensor], torch.Tensor]
+
+@dataclass(frozen=True)
+class Component:
+    """The scalar ``output[b, channel, row, col]`` of the model output named ``output`` (or its index).
+
+    ``channel="predicted"`` takes each sample's arg-max channel at (row, col).
+    """
+
+    output: str | int
+    row: int
+    col: int
+    channel: int | str = "predicted"
+
+
+Target = int | str | Sequence[int] | torch.Tensor | Callable[[torch.Tensor], torch.Tensor] | Component
+
+
+def output_names(model: Any) -> tuple[str, ...]:
+    """The names of ``model``'s outputs (its ``output_names`` attribute; empty for one output)."""
+    return tuple(getattr(model, "output_names", ()) or ())
+
+
+def primary(output: Any) -> torch.Tensor:
+    """The classifier output: ``output`` itself, or the first of several outputs."""
+    if isinstance(output, tuple | list):
+        if not output:
+            raise TypeError("the model returned no outputs")
+        output = output[0]
+    if not isinstance(output, torch.Tensor):
+        raise TypeError(f"the model returned {type(output).__name__}, not a tensor")
+    return output
+
+
+def _is_components(target: Any) -> bool:
+    if isinstance(target, Component):
+        return True
+    return isinstance(target, list | tuple) and bool(target) and all(isinstance(t, Component) for t in target)
+
+
+def _output_index(outputs: Sequence[torch.Tensor], names: Sequence[str], output: str | int) -> int:
+    if isinstance(output, bool):
+        raise InvalidTargetError("a component's output must be a name or an index")
+    if isinstance(output, int):
+        if not 0 <= output < len(outputs):
+            raise InvalidTargetError(f"output index {output} is out of range for {len(outputs)} outputs")
+        return output
+    if output in names:
+        return list(names).index(output)
+    known = ", ".join(repr(n) for n in names) if names else "none (the model names no outputs)"
+    raise InvalidTargetError(f"unknown output {output!r}; the model's outputs: {known}")
+
+
+def select_component(
+    output: Any, targets: Component | Sequence[Component], names: Sequence[str] = ()
+) -> Selection:
+    """The per-sample scalars ``outputs[k][b, c_b, row_b, col_b]``; ``classes`` holds the channels."""
+    outputs = list(output) if isinstance(output, tuple | list) else [output]
+    batch = primary(output).shape[0]
+    items = [targets] * batch if isinstance(targets, Component) else list(targets)
+    if len(items) != batch:
+        raise InvalidTargetError(f"got {len(items)} component targets for a batch of {batch} samples")
+    scores, channels = [], []
+    for b, t in enumerate(items):
+        k = _output_index(outputs, names, t.output)
+        out = outputs[k]
+        label = names[k] if k < len(names) else str(k)
+        if out.ndim != 4:
+            raise InvalidTargetError(
+                f"output {label!r} has shape {tuple(out.shape)}; a component target needs a "
+                "(batch, channels, height, width) map"
+            )
+        _, n_channels, height, width = out.shape
+        for what, value, size in (("row", t.row, height), ("col", t.col, width)):
+            if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < size:
+                raise InvalidTargetError(
+                    f"{what} {value!r} is out of range for output {label!r} of size {height}x{width}"
+                )
+        if isinstance(t.channel, str):
+            if t.channel.strip() != "predicted":
+                raise InvalidTargetError(f"a component's channel is an int or 'predicted', not {t.channel!r}")
+            c = int(out[b, :, t.row, t.col].detach().argmax())
+        elif isinstance(t.channel, bool) or not isinstance(t.channel, int):
+            raise InvalidTargetError(f"a component's channel is an int or 'predicted', not {t.channel!r}")
+        else:
+            c = t.channel
+            if not 0 <= c < n_channels:
+                raise InvalidTargetError(
+                    f"channel {c} is out of range for the {n_channels} channels of output {label!r}"
+                )
+        scores.append(out[b, c, t.row, t.col])
+        channels.append(c)
+    device = scores[0].device
+    return Selection(torch.stack(scores), torch.tensor(channels, dtype=torch.long, device=device))
 
 
 @dataclass
@@ -75,8 +175,15 @@ def class_indices(output: torch.Tensor, target: Target) -> torch.Tensor | None:
     return indices.to(output.device)
 
 
-def select(output: torch.Tensor, target: Target) -> Selection:
-    """Validate ``target`` against ``output`` and return the per-sample scores it selects."""
+def select(output: Any, target: Target, names: Sequence[str] = ()) -> Selection:
+    """Validate ``target`` against ``output`` and return the per-sample scores it selects.
+
+    ``output`` is the model's output: a tensor, or a tuple of tensors named ``names`` (the first is the
+    classifier, which class and callable targets address). For a :class:`Component` target the
+    selection's ``classes`` are the explained channels."""
+    if _is_components(target):
+        return select_component(output, target, names)  # type: ignore[arg-type]
+    output = primary(output)
     classes = class_indices(output, target)
     if classes is not None:
         return Selection(output.gather(1, classes[:, None])[:, 0], classes)

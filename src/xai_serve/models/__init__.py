@@ -6,7 +6,13 @@ Registered names: ``mlp``, ``simplenet_310k``, ``simplenet_5m``, ``resnet20``, `
 Every model has distinct, non-in-place ReLU modules.
 """
 
-from xai_serve.models import mlp, resgptnet, resnet_cifar, resnet_torchvision, simplenet  # noqa: F401  (registration)
+from xai_serve.models import (  # noqa: F401  (registration)
+    mlp,
+    resgptnet,
+    resnet_cifar,
+    resnet_torchvision,
+    simplenet,
+)
 from xai_serve.models import decomposed  # noqa: F401  (registration; after its bases)
 from xai_serve.models.canonicalise import CanonicalBasicBlock, CanonicalBottleneck, canonicalise
 from xai_serve.models.card import ModelCard

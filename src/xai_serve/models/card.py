@@ -29,6 +29,9 @@ class ModelCard:
     std: list[float]
     labels: list[str]
     num_classes: int = field(default=0)
+    #: names of the model's outputs when it returns several (the first is the classifier), e.g.
+    #: ``["y", "yg", "ys"]`` (seed A); empty for a model returning one tensor, the class logits
+    outputs: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if not self.num_classes:
@@ -46,7 +49,7 @@ class ModelCard:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelCard:
         names = {f.name for f in dataclasses.fields(cls)}
-        required = names - {"num_classes"}
+        required = names - {"num_classes", "outputs"}
         missing = sorted(required - data.keys())
         if missing:
             raise CheckpointError(f"model card lacks keys: {', '.join(missing)}")
@@ -62,6 +65,7 @@ class ModelCard:
             std=[float(v) for v in data["std"]],
             labels=[str(v) for v in data["labels"]],
             num_classes=int(data.get("num_classes", 0)),
+            outputs=[str(v) for v in data.get("outputs", [])],
         )
 
     def save(self, path: str | os.PathLike[str]) -> None:
