@@ -1,4 +1,9 @@
-"""Run one suite into an output directory: open (or resume) the run, compute, write the report."""
+"""Run one registered suite into an output directory: open (or resume) the run, compute, report.
+
+The suite comes from the registry (:mod:`xai_serve.evaluation.registry`). Under ``shard`` only
+that slice of the batches is computed (the run directory is shared with the other shards) and
+no outputs are assembled; a later unsharded run with ``resume`` merges.
+"""
 
 from __future__ import annotations
 
@@ -8,39 +13,17 @@ from typing import Any
 
 from xai_serve.errors import InvalidParameterError
 from xai_serve.evaluation.context import EvalContext
+from xai_serve.evaluation.registry import get_suite
 from xai_serve.evaluation.report import write_report
 from xai_serve.evaluation.store import RunDir
-from xai_serve.evaluation.suites import (
-    SUITES,
-    BasicOptions,
-    FaithfulnessOptions,
-    FeatureRemovalOptions,
-    RandomisationOptions,
-    run_basic,
-    run_faithfulness,
-    run_feature_removal,
-    run_randomisation,
-)
-
-Options = BasicOptions | FaithfulnessOptions | FeatureRemovalOptions | RandomisationOptions
+from xai_serve.jobs.shard import Shard, ShardComplete, sharding
 
 
-def run_suite(
-    suite: str,
-    ctx: EvalContext,
-    options: Options,
-    out: str | os.PathLike[str],
-    *,
-    seed: int,
-    config: dict[str, Any] | None = None,
-    resume: bool = False,
-    overwrite: bool = False,
+def run_config(
+    suite: str, ctx: EvalContext, options: Any, seed: int, config: dict[str, Any] | None
 ) -> dict[str, Any]:
-    """Run ``suite`` on ``ctx`` into ``out``; ``config`` (plus the options and seed) is recorded in
-    run.json and must match on ``resume``. Returns the suite's summary."""
-    if suite not in SUITES:
-        raise InvalidParameterError(f"suite must be one of {', '.join(SUITES)}; got {suite!r}")
-    full = {
+    """What run.json records (and ``--resume`` / shards compare): never the backend or metrics."""
+    return {
         **(config or {}),
         "suite": suite,
         "seed": seed,
@@ -49,18 +32,38 @@ def run_suite(
         "samples": int(ctx.images.shape[0]),
         "sample_indices_head": [int(i) for i in ctx.indices[:16]],
     }
-    run = RunDir.open(out, full, resume=resume, overwrite=overwrite)
-    if suite == "basic":
-        assert isinstance(options, BasicOptions)
-        result = run_basic(ctx, run, options)
-    elif suite == "faithfulness":
-        assert isinstance(options, FaithfulnessOptions)
-        result = run_faithfulness(ctx, run, options, seed)
-    elif suite == "feature-removal":
-        assert isinstance(options, FeatureRemovalOptions)
-        result = run_feature_removal(ctx, run, options, seed)
+
+
+def run_suite(
+    suite: str,
+    ctx: EvalContext,
+    options: Any,
+    out: str | os.PathLike[str],
+    *,
+    seed: int,
+    config: dict[str, Any] | None = None,
+    resume: bool = False,
+    overwrite: bool = False,
+    shard: Shard | None = None,
+) -> dict[str, Any]:
+    """Run ``suite`` on ``ctx`` into ``out``; ``config`` (plus the options and seed) is recorded in
+    run.json and must match on ``resume``. Returns the suite's summary (with ``shard``: which
+    slice was stored)."""
+    spec = get_suite(suite)
+    if not isinstance(options, spec.options):
+        raise InvalidParameterError(
+            f"suite {suite!r} takes {spec.options.__name__}, got {type(options).__name__}"
+        )
+    full = run_config(suite, ctx, options, seed, config)
+    if shard is not None:
+        run = RunDir.open_shared(out, full)
     else:
-        assert isinstance(options, RandomisationOptions)
-        result = run_randomisation(ctx, run, options, seed)
-    write_report(run.root, f"xai evaluate {suite}")
+        run = RunDir.open(out, full, resume=resume, overwrite=overwrite)
+    try:
+        with sharding(shard):
+            result = spec.run_function()(ctx, run, options, seed)
+    except ShardComplete as done:
+        return {"shard": str(done.shard), "parts": done.done}
+    verdict_fn = spec.verdict_function()
+    write_report(run.root, f"xai evaluate {suite}", verdict=verdict_fn(run.root) if verdict_fn else None)
     return result

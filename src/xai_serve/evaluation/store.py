@@ -22,6 +22,7 @@ import os
 import platform
 import shutil
 import sys
+import zipfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -47,6 +48,20 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 
 def atomic_write_text(path: Path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def npz_bytes(arrays: Mapping[str, Any], compress: bool = False) -> bytes:
+    """``np.savez`` content without timestamps: the same arrays give the same bytes (runs on
+    different backends or shards are compared byte for byte). ``np.load`` reads it."""
+    buf = io.BytesIO()
+    method = zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED
+    with zipfile.ZipFile(buf, "w", compression=method) as z:
+        for key, value in arrays.items():
+            info = zipfile.ZipInfo(f"{key}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = method
+            with z.open(info, "w", force_zip64=True) as f:
+                np.lib.format.write_array(f, np.asanyarray(value), allow_pickle=False)
+    return buf.getvalue()
 
 
 def write_json(path: Path, obj: Any) -> None:
@@ -144,6 +159,23 @@ class RunDir:
         write_json(run_file, {"config": config, "versions": versions(), "seed": config.get("seed")})
         return cls(path, config)
 
+    @classmethod
+    def open_shared(cls, root: str | os.PathLike[str], config: dict[str, Any]) -> RunDir:
+        """Open a run that several processes fill at once (``--shard K/N``, Ray tasks): create it
+        if missing, else require the same configuration. Never empties it and never removes
+        temporary files (they may be another shard's writes in progress)."""
+        path = Path(root)
+        run_file = path / RUN_FILE
+        if not run_file.exists():
+            path.mkdir(parents=True, exist_ok=True)
+            write_json(run_file, {"config": config, "versions": versions(), "seed": config.get("seed")})
+        old = json.loads(run_file.read_text())
+        if old.get("config") != json.loads(json.dumps(config)):
+            raise InvalidArgumentError(
+                f"{path} holds a run with a different configuration; shards of one job must agree"
+            )
+        return cls(path, config)
+
     def _clean_tmp(self) -> None:
         for tmp in self.root.rglob(".*.tmp"):
             with contextlib.suppress(OSError):
@@ -156,9 +188,7 @@ class RunDir:
         return self.part_path(name).exists()
 
     def save_part(self, name: str, arrays: Mapping[str, np.ndarray]) -> None:
-        buf = io.BytesIO()
-        np.savez(buf, **{k: np.asarray(v) for k, v in arrays.items()})  # type: ignore[arg-type]
-        atomic_write_bytes(self.part_path(name), buf.getvalue())
+        atomic_write_bytes(self.part_path(name), npz_bytes(arrays))
 
     def load_part(self, name: str) -> dict[str, np.ndarray]:
         with np.load(self.part_path(name), allow_pickle=False) as z:

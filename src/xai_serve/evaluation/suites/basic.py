@@ -6,7 +6,6 @@ Outputs: ``predictions.csv`` (one row per sample), ``basic.csv`` (one row per cl
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -15,17 +14,12 @@ import torch
 from xai_serve.evaluation import plots
 from xai_serve.evaluation.basic import accuracy, per_class_metrics, summary
 from xai_serve.evaluation.context import EvalContext
+from xai_serve.evaluation.specs.basic import BasicOptions
 from xai_serve.evaluation.store import RunDir, write_csv, write_json
 from xai_serve.evaluation.suites.common import concat, run_batches
 
 
-@dataclass
-class BasicOptions:
-    seed_parity: bool = False
-    batch_size: int = 256
-
-
-def run_basic(ctx: EvalContext, run: RunDir, opts: BasicOptions) -> dict[str, Any]:
+def run_basic(ctx: EvalContext, run: RunDir, opts: BasicOptions, seed: int = 0) -> dict[str, Any]:
     @torch.no_grad()
     def compute(i: int, sl: slice) -> dict[str, np.ndarray]:
         x, y = ctx.batch(sl)

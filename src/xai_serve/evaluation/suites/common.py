@@ -10,6 +10,8 @@ from tqdm import tqdm
 
 from xai_serve.evaluation.context import EvalContext
 from xai_serve.evaluation.store import RunDir
+from xai_serve.jobs.metrics import current_metrics
+from xai_serve.jobs.shard import ShardComplete, current_shard
 
 BatchFn = Callable[[int, slice], dict[str, np.ndarray]]
 
@@ -21,15 +23,40 @@ def part_name(i: int) -> str:
 def run_batches(
     run: RunDir, ctx: EvalContext, batch_size: int, compute: BatchFn, desc: str
 ) -> list[dict[str, np.ndarray]]:
-    """Run ``compute`` on every batch without a stored part; return all parts in batch order."""
+    """Run ``compute`` on every batch without a stored part; return all parts in batch order.
+
+    Under an active ``--shard K/N`` (:func:`xai_serve.jobs.shard.sharding`) only the shard's batches
+    are computed, then :class:`~xai_serve.jobs.shard.ShardComplete` is raised (the merge run
+    assembles the outputs). Progress goes to the active job metrics, if any.
+    """
+    shard = current_shard()
+    metrics = current_metrics()
     n = ctx.n_batches(batch_size)
-    done = sum(run.has_part(part_name(i)) for i in range(n))
-    with tqdm(total=n, initial=done, desc=desc, unit="batch", file=sys.stderr, dynamic_ncols=True) as bar:
-        for i, sl in ctx.batches(batch_size):
-            if run.has_part(part_name(i)):
+    mine = [(i, sl) for i, sl in ctx.batches(batch_size) if shard is None or shard.owns(i)]
+    stored = [run.has_part(part_name(i)) for i, _ in mine]
+    if metrics is not None:
+        metrics.start(
+            total=sum(sl.stop - sl.start for _, sl in mine),
+            done=sum(sl.stop - sl.start for (_, sl), s in zip(mine, stored, strict=True) if s),
+        )
+    with tqdm(
+        total=len(mine), initial=sum(stored), desc=desc, unit="batch", file=sys.stderr, dynamic_ncols=True
+    ) as bar:
+        for (i, sl), done in zip(mine, stored, strict=True):
+            if done or run.has_part(part_name(i)):
                 continue
-            run.save_part(part_name(i), compute(i, sl))
+            try:
+                arrays = compute(i, sl)
+            except Exception:
+                if metrics is not None:
+                    metrics.failure()
+                raise
+            run.save_part(part_name(i), arrays)
             bar.update(1)
+            if metrics is not None:
+                metrics.advance(sl.stop - sl.start)
+    if shard is not None:
+        raise ShardComplete(shard, len(mine))
     return [run.load_part(part_name(i)) for i in range(n)]
 
 

@@ -12,8 +12,6 @@ and with the variant ``aopc_single_pixel.csv`` / ``aopc_single_pixel.png``.
 
 from __future__ import annotations
 
-import io
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -23,42 +21,13 @@ from xai_serve.errors import InvalidParameterError
 from xai_serve.evaluation import plots
 from xai_serve.evaluation.baselines import make_baseline
 from xai_serve.evaluation.context import EvalContext, batch_generator
-from xai_serve.evaluation.ordering import ORDERS, pixel_steps, region_steps
+from xai_serve.evaluation.ordering import pixel_steps, region_steps
 from xai_serve.evaluation.perturbation import perturbation_curves
 from xai_serve.evaluation.scores import aopc, auc
 from xai_serve.evaluation.single_pixel_aopc import aopc_single_pixel
-from xai_serve.evaluation.store import RunDir, atomic_write_bytes, write_csv
+from xai_serve.evaluation.specs.faithfulness import FaithfulnessOptions
+from xai_serve.evaluation.store import RunDir, atomic_write_bytes, npz_bytes, write_csv
 from xai_serve.evaluation.suites.common import concat, mean_std, run_batches
-
-KINDS = ("pixel", "region")
-
-
-@dataclass
-class FaithfulnessOptions:
-    kinds: list[str] = field(default_factory=lambda: list(KINDS))
-    orders: list[str] = field(default_factory=lambda: ["morf", "lerf"])
-    baseline: str = "black"
-    features_in_step: int = 1  # pixel flipping: features removed per step
-    pixel_steps: int | None = None  # at most this many pixel-flipping steps (None: until all removed)
-    patch_size: int = 4  # region perturbation: tile size
-    region_steps: int | None = None  # at most this many regions (None: every tile)
-    output: str = "softmax"  # "softmax" probability or "logit" of the target class
-    target: str = "true"
-    single_pixel: bool = False  # also seed A's aopc_single_pixel (signed and absolute)
-    single_pixel_steps: int = 75
-    blur_sigma: float = 2.0
-    batch_size: int = 16  # images per stored batch (the unit of resumption)
-    forward_batch: int = 2048  # inputs per forward pass
-
-    def validate(self) -> None:
-        for k in self.kinds:
-            if k not in KINDS:
-                raise InvalidParameterError(f"kind must be one of {', '.join(KINDS)}; got {k!r}")
-        for o in self.orders:
-            if o not in ORDERS:
-                raise InvalidParameterError(f"order must be one of {', '.join(ORDERS)}; got {o!r}")
-        if not self.kinds and not self.single_pixel:
-            raise InvalidParameterError("nothing to compute: no kinds and no single-pixel variant")
 
 
 def _key(*parts: str) -> str:
@@ -193,9 +162,7 @@ def run_faithfulness(ctx: EvalContext, run: RunDir, opts: FaithfulnessOptions, s
     write_csv(run.path("scores.csv"), score_rows)
     write_csv(run.path("summary.csv"), summary_rows)
     write_csv(run.path("curves.csv"), curve_rows)
-    buf = io.BytesIO()
-    np.savez_compressed(buf, **all_curves)  # type: ignore[arg-type]
-    atomic_write_bytes(run.path("curves.npz"), buf.getvalue())
+    atomic_write_bytes(run.path("curves.npz"), npz_bytes(all_curves, compress=True))
 
     ylabel = "target-class probability" if opts.output == "softmax" else "target-class logit"
     for kind in opts.kinds:

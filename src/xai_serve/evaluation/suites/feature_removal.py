@@ -9,7 +9,6 @@ sample and method under ``figures/`` for the first ``max_figures`` samples.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -20,21 +19,11 @@ from xai_serve.evaluation import plots
 from xai_serve.evaluation.baselines import make_baseline
 from xai_serve.evaluation.context import EvalContext, batch_generator
 from xai_serve.evaluation.ordering import pixel_steps
+from xai_serve.evaluation.specs.feature_removal import FeatureRemovalOptions
 from xai_serve.evaluation.store import RunDir, write_csv, write_json
 from xai_serve.evaluation.suites.common import concat, mean_std, run_batches
 
 VARIANTS = ("original", "most_removed", "least_removed")
-
-
-@dataclass
-class FeatureRemovalOptions:
-    fraction: float = 0.1
-    baseline: str = "black"
-    target: str = "true"
-    max_figures: int = 16
-    signed: dict[str, bool] | None = None  # method -> diverging colour map (from the engine's specs)
-    blur_sigma: float = 2.0
-    batch_size: int = 32
 
 
 def run_feature_removal(
@@ -45,6 +34,7 @@ def run_feature_removal(
     methods = list(ctx.attributions)
     if not methods:
         raise InvalidParameterError("feature-removal needs at least one method")
+    signed = opts.signed if opts.signed is not None else _engine_signed(methods)
     n_pixels = int(np.prod(ctx.images.shape[-2:]))
     n_remove = max(1, round(opts.fraction * n_pixels))
 
@@ -91,7 +81,7 @@ def run_feature_removal(
                     ctx.label_names[int(y[j])],
                     ctx.label_names,
                     ["original", m, f"{pct} most relevant removed", f"{pct} least relevant removed"],
-                    (opts.signed or {}).get(m, True),
+                    signed.get(m, True),
                     run.path("figures", f"{pos:04d}_{int(ctx.indices[sl][j])}_{m}.png"),
                 )
         return out
@@ -147,3 +137,11 @@ def run_feature_removal(
     )
     write_csv(run.path("summary.csv"), rows)
     return {"n": int(index.size), "summary": rows}
+
+
+def _engine_signed(methods: list[str]) -> dict[str, bool]:
+    """Whether each registered method's map is signed (diverging colour map); others default to True."""
+    from xai_serve.explain import list_methods
+
+    specs = list_methods()
+    return {m: specs[m].signed for m in methods if m in specs}

@@ -9,7 +9,6 @@ schedule), ``randomisation.png`` (Adebayo et al. style curves) and ``randomisati
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -18,18 +17,11 @@ from xai_serve.errors import InvalidParameterError
 from xai_serve.evaluation import plots
 from xai_serve.evaluation.context import EvalContext
 from xai_serve.evaluation.randomisation import MODES, schedule, similarity_by_level
+from xai_serve.evaluation.specs.randomisation import RandomisationOptions
 from xai_serve.evaluation.store import RunDir, write_csv
 from xai_serve.evaluation.suites.common import concat, mean_std, run_batches
 
 MEASURES = ("spearman", "spearman_abs", "ssim")
-
-
-@dataclass
-class RandomisationOptions:
-    modes: list[str] = field(default_factory=lambda: list(MODES))
-    variant: str = "standard"  # or "seed_a"
-    target: str = "true"
-    batch_size: int = 32
 
 
 def run_randomisation(ctx: EvalContext, run: RunDir, opts: RandomisationOptions, seed: int) -> dict[str, Any]:
