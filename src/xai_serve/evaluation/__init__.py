@@ -14,28 +14,24 @@ directories), ``suites`` (basic, faithfulness, feature-removal, randomisation), 
 ``report`` (report.html), ``commands`` (the CLI).
 """
 
-from xai_serve.evaluation.baselines import BASELINES, make_baseline
-from xai_serve.evaluation.context import EvalContext, engine_attributions
-from xai_serve.evaluation.ordering import ORDERS, pixel_steps, region_steps
-from xai_serve.evaluation.perturbation import perturbation_curves, pixel_flipping, region_perturbation
-from xai_serve.evaluation.scores import abpc, aopc, auc
-from xai_serve.evaluation.single_pixel_aopc import aopc_single_pixel
-from xai_serve.evaluation.store import RunDir
+from xai_serve.lazy import lazy_exports
 
-__all__ = [
-    "BASELINES",
-    "ORDERS",
-    "EvalContext",
-    "RunDir",
-    "abpc",
-    "aopc",
-    "aopc_single_pixel",
-    "auc",
-    "engine_attributions",
-    "make_baseline",
-    "perturbation_curves",
-    "pixel_flipping",
-    "pixel_steps",
-    "region_perturbation",
-    "region_steps",
-]
+_EXPORTS = {
+    "BASELINES": "baselines",
+    "make_baseline": "baselines",
+    "EvalContext": "context",
+    "engine_attributions": "context",
+    "ORDERS": "ordering",
+    "pixel_steps": "ordering",
+    "region_steps": "ordering",
+    "perturbation_curves": "perturbation",
+    "pixel_flipping": "perturbation",
+    "region_perturbation": "perturbation",
+    "abpc": "scores",
+    "aopc": "scores",
+    "auc": "scores",
+    "aopc_single_pixel": "single_pixel_aopc",
+    "RunDir": "store",
+}
+__all__ = sorted(_EXPORTS)  # imported on first use (torch stays out of `xai --help`)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -1,7 +1,10 @@
 """Training: recipes (``training/*.toml``), ``train`` / ``finetune`` / resume, checkpoint reports."""
 
-from xai_serve.training.recipe import Recipe, RecipeError, load_recipe, parse_recipe
-from xai_serve.training.runner import RunResult, default_out_dir, finetune, train
+from xai_serve.lazy import lazy_exports
 
-__all__ = ["Recipe", "RecipeError", "RunResult", "default_out_dir", "finetune", "load_recipe",
-           "parse_recipe", "train"]
+_EXPORTS = {
+    **dict.fromkeys(("Recipe", "RecipeError", "load_recipe", "parse_recipe"), "recipe"),
+    **dict.fromkeys(("RunResult", "default_out_dir", "finetune", "train"), "runner"),
+}
+__all__ = sorted(_EXPORTS)  # imported on first use (torch stays out of `xai --help`)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
