@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -191,7 +192,7 @@ def _jpeg(img: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
-def _write_csv(path: Path, fields: list[str], rows: list[dict[str, object]]) -> None:
+def _write_csv(path: Path, fields: list[str], rows: Sequence[Mapping[str, object]]) -> None:
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
     writer.writeheader()

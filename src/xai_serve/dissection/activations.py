@@ -34,7 +34,7 @@ def preprocess(image: Any, input_shape: list[int], mean: list[float], std: list[
     from PIL import Image
 
     c, h, w = input_shape
-    im = image.convert("L" if c == 1 else "RGB").resize((w, h), Image.BILINEAR)
+    im = image.convert("L" if c == 1 else "RGB").resize((w, h), Image.Resampling.BILINEAR)
     x = np.asarray(im, np.float32) / 255.0
     x = x[None] if c == 1 else x.transpose(2, 0, 1)
     return (x - np.asarray(mean, np.float32)[:, None, None]) / np.asarray(std, np.float32)[:, None, None]
@@ -60,11 +60,11 @@ def extract(
     captured: list[torch.Tensor] = []
     handle = module.register_forward_hook(lambda _m, _i, o: captured.append(o.detach()))
     tmp = out / f".{ACTIVATIONS}.{os.getpid()}.tmp"
-    array: np.ndarray | None = None
+    array: Any = None
     n = len(dataset)
     try:
         model.eval()
-        bar = range(0, n, batch_size)
+        bar: Any = range(0, n, batch_size)
         if progress:
             from tqdm import tqdm
 

@@ -10,12 +10,12 @@ number of *primitives* (leaves) is what ``max_length`` bounds.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Union
+from typing import Any, TypeAlias
 
 OPS = ("OR", "AND", "AND NOT")
 NONE = "NONE"  # the formula reported for a unit that overlaps no concept
 
-Formula = Union[tuple[str, int], tuple[str, "Formula", "Formula"]]
+Formula: TypeAlias = tuple[Any, ...]  # ("leaf", concept) | (op, left, right)
 
 
 def leaf(concept: int) -> Formula:
@@ -30,7 +30,7 @@ def length(f: Formula) -> int:
     """The seed's formula length (leaves plus NOTs)."""
     if f[0] == "leaf":
         return 1
-    op, left, right = f  # type: ignore[misc]
+    op, left, right = f
     return length(left) + length(right) + (1 if op == "AND NOT" else 0)
 
 
@@ -38,20 +38,20 @@ def primitives(f: Formula) -> int:
     """Number of leaves."""
     if f[0] == "leaf":
         return 1
-    return primitives(f[1]) + primitives(f[2])  # type: ignore[misc]
+    return primitives(f[1]) + primitives(f[2])
 
 
 def leaves(f: Formula) -> list[int]:
     if f[0] == "leaf":
-        return [int(f[1])]  # type: ignore[arg-type]
-    return leaves(f[1]) + leaves(f[2])  # type: ignore[arg-type]
+        return [int(f[1])]
+    return leaves(f[1]) + leaves(f[2])
 
 
 def to_string(f: Formula, names: Sequence[str], *, outer: bool = True) -> str:
     """``(A OR B) AND NOT C``: every binary sub-formula parenthesised except the outermost."""
     if f[0] == "leaf":
-        return str(names[f[1]])  # type: ignore[index]
-    op, left, right = f  # type: ignore[misc]
+        return str(names[f[1]])
+    op, left, right = f
     text = f"{to_string(left, names, outer=False)} {op} {to_string(right, names, outer=False)}"
     return text if outer else f"({text})"
 

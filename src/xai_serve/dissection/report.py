@@ -31,12 +31,12 @@ def _strip(
 
     tiles = []
     for n, fmap in zip(images, maps, strict=True):
-        img = np.asarray(dataset.image(n).resize((DISPLAY, DISPLAY), Image.BILINEAR), np.float32)
+        img = np.asarray(dataset.image(n).resize((DISPLAY, DISPLAY), Image.Resampling.BILINEAR), np.float32)
         mask = upsample(fmap[None], mask_shape)[0] > threshold
-        big = (
-            np.asarray(Image.fromarray(mask.astype(np.uint8) * 255).resize((DISPLAY, DISPLAY), Image.NEAREST))
-            > 0
+        scaled = Image.fromarray(mask.astype(np.uint8) * 255).resize(
+            (DISPLAY, DISPLAY), Image.Resampling.NEAREST
         )
+        big = np.asarray(scaled) > 0
         shown = np.where(big[..., None], img, img * 0.3)
         edge = big & ~(np.roll(big, 1, 0) & np.roll(big, -1, 0) & np.roll(big, 1, 1) & np.roll(big, -1, 1))
         shown[edge] = (255, 220, 0)

@@ -242,7 +242,9 @@ def run_parts(
         return
     import multiprocessing as mp
 
-    with mp.get_context("spawn").Pool(workers) as pool:
+    # fork where available: the children only run numpy (no torch), and skip re-importing the package
+    method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
+    with mp.get_context(method).Pool(workers) as pool:
         for i, path in enumerate(pool.imap_unordered(_run_part_star, jobs), 1):
             log(f"part {i}/{len(jobs)}: {Path(path).stem}")
 
@@ -261,8 +263,9 @@ def merge(out: str | os.PathLike[str]) -> dict[str, Any]:
     missing = missing_parts(out, n_units, config.units_per_part)
     if missing:
         names = ", ".join(f"{lo}..{hi - 1}" for lo, hi in missing[:10])
+        names += ", ..." if len(missing) > 10 else ""
         raise InvalidArgumentError(
-            f"{out}: {len(missing)} unit range(s) not done yet ({names}{', ...' if len(missing) > 10 else ''}); "
+            f"{out}: {len(missing)} unit range(s) not done yet ({names}); "
             "run the remaining shards (or the run without --shard) first"
         )
     units: list[dict[str, Any]] = []

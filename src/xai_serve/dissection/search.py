@@ -77,8 +77,8 @@ class Searcher:
     # ------------------------------------------------------------------ formula masks
     def _support(self, f: fm.Formula) -> np.ndarray:
         if f[0] == "leaf":
-            return self.store.images_of(f[1])  # type: ignore[arg-type]
-        op, left, right = f  # type: ignore[misc]
+            return self.store.images_of(f[1])
+        op, left, right = f
         if op == "OR":
             return np.union1d(self._support(left), self._support(right))
         if op == "AND":
@@ -88,8 +88,8 @@ class Searcher:
     def formula_bits(self, f: fm.Formula, images: np.ndarray) -> np.ndarray:
         """Packed mask of formula ``f`` on ``images``."""
         if f[0] == "leaf":
-            return self.store.bits(f[1], images)  # type: ignore[arg-type]
-        op, left, right = f  # type: ignore[misc]
+            return self.store.bits(f[1], images)
+        op, left, right = f
         a = self.formula_bits(left, images)
         b = self.formula_bits(right, images)
         if op == "OR":
@@ -200,7 +200,7 @@ class Searcher:
             iou=best.iou,
             length=fm.length(best.formula),
             primitives=fm.primitives(best.formula),
-            single=names[single.formula[1]],  # type: ignore[index]
+            single=names[single.formula[1]],
             single_iou=single.iou,
             history=history,
         )

@@ -21,7 +21,7 @@ def thresholds(activations: np.ndarray, quantile: float = DEFAULT_QUANTILE, chun
     """``T[u] = np.quantile(F[:, u], 1 - quantile)`` over every image and position (exact, linear
     interpolation). ``activations`` (N, U, h, w) may be a memory map; units are read ``chunk`` at a
     time."""
-    n, u = activations.shape[:2]
+    u = activations.shape[1]
     out = np.empty(u, np.float64)
     for lo in range(0, u, chunk):
         block = np.asarray(activations[:, lo : lo + chunk], dtype=np.float64)
