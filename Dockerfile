@@ -5,6 +5,9 @@
 #       -v "$PWD/model_store:/home/xai/model_store:ro" -v "$PWD/.xai-serve:/home/xai/.xai-serve" \
 #       xai-serve:0.1.0
 #
+# `--host 0.0.0.0` binds only the inference listeners (REST 8080, gRPC 7070); management (8081, 7071)
+# and metrics (8082) stay on the container's loopback (the health check runs inside the container)
+# unless `--management-host 0.0.0.0` / `--metrics-host 0.0.0.0` are appended to the command.
 # The second volume is the state dir: TorchServe's token file (key_file.json) lands there, where
 # `xai-client` on the host finds it (./.xai-serve/key_file.json). Token auth stays on.
 #

@@ -7,6 +7,7 @@ the same with or without torch installed. Heavy imports happen inside the comman
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -26,10 +27,24 @@ def register(app: typer.Typer) -> None:
         store: Path = typer.Option(Path("model_store"), "--store", help="model store directory"),
         which: str = typer.Option("best", help="best | last"),
         batch_size: int = typer.Option(8, help="TorchServe batchSize"),
-        max_batch_delay: int = typer.Option(20, help="TorchServe maxBatchDelay (ms)"),
+        max_batch_delay: int = typer.Option(2, help="TorchServe maxBatchDelay (ms): a lone request waits this long"),
         workers: int = typer.Option(1, help="workers (min = max)"),
         response_timeout: int = typer.Option(120, help="responseTimeout (s)"),
         default_method: list[str] = typer.Option(["gradient"], help="methods for /explanations without one"),
+        max_rows: int = typer.Option(64, help="cost limit: explained rows (targets x methods)"),
+        max_iterations: int = typer.Option(500, help="cost limit: iterations of an iterative method"),
+        max_work: float = typer.Option(2000.0, help="cost limit: estimated forward+backward passes"),
+        lrp_cache_entries: int = typer.Option(1024, help="LRU bound of the LRP derived-parameter cache"),
+        decompose: Path | None = typer.Option(
+            None, "--decompose", help="index file (class -> filters): serve the decomposed final layer"
+        ),
+        credentials: Path = typer.Option(None, help="credentials.json written by `xai certify` (packed, checked)"),
+        certify: bool = typer.Option(False, "--certify", help="run `xai certify` first and pack its credentials"),
+        certify_samples: int = typer.Option(32, help="--certify: validation samples"),
+        certify_out: Path = typer.Option(None, help="--certify: output directory (default certify/NAME)"),
+        refuse_failed: bool = typer.Option(
+            False, "--refuse-failed", help="refuse (FAILED_PRECONDITION) methods that failed the sanity check"
+        ),
     ) -> None:
         """Pack a checkpoint into a TorchServe archive (.mar)."""
         from xai_serve.errors import XaiError
@@ -43,8 +58,21 @@ def register(app: typer.Typer) -> None:
             workers=workers,
             response_timeout_s=response_timeout,
             default_methods=list(default_method),
+            limits=_limits(max_rows, max_iterations, max_work, lrp_cache_entries),
+            decompose=decompose,
+            refuse_failed_methods=refuse_failed,
         )
         try:
+            if certify and credentials is not None:
+                _fail("--certify and --credentials are exclusive")
+            if certify:
+                from xai_serve.evaluation.certify import CertifyOptions
+                from xai_serve.evaluation.certify import certify as run_certify
+
+                out = certify_out or Path("certify") / name
+                copts = CertifyOptions(samples=certify_samples, which=which)
+                credentials = run_certify(checkpoint, out, copts, overwrite=True, log=typer.echo)
+            opts.credentials = credentials
             path = build_archive(checkpoint, name, store=store, which=which, options=opts)  # type: ignore[arg-type]
         except XaiError as exc:
             _fail(str(exc))
@@ -62,7 +90,11 @@ def register(app: typer.Typer) -> None:
         grpc_port: int = typer.Option(7070),
         grpc_management_port: int = typer.Option(7071),
         timeout: float = typer.Option(180.0, help="seconds to wait for every model to be READY"),
-        host: str = typer.Option("127.0.0.1", help="listen address (0.0.0.0 only inside a container)"),
+        host: str = typer.Option(
+            "127.0.0.1", help="listen address of inference, REST and gRPC (0.0.0.0 in a container)"
+        ),
+        management_host: str = typer.Option("127.0.0.1", help="listen address of REST + gRPC management"),
+        metrics_host: str = typer.Option("127.0.0.1", help="listen address of the Prometheus metrics"),
         foreground: bool = typer.Option(
             False, "--foreground", help="stay attached until TorchServe exits or SIGTERM (containers)"
         ),
@@ -83,6 +115,8 @@ def register(app: typer.Typer) -> None:
             grpc_port=grpc_port,
             grpc_management_port=grpc_management_port,
             host=host,
+            management_host=management_host,
+            metrics_host=metrics_host,
         )
         try:
             s = srv.start(cfg, timeout=timeout)
@@ -90,7 +124,8 @@ def register(app: typer.Typer) -> None:
             _fail(str(exc))
         c = s.config
         typer.echo(f"TorchServe ready (pid {s.pid}), models: {', '.join(c.models)}")
-        typer.echo(f"  gRPC       {c.grpc_address}   (management {c.host}:{c.grpc_management_port})")
+        grpc_management = f"{c.management_host}:{c.grpc_management_port}"
+        typer.echo(f"  gRPC       {c.grpc_address}   (management {grpc_management})")
         typer.echo(f"  HTTP       {c.inference_url}   (management {c.management_url})")
         typer.echo(f"  metrics    {c.metrics_url}/metrics")
         typer.echo(f"  key file   {c.key_file}   (the client reads it; or set XAI_SERVE_KEY_FILE)")
@@ -118,6 +153,19 @@ def register(app: typer.Typer) -> None:
         raise typer.Exit(code)
 
     @app.command()
+    def methods(
+        names: list[str] = typer.Argument(None, help="methods to describe (default: all registered)"),
+    ) -> None:
+        """List the registered explanation methods with their parameters (type, default, choices, doc)."""
+        from xai_serve.explain import list_methods
+
+        specs = list_methods()
+        unknown = [n for n in names or [] if n not in specs]
+        if unknown:
+            _fail(f"unknown method {', '.join(map(repr, unknown))}; registered: {', '.join(specs)}")
+        typer.echo(_methods_help(specs, list(names or [])))
+
+    @app.command()
     def predict(
         images: list[Path] = typer.Argument(..., help="PNG/JPEG files"),
         model: str = typer.Option(..., "--model"),
@@ -138,8 +186,12 @@ def register(app: typer.Typer) -> None:
     def explain(
         images: list[Path] = typer.Argument(..., help="PNG/JPEG files"),
         model: str = typer.Option(..., "--model"),
-        method: list[str] = typer.Option(..., "--method", help="repeat for several methods"),
-        target: str = typer.Option(None, help="class index, 'predicted' (default) or 'topK'"),
+        method: list[str] = typer.Option(
+            ..., "--method", help="a registered method (`xai methods` lists them with parameters); repeatable"
+        ),
+        target: str = typer.Option(
+            None, help="7 | predicted (default) | top3 | OUTPUT:ROW,COL[:CHANNEL|predicted], e.g. yg:14,9:3"
+        ),
         protocol: str = typer.Option("grpc", help="grpc | http"),
         out: Path = typer.Option(..., "--out", help="directory for overlay PNGs and .npy heatmaps"),
         address: str = typer.Option(None, help="inference address (default 127.0.0.1:7070 / :8080)"),
@@ -149,6 +201,13 @@ def register(app: typer.Typer) -> None:
         """Explain images with a served model: overlay PNG + .npy per method."""
         from xai_client.cli import main
 
+        from xai_serve.explain import list_methods
+
+        known = list_methods()
+        unknown = [m for m in method if m not in known]
+        if unknown:
+            _fail(f"unknown method {', '.join(map(repr, unknown))}; choices:\n{_methods_help(known)}")
+
         args = ["explain", *map(str, images), "--model", model, "--protocol", protocol, "--out", str(out)]
         for m in method:
             args += ["--method", m]
@@ -156,6 +215,24 @@ def register(app: typer.Typer) -> None:
             args += ["--target", target]
         args += _common(address, token, key_file)
         raise typer.Exit(main(args, prog="xai"))
+
+
+def _methods_help(specs: dict[str, Any], names: list[str] | None = None) -> str:
+    """Per-method help from the registry's specs (the client's formatter: one text for both CLIs)."""
+    from xai_client.methods import methods_from_describe
+
+    infos = methods_from_describe({"methods": {n: s.describe() for n, s in specs.items()}})
+    return "\n".join(infos[n].help() for n in (names or list(infos)))
+
+
+def _limits(max_rows: int, max_iterations: int, max_work: float, lrp_cache_entries: int) -> Any:
+    from xai_serve.errors import XaiError
+    from xai_serve.serving.limits import CostLimits
+
+    try:
+        return CostLimits(max_rows, max_iterations, max_work, lrp_cache_entries)
+    except XaiError as exc:
+        _fail(str(exc))
 
 
 def _common(address: str | None, token: str | None, key_file: Path | None) -> list[str]:

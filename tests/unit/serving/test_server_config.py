@@ -54,3 +54,20 @@ def test_stop_without_a_server(tmp_path):
 def test_free_ports_are_distinct():
     ports = free_ports(5)
     assert len(set(ports)) == 5
+
+
+def test_host_binds_only_the_inference_listeners(tmp_path):
+    """`xai serve --host 0.0.0.0`: REST and gRPC inference on every interface; management and
+    metrics stay on loopback unless --management-host / --metrics-host say otherwise."""
+    cfg = ServerConfig(model_store=tmp_path, models=["m"], state_dir=tmp_path / "s", host="0.0.0.0").resolved()
+    p = _props(render_config(cfg, tmp_path / "metrics.yaml"))
+    assert p["inference_address"] == "http://0.0.0.0:8080" and p["grpc_inference_address"] == "0.0.0.0"
+    assert p["management_address"] == "http://127.0.0.1:8081" and p["grpc_management_address"] == "127.0.0.1"
+    assert p["metrics_address"] == "http://127.0.0.1:8082"
+    cfg2 = ServerConfig(
+        model_store=tmp_path, models=["m"], host="0.0.0.0", management_host="10.0.0.5", metrics_host="0.0.0.0"
+    ).resolved()
+    p2 = _props(render_config(cfg2, tmp_path / "metrics.yaml"))
+    assert p2["management_address"] == "http://10.0.0.5:8081" and p2["grpc_management_address"] == "10.0.0.5"
+    assert p2["metrics_address"] == "http://0.0.0.0:8082"
+    assert cfg2.metrics_url == "http://127.0.0.1:8082" and cfg2.management_url == "http://10.0.0.5:8081"
