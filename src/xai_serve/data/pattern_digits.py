@@ -17,7 +17,7 @@ fine-tuning); otherwise classes are uniform.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from functools import lru_cache
 
 import numpy as np
@@ -204,10 +204,16 @@ def load_pattern_digits(
     root: str | os.PathLike[str] | None = None,
     seed: int = 0,
     channels: int | None = None,
-    size: int = 0,
+    size: int | Mapping[str, int] = 0,
     class_probs: Sequence[float] | None = None,
 ) -> DatasetBundle:
-    """``size`` samples (0 = the split's default) of ``split``, generated from ``seed``."""
+    """``size`` samples (0 = the split's default; a mapping gives one size per split) of ``split``,
+    generated from ``seed``."""
+    if isinstance(size, Mapping):
+        unknown = set(size) - set(SPLITS)
+        if unknown:
+            raise InvalidParameterError(f"size names unknown splits: {', '.join(sorted(unknown))}")
+        size = int(size.get(split, 0))
     if channels not in (None, 1):
         raise InvalidParameterError(f"pattern_digits has 1 channel, not {channels}")
     if size < 0:

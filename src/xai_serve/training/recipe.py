@@ -20,6 +20,7 @@ Layout (every key optional unless marked *required*)::
     split_seed = 0                 # seed of the train/val(/test) split
     val_fraction = 0.0             # 0 = the dataset's default
     augment = false                # cifar10 train: random crop + flip
+    options = { }                  # dataset-specific options (pattern_digits: size, class_probs)
 
     [optimizer]
     name = "sgd"                   # sgd | adam | adadelta
@@ -35,6 +36,15 @@ Layout (every key optional unless marked *required*)::
     step_size = 10                 # step
     gamma = 0.1                    # step, multistep
     milestones = []                # multistep
+
+    [loss]
+    name = "cross_entropy"         # cross_entropy (one output) | gpt (seed A: outputs y, yg, ys)
+    weights = [1.0, 1.0, 1.0]      # gpt: CE(y)*w0 + pixel CE(yg)*w1 + pixel CE(ys)*w2
+    background_weight = 1.0        # gpt: class weight of channel 0 in the pixel CEs (seed training: 0.01)
+    stop_below = []                # gpt: stop once the losses (y, yg, ys) are all below these values...
+    stop_window = 1                # ...as a running mean over this many iterations (1: per iteration)
+    keep_best = "accuracy"         # best.pt: highest val accuracy | "running_loss": seed NICE2 rule
+    best_discount = 0.95           # running_loss: the discount of the best running yg/ys losses
 
 A malformed recipe raises :class:`~xai_serve.errors.RecipeError` naming the key (unknown key, wrong
 type, missing required key, value out of range).
@@ -53,6 +63,8 @@ from typing import Any
 from xai_serve.errors import RecipeError
 
 OPTIMIZERS = ("sgd", "adam", "adadelta")
+LOSSES = ("cross_entropy", "gpt")
+KEEP_BEST = ("accuracy", "running_loss")
 SCHEDULES = ("none", "step", "multistep", "cosine")
 DEVICES = ("auto", "cpu", "cuda")
 
@@ -71,6 +83,7 @@ class DataSection:
     split_seed: int = 0
     val_fraction: float = 0.0
     augment: bool = False
+    options: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -93,6 +106,17 @@ class ScheduleSection:
 
 
 @dataclass
+class LossSection:
+    name: str = "cross_entropy"
+    weights: list[float] = field(default_factory=lambda: [1.0, 1.0, 1.0])
+    background_weight: float = 1.0
+    stop_below: list[float] = field(default_factory=list)
+    stop_window: int = 1
+    keep_best: str = "accuracy"
+    best_discount: float = 0.95
+
+
+@dataclass
 class Recipe:
     name: str
     epochs: int
@@ -100,6 +124,7 @@ class Recipe:
     data: DataSection
     optimizer: OptimizerSection = field(default_factory=OptimizerSection)
     schedule: ScheduleSection = field(default_factory=ScheduleSection)
+    loss: LossSection = field(default_factory=LossSection)
     seed: int = 0
     device: str = "auto"
     batch_size: int = 64
@@ -114,7 +139,7 @@ class Recipe:
 
 
 _SECTIONS: dict[str, type] = {
-    cls.__name__: cls for cls in (ModelSection, DataSection, OptimizerSection, ScheduleSection)
+    cls.__name__: cls for cls in (ModelSection, DataSection, OptimizerSection, ScheduleSection, LossSection)
 }
 
 
@@ -183,6 +208,23 @@ def _check(recipe: Recipe) -> None:
         raise bad("schedule.name", f"must be one of {', '.join(SCHEDULES)}")
     if not 0 <= recipe.data.val_fraction < 1:
         raise bad("data.val_fraction", "must be in [0, 1)")
+    loss = recipe.loss
+    if loss.name not in LOSSES:
+        raise bad("loss.name", f"must be one of {', '.join(LOSSES)}")
+    if len(loss.weights) != 3 or min(loss.weights) < 0:
+        raise bad("loss.weights", "must hold three non-negative numbers (y, yg, ys)")
+    if not 0 < loss.background_weight <= 1:
+        raise bad("loss.background_weight", "must be in (0, 1]")
+    if loss.stop_below and len(loss.stop_below) != 3:
+        raise bad("loss.stop_below", "must be empty or hold three numbers (y, yg, ys)")
+    if loss.stop_window < 1:
+        raise bad("loss.stop_window", "must be >= 1")
+    if loss.keep_best not in KEEP_BEST:
+        raise bad("loss.keep_best", f"must be one of {', '.join(KEEP_BEST)}")
+    if not 0 < loss.best_discount <= 1:
+        raise bad("loss.best_discount", "must be in (0, 1]")
+    if loss.name == "cross_entropy" and (loss.stop_below or loss.keep_best != "accuracy"):
+        raise bad("loss.name", "'cross_entropy' takes no stop_below / keep_best (those are for 'gpt')")
     from xai_serve.data import list_datasets
     from xai_serve.models import list_models
 

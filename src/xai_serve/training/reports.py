@@ -45,7 +45,9 @@ def write_json(path: Path, data: dict[str, Any]) -> None:
 
 def write_history(path: Path, rows: Sequence[dict[str, Any]]) -> None:
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=HISTORY_FIELDS, lineterminator="\n")
+    extra = [k for row in rows for k in row if k not in HISTORY_FIELDS]  # e.g. per-output losses
+    fields = list(HISTORY_FIELDS) + list(dict.fromkeys(extra))
+    writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
     atomic_write_text(path, buffer.getvalue())

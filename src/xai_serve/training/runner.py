@@ -32,8 +32,10 @@ from torch.utils.data import DataLoader
 from xai_serve.atomic import atomic_torch_save, atomic_write_bytes, atomic_write_text
 from xai_serve.data import DatasetBundle, load_dataset
 from xai_serve.errors import CheckpointError, RecipeError
+from xai_serve.explain.targets import output_names
 from xai_serve.models import ModelCard, create_model, load_checkpoint, model_parameters
 from xai_serve.training.loop import evaluate, train_epoch
+from xai_serve.training.losses import PARTS, LossMonitor, make_criterion
 from xai_serve.training.recipe import ModelSection, Recipe, load_recipe
 from xai_serve.training.reports import (
     classification_metrics,
@@ -73,7 +75,8 @@ def resolve_device(name: str) -> torch.device:
 
 def load_splits(recipe: Recipe) -> dict[str, DatasetBundle]:
     d = recipe.data
-    common: dict[str, Any] = {"root": d.root or None, "seed": d.split_seed, "channels": d.channels or None}
+    common: dict[str, Any] = {"root": d.root or None, "seed": d.split_seed, "channels": d.channels or None,
+                              **d.options}
     if d.val_fraction:
         common["val_fraction"] = d.val_fraction
     splits = {}
@@ -182,13 +185,23 @@ def train(
     scheduler = make_scheduler(recipe, optimizer)
     generator = torch.Generator()
     generator.manual_seed(recipe.seed)
-    train_loader = _loader(train_bundle, recipe.batch_size, generator)
+    criterion = make_criterion(recipe.loss)
+    monitor = LossMonitor(recipe.loss) if recipe.loss.name != "cross_entropy" else None
+    train_data = train_bundle.dataset
+    if criterion.components:
+        if not hasattr(train_data, "with_components"):
+            raise RecipeError(f"loss {recipe.loss.name!r} needs per-pixel targets; dataset "
+                              f"{recipe.data.name!r} has none (use pattern_digits)")
+        train_data = train_data.with_components()
+    train_loader = DataLoader(train_data, batch_size=recipe.batch_size, shuffle=True, generator=generator,
+                              num_workers=0)
     val_loader = _loader(splits["val"], max(recipe.batch_size, 256), None)
     # the card rebuilds the architecture; initial weights (a "weights" path) are not part of it
     card_kwargs = {k: v for k, v in kwargs.items() if k != "weights"}
     card = ModelCard(model=recipe.model.name, model_kwargs=card_kwargs, dataset=recipe.data.name,
                      input_shape=list(train_bundle.input_shape), mean=list(train_bundle.mean),
-                     std=list(train_bundle.std), labels=list(train_bundle.labels))
+                     std=list(train_bundle.std), labels=list(train_bundle.labels),
+                     outputs=list(output_names(model)))
 
     start, best_val, best_loss, best_epoch, seconds = 1, -1.0, float("inf"), 0, 0.0
     history: list[dict[str, Any]] = []
@@ -208,8 +221,10 @@ def train(
     for epoch in range(start, recipe.epochs + 1):
         tic = time.perf_counter()
         lr = optimizer.param_groups[0]["lr"]
+        first_iter = len(monitor.parts) if monitor is not None else 0
         train_loss, train_acc = train_epoch(model, train_loader, optimizer, device,
-                                            f"{recipe.name} epoch {epoch}/{recipe.epochs}", progress)
+                                            f"{recipe.name} epoch {epoch}/{recipe.epochs}", progress,
+                                            criterion, monitor)
         val = evaluate(model, val_loader, device)
         if scheduler is not None:
             scheduler.step()
@@ -217,14 +232,22 @@ def train(
         improved = val.accuracy > best_val or (val.accuracy == best_val and val.loss < best_loss)
         weights = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
         atomic_torch_save(out / "weights.pt", weights)
-        if improved:
+        if recipe.loss.keep_best == "running_loss":  # seed NICE2: the iteration the monitor called best
+            improved = monitor is not None and monitor.best_state is not None
+            if improved:
+                best_val, best_loss, best_epoch = val.accuracy, val.loss, epoch
+                atomic_torch_save(out / "best.pt", monitor.best_state)
+                monitor.best_state = None
+            elif not (out / "best.pt").exists():
+                atomic_torch_save(out / "best.pt", weights)  # nothing was best yet: keep the last
+        elif improved:
             best_val, best_loss, best_epoch = val.accuracy, val.loss, epoch
             atomic_torch_save(out / "best.pt", weights)
         seconds += time.perf_counter() - tic
         history.append({"epoch": epoch, "lr": lr, "train_loss": round(train_loss, 6),
                         "train_acc": round(train_acc, 6), "val_loss": round(val.loss, 6),
                         "val_acc": round(val.accuracy, 6), "seconds": round(time.perf_counter() - tic, 3),
-                        "best": improved})
+                        "best": improved, **_part_losses(monitor, first_iter)})
         write_history(out / "history.csv", history)
         atomic_torch_save(out / "resume.pt", {
             "model": model.state_dict(), "optimizer": optimizer.state_dict(),
@@ -234,12 +257,23 @@ def train(
         })
         if stop_after_epoch is not None and epoch >= stop_after_epoch and epoch < recipe.epochs:
             return RunResult(out, False, epoch, {})
+        if monitor is not None and monitor.stopped:  # the loss thresholds are reached
+            break
 
     metrics = write_test_report(out, splits["test"], device)
     metrics.update({"best_epoch": best_epoch, "best_val_accuracy": best_val, "epochs": recipe.epochs,
                     "seed": recipe.seed, "train_seconds": round(seconds, 2), **(extra_metrics or {})})
     write_json(out / "metrics.json", metrics)
     return RunResult(out, True, recipe.epochs, metrics)
+
+
+def _part_losses(monitor: LossMonitor | None, first: int) -> dict[str, float]:
+    """Mean per-output training losses of the iterations from ``first`` on (multi-output losses)."""
+    if monitor is None or len(monitor.parts) <= first:
+        return {}
+    rows = monitor.parts[first:]
+    return {f"train_loss_{name}": round(sum(r[i] for r in rows) / len(rows), 6)
+            for i, name in enumerate(PARTS[: len(rows[0])])}
 
 
 def write_test_report(out: Path, test: DatasetBundle, device: torch.device) -> dict[str, Any]:
