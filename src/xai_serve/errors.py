@@ -49,6 +49,11 @@ class UnsupportedLayerError(InvalidArgumentError):
     """A model has a layer the chosen method/composite has no rule for (the layer is named)."""
 
 
+class UnsupportedOperationError(UnsupportedLayerError):
+    """A model calls an operation outside a module that the chosen method cannot apply its rule to
+    (the call site is named); the method refuses instead of answering another method's map."""
+
+
 class DatasetNotFoundError(NotFoundError, FileNotFoundError):
     """A dataset folder is missing or incomplete; the message names the expected files."""
 
@@ -59,5 +64,29 @@ class RecipeError(InvalidArgumentError):
 
 class CheckpointError(XaiError):
     """A checkpoint directory is missing, incomplete or would be overwritten."""
+
+    code = "FAILED_PRECONDITION"
+
+
+class ResourceExhaustedError(XaiError):
+    """A well-formed request asks for more work than a server-side cost limit allows (the limit is named)."""
+
+    code = "RESOURCE_EXHAUSTED"
+
+
+class DeadlineExceededError(XaiError):
+    """The client's deadline had passed when the worker reached the request; nothing was computed."""
+
+    code = "DEADLINE_EXCEEDED"
+
+
+class NonFiniteResultError(XaiError):
+    """A method produced NaN or infinite values for legal parameters; the map is refused, never served."""
+
+    code = "OUT_OF_RANGE"
+
+
+class MethodRefusedError(XaiError):
+    """The archive refuses this method: it failed its credentials' sanity check (the check is named)."""
 
     code = "FAILED_PRECONDITION"

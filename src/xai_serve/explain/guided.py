@@ -21,9 +21,10 @@ from xai_serve.explain.backprop import (
     BackpropResult,
     base_attribution,
     install_relu_modes,
+    watch_relus,
 )
 from xai_serve.explain.canonizers import disable_inplace, explicit_residuals
-from xai_serve.explain.layers import find_layer
+from xai_serve.explain.layers import LayerChoice
 from xai_serve.explain.params import ParamSpec
 from xai_serve.explain.patching import ModelPatch, gradient_context, prepare_input
 from xai_serve.explain.registry import Attribution, Explainer, register_method
@@ -59,10 +60,13 @@ class _Stop(Exception):
 @register_method(
     "layer_guided_backprop",
     params={
-        "layer": ParamSpec("layer", None, "module name or features index (default: last Conv2d)"),
+        "layer": ParamSpec(
+            "layer", None, "module name or features index (default: the last module with output > 1x1)"
+        ),
         "filter": ParamSpec("int", 0, "channel (filter) of the layer output", minimum=0),
     },
     signed=True,
+    targeted=False,
 )
 class LayerGuidedBackprop(Explainer):
     """Guided backprop of one filter's activation (seed B.3): ``d sum_hw |A[b, filter]| / d x``.
@@ -71,10 +75,11 @@ class LayerGuidedBackprop(Explainer):
     """
 
     def setup(self) -> None:
-        self.layer_name, self.layer = find_layer(self.model, self.params["layer"])
+        self.choice = LayerChoice(self.model, self.params["layer"])
 
     def attribute(self, x: torch.Tensor, target: Target = "predicted") -> Attribution:
         captured: list[torch.Tensor] = []
+        self.layer_name, self.layer = self.choice.resolve(x)
 
         def hook(module: nn.Module, inputs: Any, output: Any) -> None:
             if not isinstance(output, torch.Tensor) or output.ndim < 2:
@@ -86,11 +91,12 @@ class LayerGuidedBackprop(Explainer):
 
         with gradient_context(), ModelPatch() as patch:
             disable_inplace(patch, self.model)
-            explicit_residuals(patch, self.model)
-            install_relu_modes(patch, self.model, "guided")
+            sums = explicit_residuals(patch, self.model)
+            mode = install_relu_modes(patch, self.model, "guided")
             patch.forward_hook(self.layer, hook)
             xin = prepare_input(x)
-            with contextlib.suppress(_Stop):
+            watch = watch_relus(patch, self.model, mode, sums, "layer_guided_backprop")
+            with contextlib.suppress(_Stop), watch:
                 self.model(xin)
             if not captured:
                 raise InvalidParameterError(
@@ -105,4 +111,5 @@ class LayerGuidedBackprop(Explainer):
                 )
             objective = activation[:, f].abs().flatten(1).sum(1)
             (grad,) = torch.autograd.grad(objective.sum(), xin)
-        return Attribution(heatmap=grad, stats={"objective": objective.detach().tolist()})
+        stats = {"objective": objective.detach().tolist()}
+        return Attribution(heatmap=grad, stats=stats, layer=self.layer_name)

@@ -105,6 +105,20 @@ class _RuleFunction(torch.autograd.Function):
         return out, None
 
 
+def keep_saved_copy(t: torch.Tensor) -> None:
+    """Before ``t`` is modified in place outside a module (``out += identity``): if ``t`` is the output of
+    a rule layer, whose backward reads the output it saved, that layer keeps a private copy."""
+    node = t.grad_fn
+    saved = getattr(node, "saved", None)
+    if not isinstance(getattr(node, "layer", None), _RuleLayer) or not isinstance(saved, tuple):
+        return
+    ptr = t.untyped_storage().data_ptr()
+    node.saved = tuple(
+        s.clone() if isinstance(s, torch.Tensor) and s.untyped_storage().data_ptr() == ptr else s
+        for s in saved
+    )
+
+
 class _NormIn(torch.autograd.Function):
     """Identity forward; backward multiplies by the input (the ``x_i *`` of the Norm rule)."""
 
