@@ -8,6 +8,7 @@ import typer
 
 from xai_serve.decomposition import commands as decomposition_commands
 from xai_serve.dissection import commands as dissection_commands
+from xai_serve.evaluation import certify_commands
 from xai_serve.evaluation import commands as evaluation_commands
 from xai_serve.serving import commands as serving_commands
 from xai_serve.training import commands as training_commands
@@ -26,6 +27,7 @@ for _module in (
     evaluation_commands,
     dissection_commands,
     decomposition_commands,
+    certify_commands,
 ):
     _module.register(app)
 

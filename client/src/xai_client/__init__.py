@@ -13,26 +13,33 @@ from xai_client.errors import (
     Internal,
     InvalidArgument,
     NotFound,
+    ResourceExhausted,
     Unauthenticated,
     Unavailable,
     XaiClientError,
 )
-from xai_client.results import ClassScore, Explanation, Heatmap, Prediction
+from xai_client.methods import MethodInfo, ParamInfo
+from xai_client.results import ClassScore, Credential, Explanation, FilterEvidence, Heatmap, Prediction
 
 __version__ = "0.1.0"
 
 __all__ = [
     "ClassScore",
     "Client",
+    "Credential",
     "DeadlineExceeded",
     "Explanation",
     "FailedPrecondition",
+    "FilterEvidence",
     "Heatmap",
     "Internal",
     "InvalidArgument",
+    "MethodInfo",
     "ModelInfo",
     "NotFound",
+    "ParamInfo",
     "Prediction",
+    "ResourceExhausted",
     "Unauthenticated",
     "Unavailable",
     "XaiClientError",

@@ -84,9 +84,16 @@ def _resize(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 
 def overlay(
-    image: np.ndarray | None, heatmap: np.ndarray, *, signed: bool, kind: str = "heatmap", scale: int = 1
+    image: np.ndarray | None,
+    heatmap: np.ndarray,
+    *,
+    signed: bool,
+    kind: str = "heatmap",
+    scale: int = 1,
+    badge: bool | None = None,
 ) -> np.ndarray:
-    """uint8 RGB overlay [H*scale, W*scale, 3] of ``heatmap`` on ``image`` (greyed)."""
+    """uint8 RGB overlay [H*scale, W*scale, 3] of ``heatmap`` on ``image`` (greyed); with ``badge``
+    (a credential's verdict, see :func:`draw_badge`) a small pass / fail badge in the corner."""
     if kind == "image":  # a generated class image: show it as an image
         rgb = image_to_rgb(
             heatmap
@@ -107,7 +114,34 @@ def overlay(
     out = (np.clip(rgb, 0, 1) * 255).round().astype(np.uint8)
     if scale > 1:
         out = out.repeat(scale, axis=0).repeat(scale, axis=1)
-    return out
+    return out if badge is None else draw_badge(out, badge)
+
+
+BADGE_PASS = (27, 158, 60)  # green square with a white tick: the method passed its sanity check
+BADGE_FAIL = (200, 30, 30)  # red square with a white cross: it failed
+
+
+def draw_badge(rgb: np.ndarray, passed: bool) -> np.ndarray:
+    """A copy of uint8 ``rgb`` [H, W, 3] with a credential badge in the top-right corner: a square
+    (an eighth of the shorter side, at least 5 px) green with a tick if ``passed``, else red with a
+    cross, outlined in white."""
+    from PIL import ImageDraw
+
+    img = Image.fromarray(np.ascontiguousarray(rgb, dtype=np.uint8))
+    h, w = rgb.shape[:2]
+    side = max(5, min(h, w) // 8)
+    x0, y0 = w - side - max(1, side // 8), max(1, side // 8)
+    x1, y1 = x0 + side - 1, y0 + side - 1
+    draw = ImageDraw.Draw(img)
+    draw.rectangle((x0, y0, x1, y1), fill=BADGE_PASS if passed else BADGE_FAIL, outline=(255, 255, 255))
+    lw = max(1, side // 6)
+    m = max(1, side // 4)
+    if passed:
+        draw.line((x0 + m, y0 + side // 2, x0 + side // 2 - 1, y1 - m, x1 - m, y0 + m), fill="white", width=lw)
+    else:
+        draw.line((x0 + m, y0 + m, x1 - m, y1 - m), fill="white", width=lw)
+        draw.line((x0 + m, y1 - m, x1 - m, y0 + m), fill="white", width=lw)
+    return np.asarray(img)
 
 
 def _normalise_image(img: np.ndarray) -> np.ndarray:
@@ -123,7 +157,36 @@ def to_png(rgb: np.ndarray) -> bytes:
 
 
 def overlay_png(
-    image: np.ndarray | None, heatmap: np.ndarray, *, signed: bool, kind: str = "heatmap", scale: int = 1
+    image: np.ndarray | None,
+    heatmap: np.ndarray,
+    *,
+    signed: bool,
+    kind: str = "heatmap",
+    scale: int = 1,
+    badge: bool | None = None,
 ) -> bytes:
     """PNG bytes of :func:`overlay`."""
-    return to_png(overlay(image, heatmap, signed=signed, kind=kind, scale=scale))
+    return to_png(overlay(image, heatmap, signed=signed, kind=kind, scale=scale, badge=badge))
+
+
+def filters_overlay(
+    image: np.ndarray | None,
+    heatmap: np.ndarray,
+    maps: list[np.ndarray],
+    *,
+    signed: bool,
+    scale: int = 1,
+    badge: bool | None = None,
+    top: int = 4,
+) -> np.ndarray:
+    """The ``decomposed`` method's picture: the class map's overlay, then the first ``top`` filter
+    activation maps (largest contribution first, each [H, W]) overlaid on the image, side by side with
+    a 2-pixel white gap; uint8 RGB [H*scale, (1+n)*W*scale + gaps, 3]."""
+    panels = [overlay(image, heatmap, signed=signed, scale=scale, badge=badge)]
+    panels += [overlay(image, np.asarray(m), signed=False, scale=scale) for m in list(maps)[:top]]
+    h = panels[0].shape[0]
+    gap = np.full((h, 2, 3), 255, dtype=np.uint8)
+    row: list[np.ndarray] = []
+    for i, panel in enumerate(panels):
+        row += ([gap] if i else []) + [panel]
+    return np.concatenate(row, axis=1)

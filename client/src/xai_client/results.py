@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -36,6 +37,60 @@ class Prediction:
 
 
 @dataclass(frozen=True)
+class Credential:
+    """How far a method can be trusted on this model (the archive's ``credentials.json``).
+
+    ``sanity_pass``: the cascading weight-randomisation sanity check passed (Spearman of the fully
+    randomised model's absolute maps below the archive's threshold); ``sanity_spearman`` is that
+    correlation; ``aopc_morf`` / ``aopc_lerf`` / ``abpc``: faithfulness scores (MoRF AOPC and ABPC:
+    higher is better). Scores are None when the method is not certified.
+    """
+
+    certified: bool
+    sanity_pass: bool
+    sanity_spearman: float | None = None
+    aopc_morf: float | None = None
+    aopc_lerf: float | None = None
+    abpc: float | None = None
+
+    @property
+    def badge(self) -> bool | None:
+        """True (passed), False (failed) or None (not certified): what the overlay badge shows."""
+        return self.sanity_pass if self.certified else None
+
+
+def credential_from_proto(msg: pb.Credential) -> Credential:
+    """Scores of an uncertified method are None (the wire's doubles have no presence: the server
+    sends 0 for a score that was not measurable)."""
+    if not msg.certified:
+        return Credential(False, False)
+    return Credential(True, msg.sanity_pass, msg.sanity_spearman, msg.aopc_morf, msg.aopc_lerf, msg.abpc)
+
+
+def credential_from_dict(d: dict) -> Credential:
+    """From the ``summary`` entries of the describe call's ``credentials``."""
+    return Credential(
+        bool(d.get("certified", False)),
+        bool(d.get("sanity_pass", False)),
+        *(None if d.get(k) is None else float(d[k]) for k in ("sanity_spearman", "aopc_morf", "aopc_lerf", "abpc")),
+    )
+
+
+@dataclass(frozen=True)
+class FilterEvidence:
+    """One filter of the ``decomposed`` method: its index, its contribution ``W[c, f] * h_f`` to the class
+    logit and its activation map upsampled to the input (float32 [H, W])."""
+
+    filter: int
+    contribution: float
+    map: np.ndarray
+
+
+def filters_from_proto(items: Iterable[pb.FilterEvidence]) -> list[FilterEvidence]:
+    return [FilterEvidence(int(f.filter), float(f.contribution), from_proto(f.map)) for f in items]
+
+
+@dataclass(frozen=True)
 class Heatmap:
     method: str
     target: int
@@ -44,6 +99,26 @@ class Heatmap:
     signed: bool
     kind: str
     stats: dict[str, float] = field(default_factory=dict)
+    credential: Credential | None = None  # None: the archive carries no credentials
+    # the `decomposed` method: filters, largest contribution first (stats: logit, bias, others)
+    filters: list[FilterEvidence] = field(default_factory=list)
+
+    @property
+    def filter_indices(self) -> np.ndarray:
+        """int64 [n]: the listed filters (``decomposed`` method)."""
+        return np.array([f.filter for f in self.filters], dtype=np.int64)
+
+    @property
+    def filter_contributions(self) -> np.ndarray:
+        """float64 [n]: their contributions; with ``stats`` bias and others they sum to the logit."""
+        return np.array([f.contribution for f in self.filters], dtype=np.float64)
+
+    @property
+    def filter_maps(self) -> np.ndarray:
+        """float32 [n, H, W]: their activation maps upsampled to the input."""
+        if not self.filters:
+            return np.zeros((0, 0, 0), dtype=np.float32)
+        return np.stack([f.map for f in self.filters]).astype(np.float32, copy=False)
 
 
 @dataclass(frozen=True)
@@ -78,6 +153,8 @@ def explanation_from_proto(msg: pb.ExplainResponse) -> Explanation:
             signed=h.signed,
             kind=h.kind or "heatmap",
             stats=dict(h.stats),
+            credential=credential_from_proto(h.credential) if h.HasField("credential") else None,
+            filters=filters_from_proto(h.filters),
         )
         for h in msg.heatmaps
     ]

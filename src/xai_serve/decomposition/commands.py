@@ -34,15 +34,25 @@ def _write_json(path: Path, data: Any) -> None:
     atomic_write_text(path, json.dumps(data, indent=2) + "\n")
 
 
+def _open_model(checkpoint: Path, model: str) -> tuple[Any, Any]:
+    from xai_serve.decomposition.source import open_model
+
+    return open_model(checkpoint, model=model)
+
+
+def _open_split(card: Any, dataset: str | None, split: str, data_root: Path | None) -> Any:
+    from xai_serve.decomposition.source import open_split
+
+    name = dataset or (card.dataset if card is not None else "cifar10")
+    channels = card.input_shape[0] if card is not None else None
+    return open_split(name, split, root=data_root, channels=channels)
+
+
 def _open(
     checkpoint: Path, model: str, dataset: str | None, split: str, data_root: Path | None
 ) -> tuple[Any, Any]:
-    from xai_serve.decomposition.source import open_model, open_split
-
-    net, card = open_model(checkpoint, model=model)
-    name = dataset or (card.dataset if card is not None else "cifar10")
-    channels = card.input_shape[0] if card is not None else None
-    return net, open_split(name, split, root=data_root, channels=channels)
+    net, card = _open_model(checkpoint, model)
+    return net, _open_split(card, dataset, split, data_root)
 
 
 def _k_path(out: Path, k: str, several: bool) -> Path:
@@ -114,10 +124,10 @@ def validate_cmd(
     from xai_serve.models.decomposed import find_head
 
     try:
-        net, bundle = _open(checkpoint, model, dataset, split, data_root)
+        net, card = _open_model(checkpoint, model)
         head = find_head(net)
         sets = load_indices(indices, num_classes=head.num_classes, num_filters=head.num_filters)
-        result = validate(net, sets, bundle, batch_size)
+        result = validate(net, sets, _open_split(card, dataset, split, data_root), batch_size)
         if json_out is not None:
             _write_json(json_out, result)
     except XaiError as exc:
@@ -154,7 +164,7 @@ def essential_cmd(
     from xai_serve.models.decomposed import find_head
 
     try:
-        net, bundle = _open(checkpoint, model, dataset, split, data_root)
+        net, card = _open_model(checkpoint, model)
         head = find_head(net)
         runs = {
             "ours": (net, load_indices(indices, num_classes=head.num_classes, num_filters=head.num_filters))
@@ -167,6 +177,7 @@ def essential_cmd(
             else:
                 sets = csg_indices(load_gate(csg), csg_k, csg_order)
             runs["csg"] = (csg_net, sets)
+        bundle = _open_split(card, dataset, split, data_root)
         result = essential(runs, bundle, seed=seed, batch_size=batch_size)
         _write_json(out, result)
     except XaiError as exc:

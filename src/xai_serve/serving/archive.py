@@ -3,7 +3,12 @@
 The archive holds the handler shim (``handlers/xai_handler.py``), the state_dict
 (``weights.pt``), the model card (``model.json``: registry name, kwargs, input shape, mean/std,
 labels), ``index_to_name.json`` and ``model-config.yaml`` (batch size, max batch delay, workers,
-response timeout and, under ``xai:``, the weights' sha256 that the handler checks at load time).
+response timeout and, under ``xai:``, the weights' sha256 that the handler checks at load time and the
+per-request cost limits of :mod:`xai_serve.serving.limits`).
+With ``ArchiveOptions.credentials`` it also holds ``credentials.json`` (``xai certify``), whose
+sha256 is recorded beside the weights' and checked by the worker at load time; the credentials must
+have been measured on the archived weights. ``refuse_failed_methods`` makes the worker refuse
+(FAILED_PRECONDITION) the methods that failed the credentials' sanity check.
 The model code itself is the installed ``xai_serve.models`` registry, named by the card.
 """
 
@@ -21,7 +26,10 @@ from typing import Literal
 import yaml
 
 from xai_serve.errors import CheckpointError, InvalidArgumentError
+from xai_serve.evaluation.credentials import FILE_NAME as CREDENTIALS_NAME
+from xai_serve.serving.credentials import REFUSE_KEY, SHA_KEY
 from xai_serve.serving.handler import CARD_FILE, CONFIG_KEY, sha256_of
+from xai_serve.serving.limits import CostLimits
 
 REPO = Path(__file__).resolve().parents[3]
 HANDLER_SHIM = REPO / "handlers" / "xai_handler.py"
@@ -46,17 +54,21 @@ class XaiModelHandler(XaiHandler):
 @dataclass
 class ArchiveOptions:
     batch_size: int = 8
-    max_batch_delay_ms: int = 20
+    max_batch_delay_ms: int = 2  # a lone request waits this long; a busy worker batches what queued meanwhile
     workers: int = 1
     response_timeout_s: int = 120
     default_methods: list[str] = field(default_factory=lambda: ["gradient"])
     max_pixels: int = 4096 * 4096
     torch_threads: int = 0  # 0: torch's default
     version: str = "1.0"
+    limits: CostLimits = field(default_factory=CostLimits)  # per-request cost limits (serving/limits.py)
+    credentials: str | Path | None = None  # credentials.json written by `xai certify`
+    refuse_failed_methods: bool = False  # refuse methods that failed the sanity check
+    decompose: str | Path | None = None  # index file: serve the decomposed final layer (seed E)
 
 
-def model_config(options: ArchiveOptions, weights_sha256: str) -> dict:
-    return {
+def model_config(options: ArchiveOptions, weights_sha256: str, credentials_sha256: str | None = None) -> dict:
+    config = {
         "minWorkers": options.workers,
         "maxWorkers": options.workers,
         "batchSize": options.batch_size,
@@ -67,8 +79,13 @@ def model_config(options: ArchiveOptions, weights_sha256: str) -> dict:
             "default_methods": list(options.default_methods),
             "max_pixels": options.max_pixels,
             "torch_threads": options.torch_threads,
+            **options.limits.to_config(),
         },
     }
+    if credentials_sha256:
+        config[CONFIG_KEY][SHA_KEY] = credentials_sha256
+        config[CONFIG_KEY][REFUSE_KEY] = bool(options.refuse_failed_methods)
+    return config
 
 
 def _archiver() -> list[str]:
@@ -81,6 +98,24 @@ def _archiver() -> list[str]:
             "torch-model-archiver is not installed (pip install torch-model-archiver==0.12.0)"
         )
     return [found]
+
+
+def _add_credentials(options: ArchiveOptions, work: Path, weights_sha256: str) -> str | None:
+    """Copy the validated credentials into ``work``; return their sha256 (None without any)."""
+    from xai_serve.evaluation import credentials as cred
+
+    if options.credentials is None:
+        if options.refuse_failed_methods:
+            raise InvalidArgumentError("refusing failed methods needs credentials (--credentials or --certify)")
+        return None
+    doc = cred.load(options.credentials)
+    if doc["checkpoint_sha256"] != weights_sha256:
+        raise CheckpointError(
+            f"{options.credentials} was measured on other weights (sha256 {doc['checkpoint_sha256'][:12]}...) "
+            f"than the ones archived ({weights_sha256[:12]}...); run `xai certify` on this checkpoint"
+        )
+    shutil.copyfile(options.credentials, work / CREDENTIALS_NAME)
+    return sha256_of(work / CREDENTIALS_NAME)
 
 
 def build_archive(
@@ -99,6 +134,10 @@ def build_archive(
         raise InvalidArgumentError(f"model name {name!r} must be letters, digits, '_' or '-'")
     ckpt = Path(checkpoint)
     card = ModelCard.load(ckpt / CARD_FILE)  # validates the card
+    if options.decompose is not None:  # the card then names the decomposed model form (same weights)
+        from xai_serve.decomposition.cards import decomposed_card
+
+        card = decomposed_card(card, options.decompose)
     weights = ckpt / WEIGHT_FILES[which]
     if not weights.is_file():
         raise CheckpointError(f"{ckpt} has no {weights.name} (which={which!r})")
@@ -111,8 +150,12 @@ def build_archive(
         (work / "index_to_name.json").write_text(
             json.dumps({str(i): lbl for i, lbl in enumerate(card.labels)})
         )
+        extra = [work / CARD_FILE, work / "index_to_name.json"]
+        creds_sha = _add_credentials(options, work, sha256_of(work / WEIGHTS_NAME))
+        if creds_sha:
+            extra.append(work / CREDENTIALS_NAME)
         (work / "model-config.yaml").write_text(
-            yaml.safe_dump(model_config(options, sha256_of(work / WEIGHTS_NAME)), sort_keys=False)
+            yaml.safe_dump(model_config(options, sha256_of(work / WEIGHTS_NAME), creds_sha), sort_keys=False)
         )
         handler = work / "xai_handler.py"
         handler.write_text(HANDLER_SHIM.read_text() if HANDLER_SHIM.is_file() else SHIM_TEXT)
@@ -127,7 +170,7 @@ def build_archive(
             "--handler",
             str(handler),
             "--extra-files",
-            f"{work / CARD_FILE},{work / 'index_to_name.json'}",
+            ",".join(str(p) for p in extra),
             "--config-file",
             str(work / "model-config.yaml"),
             "--export-path",

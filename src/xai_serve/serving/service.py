@@ -29,9 +29,12 @@ from xai_client.api.v1 import explain_pb2 as pb
 from xai_client.overlay import overlay_png
 from xai_client.tensors import to_proto
 
-from xai_serve.errors import InvalidInputError, UnknownMethodError, XaiError
+from xai_serve.errors import InvalidInputError, NonFiniteResultError, UnknownMethodError, XaiError
 from xai_serve.models import ModelCard
+from xai_serve.serving.credentials import ServedCredentials
 from xai_serve.serving.decode import DecodedInput, Limits, decode_input, validate_target
+from xai_serve.serving.evidence import encode_filters
+from xai_serve.serving.limits import CostLimits, check_deadline
 
 log = logging.getLogger(__name__)
 
@@ -118,12 +121,16 @@ class ExplainService:
         observer: Observer | None = None,
         methods_fn: Callable[[], dict[str, Any]] | None = None,
         explain_fn: Callable[..., dict[str, Any]] | None = None,
+        credentials: ServedCredentials | None = None,
+        cost_limits: CostLimits | None = None,
     ) -> None:
         self.name = name
         self.model = model.eval()
         self.card = card
         self.limits = limits or Limits()
         self.observer: Observer = SafeObserver(observer or NullObserver())
+        # the engine's attributions carry the logits of their own forward pass (see _shared_pass)
+        self._share_forward = explain_fn is None
         if methods_fn is None or explain_fn is None:
             eng_methods, eng_explain = _engine()
             methods_fn = methods_fn or eng_methods
@@ -131,6 +138,10 @@ class ExplainService:
         self._methods_fn = methods_fn
         self._explain_fn = explain_fn
         self.methods = dict(methods_fn())
+        self.cost_limits = cost_limits or CostLimits()
+        self.context = _model_context(card)
+        _bound_lrp_cache(self.model, self.cost_limits.lrp_cache_entries)
+        self.credentials = credentials or ServedCredentials()
 
     # ------------------------------------------------------------------ public
 
@@ -156,8 +167,9 @@ class ExplainService:
                 except Exception as exc:
                     state.errors[i] = exc
                 responses[i].timings.decode_ms = (time.perf_counter() - t0) * 1e3
-            self._predict(requests, state, responses)
-            self._explain_all(requests, state, responses)
+            if not self._shared_pass(requests, state, responses):
+                self._predict(requests, state, responses)
+                self._explain_all(requests, state, responses)
         except Exception as exc:  # a bug: answer everyone rather than fail the batch
             log.error("explain service failed: %s", traceback.format_exc())
             for resp in responses:
@@ -193,10 +205,16 @@ class ExplainService:
                 )
             if m.name in seen:
                 raise InvalidInputError(f"method {m.name!r} is requested twice")
+            self.credentials.check(m.name)  # MethodRefusedError in refusal mode
             seen.add(m.name)
         validate_target(req.target, self.card.num_classes)
         if req.top_k < 0:
             raise InvalidInputError(f"top_k must be >= 0, not {req.top_k}")
+        _check_enums(req)
+        check_deadline(req.deadline_unix_s)
+        if req.methods:
+            rows = req.target.top_k if req.target.WhichOneof("kind") == "top_k" else 1
+            self.cost_limits.check(rows, {m.name: (self.methods[m.name], m.params) for m in req.methods})
 
     def _predict(
         self, requests: dict[int, pb.ExplainRequest], state: _State, responses: list[pb.ExplainResponse]
@@ -213,8 +231,18 @@ class ExplainService:
             for i in idx:
                 state.errors[i] = InvalidInputError(f"the model could not run on this input: {exc}")
             return
+        self._fill_predictions(requests, responses, state, idx, logits, (time.perf_counter() - t0) * 1e3)
+
+    def _fill_predictions(
+        self,
+        requests: dict[int, pb.ExplainRequest],
+        responses: list[pb.ExplainResponse],
+        state: _State,
+        idx: list[int],
+        logits: torch.Tensor,
+        ms: float,
+    ) -> None:
         probs = torch.softmax(logits, dim=1)
-        ms = (time.perf_counter() - t0) * 1e3
         labels = self.card.labels
         for row, i in enumerate(idx):
             state.logits[i] = logits[row].clone()
@@ -229,6 +257,63 @@ class ExplainService:
                 )
             responses[i].timings.predict_ms = ms
 
+    def _shared_pass(
+        self, requests: dict[int, pb.ExplainRequest], state: _State, responses: list[pb.ExplainResponse]
+    ) -> bool:
+        """Predict and explain with ONE forward pass when the batch allows it; False: nothing done.
+
+        Allowed when every valid request asks for the same methods, all of the gradient family (whose
+        shared forward pass is the model's plain forward, so its logits are the prediction), and the
+        targets are all "predicted" (or top 1) or all class indices. Any failure returns False and the
+        two-pass path (prediction, then explanation with per-request retries) answers the batch.
+        """
+        idx = sorted(state.decoded)
+        if not self._share_forward or not idx:
+            return False
+        reqs = [requests[i] for i in idx]
+        key = self._method_key(reqs[0])
+        if not key or any(self._method_key(r) != key for r in reqs) or not self._forward_family(key):
+            return False
+        kinds = [r.target.WhichOneof("kind") for r in reqs]
+        target: Any
+        if all(k in (None, "predicted") or (k == "top_k" and r.target.top_k == 1) for k, r in zip(kinds, reqs)):
+            target = "predicted"
+        elif all(k == "class_index" for k in kinds):
+            target = [int(r.target.class_index) for r in reqs]
+        else:
+            return False
+        try:
+            for r in reqs:
+                check_deadline(r.deadline_unix_s)
+            t0 = time.perf_counter()
+            x = torch.stack([state.decoded[i].x for i in idx]).detach().clone()
+            with torch.inference_mode(False), torch.enable_grad():
+                results = self._explain_fn(self.model, x, self._method_params(key), target, context=self.context)
+            seconds = time.perf_counter() - t0
+            first = results[key[0][0]]
+            logits, classes = getattr(first, "logits", None), getattr(first, "classes", None)
+            if not isinstance(logits, torch.Tensor) or logits.shape != (len(idx), self.card.num_classes):
+                return False
+            if classes is None or len(classes) != len(idx):
+                return False
+            logits = logits.detach().float()
+        except Exception:  # the two-pass path finds the request that fails and answers it
+            return False
+        self._fill_predictions(requests, responses, state, idx, logits, 0.0)
+        rows = [_Row(i, int(c)) for i, c in zip(idx, classes, strict=True)]
+        self._finish_group(key, rows, results, seconds, requests, state, responses)
+        return True
+
+    def _forward_family(self, key: MethodKey) -> bool:
+        """Whether every method of ``key`` runs on the shared plain forward pass (gradient family)."""
+        from xai_serve.explain.backprop import BackpropExplainer
+        from xai_serve.explain.registry import method_class
+
+        try:
+            return all(issubclass(method_class(name), BackpropExplainer) for name, _ in key)
+        except Exception:
+            return False
+
     def _targets(self, req: pb.ExplainRequest, logits: torch.Tensor) -> list[int]:
         kind = req.target.WhichOneof("kind")
         if kind == "class_index":
@@ -241,17 +326,9 @@ class ExplainService:
     def _method_key(req: pb.ExplainRequest) -> MethodKey:
         return tuple((m.name, tuple(sorted(m.params.items()))) for m in req.methods)
 
-    def _method_params(self, key: MethodKey) -> dict[str, dict[str, Any]]:
-        out: dict[str, dict[str, Any]] = {}
-        for name, params in key:
-            p: dict[str, Any] = dict(params)
-            spec_params = getattr(self.methods[name], "params", {}) or {}
-            if "mean" in spec_params and "mean" not in p:
-                p["mean"] = list(self.card.mean)
-            if "std" in spec_params and "std" not in p:
-                p["std"] = list(self.card.std)
-            out[name] = p
-        return out
+    @staticmethod
+    def _method_params(key: MethodKey) -> dict[str, dict[str, Any]]:
+        return {name: dict(params) for name, params in key}
 
     def _explain_all(
         self, requests: dict[int, pb.ExplainRequest], state: _State, responses: list[pb.ExplainResponse]
@@ -260,6 +337,11 @@ class ExplainService:
         for i in sorted(state.logits):
             req = requests[i]
             if req.methods and i not in state.errors:
+                try:  # the deadline may have passed while earlier requests were served
+                    check_deadline(req.deadline_unix_s)
+                except XaiError as exc:
+                    state.errors[i] = exc
+                    continue
                 for t in self._targets(req, state.logits[i]):
                     groups[self._method_key(req)].append(_Row(i, t))
         for key, rows in groups.items():
@@ -291,7 +373,20 @@ class ExplainService:
             state.errors[members[0]] = exc
             state.counted.add(members[0])
             return
-        seconds = time.perf_counter() - t0
+        self._finish_group(key, rows, results, time.perf_counter() - t0, requests, state, responses)
+
+    def _finish_group(
+        self,
+        key: MethodKey,
+        rows: list[_Row],
+        results: dict[str, Any],
+        seconds: float,
+        requests: dict[int, pb.ExplainRequest],
+        state: _State,
+        responses: list[pb.ExplainResponse],
+    ) -> None:
+        """Report and encode the results of one engine call over ``rows``."""
+        names = [name for name, _ in key]
         explain_ms = seconds * 1e3
         for name in names:
             self.observer.explained(name, "ok", seconds / max(len(names), 1), len({r.request for r in rows}))
@@ -302,7 +397,12 @@ class ExplainService:
             resp = responses[row.request]
             resp.timings.explain_ms = explain_ms
             for name in names:
-                self._encode(resp, req, name, row.target, results[name], j, state.decoded[row.request])
+                if row.request in state.errors:
+                    break
+                try:
+                    self._encode(resp, req, name, row.target, results[name], j, state.decoded[row.request])
+                except NonFiniteResultError as exc:  # never serve a NaN
+                    state.errors[row.request] = exc
         encode_ms = (time.perf_counter() - t1) * 1e3 / max(len(rows), 1)
         for i in {r.request for r in rows}:
             responses[i].timings.encode_ms += encode_ms
@@ -311,7 +411,7 @@ class ExplainService:
         x = torch.stack([state.decoded[r.request].x for r in rows]).detach().clone()
         targets = [r.target for r in rows]
         with torch.inference_mode(False), torch.enable_grad():
-            results = self._explain_fn(self.model, x, self._method_params(key), targets)
+            results = self._explain_fn(self.model, x, self._method_params(key), targets, context=self.context)
         return results
 
     def _encode(
@@ -325,23 +425,59 @@ class ExplainService:
         decoded: DecodedInput,
     ) -> None:
         heat = getattr(result, "heatmap", result)
+        if not bool(torch.isfinite(heat[j]).all()):
+            raise NonFiniteResultError(
+                f"method {name!r} produced NaN or infinite values; the map is not served"
+            )
         values = heat[j].detach().float().cpu().numpy()
         spec = self.methods[name]
         signed = bool(getattr(spec, "signed", True))
         kind = str(getattr(spec, "output", "heatmap"))
         h = resp.heatmaps.add(method=name, target=target, signed=signed, kind=kind)
+        layer = getattr(result, "layer", None)
+        if layer:
+            h.layer = layer
+        self.credentials.fill(h, name)
         if req.output in (pb.OUTPUT_FORM_UNSPECIFIED, pb.OUTPUT_FORM_TENSOR, pb.OUTPUT_FORM_BOTH):
             to_proto(np.ascontiguousarray(values, dtype=np.float32), h.values)
         if req.output in (pb.OUTPUT_FORM_PNG, pb.OUTPUT_FORM_BOTH):
             pixels = decoded.pixels.numpy()
             scale = max(1, math.ceil(224 / max(values.shape[-1], 1)))
-            h.png = overlay_png(pixels, values, signed=signed, kind=kind, scale=scale)
+            badge = h.credential.sanity_pass if h.credential.certified else None
+            h.png = overlay_png(pixels, values, signed=signed, kind=kind, scale=scale, badge=badge)
         for stat, per_sample in (getattr(result, "stats", None) or {}).items():
             try:
                 v = per_sample[j]
                 h.stats[stat] = float(v)
             except (IndexError, TypeError, ValueError, KeyError):
                 continue
+        encode_filters(h, result, j, decoded.pixels, values)  # the `decomposed` method's Heatmap.filters
+
+
+def _check_enums(req: pb.ExplainRequest) -> None:
+    """Enum values outside their enum (a newer client, or garbage) are INVALID_ARGUMENT, not ignored."""
+    for field_name, enum, value in (
+        ("output", pb.OutputForm, req.output),
+        ("values.reduction", pb.ChannelReduction, req.values.reduction),
+        ("values.value_type", pb.ValueType, req.values.value_type),
+    ):
+        if value not in enum.values():
+            raise InvalidInputError(
+                f"{field_name}={value} is not a value of {enum.DESCRIPTOR.name} "
+                f"({', '.join(f'{n}={v}' for n, v in enum.items())})"
+            )
+
+
+def _model_context(card: ModelCard) -> Any:
+    from xai_serve.explain import ModelContext
+
+    return ModelContext.of(card.mean, card.std)
+
+
+def _bound_lrp_cache(model: nn.Module, entries: int) -> None:
+    from xai_serve.explain.lrp import set_param_cache_limit
+
+    set_param_cache_limit(model, entries)
 
 
 def _status_label(exc: BaseException) -> str:

@@ -1,0 +1,62 @@
+"""Mechanics of the essential-feature noise test (methods.md E.4) on the released ResNet-20 with a tiny
+synthetic CIFAR-shaped split (no CIFAR-10 here)."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from xai_serve.data import load_dataset
+from xai_serve.decomposition.essential import essential_counts
+from xai_serve.decomposition.runs import essential
+from xai_serve.decomposition.source import batches
+from xai_serve.errors import InvalidArgumentError
+from xai_serve.models import create_model
+from xai_serve.models.decomposed import decompose
+
+
+def test_layout_and_counts_on_synthetic_cifar(tmp_path: Path, resnet20: nn.Module, seed_e) -> None:
+    root = seed_e.write_cifar_folder(tmp_path, per_class_test=3)
+    bundle = load_dataset("cifar10", "test", root=root)
+    sets = seed_e.released_indices(5)
+    out = essential({"ours": (resnet20, sets), "csg": (resnet20, sets)}, bundle, seed=7, batch_size=8)
+    assert set(out) == {"ours", "csg"} and set(out["ours"]) == {str(c) for c in range(10)}
+    for per in out["ours"].values():
+        assert set(per) == {"noise_at_inf", "noise_at_noninf", "images"} and per["images"] == 3
+        assert 0 <= per["noise_at_inf"] <= 3 and 0 <= per["noise_at_noninf"] <= 3
+    assert out["ours"] == out["csg"]  # same model, sets and seed: same noise, same counts
+    again = essential({"ours": (resnet20, sets)}, bundle, seed=7, batch_size=4)  # batch size is irrelevant
+    assert sum(v["images"] for v in again["ours"].values()) == 30
+
+
+def test_all_filters_noise_is_chance_and_none_is_the_model(resnet20: nn.Module) -> None:
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(200, 3, 32, 32, generator=g) * 0.5
+    y = torch.randint(0, 10, (200,), generator=g)
+    every = [list(range(64))] * 10
+    counts = essential_counts(resnet20, [(x[i : i + 100], y[i : i + 100]) for i in range(0, 200, 100)], every, seed=1)
+    with torch.no_grad():
+        pred = resnet20(x).argmax(1)
+    # noise on no filter (the complement of all 64 is empty): exactly the model's own hits
+    for c in range(10):
+        assert counts[str(c)]["noise_at_noninf"] == int(((pred == c) & (y == c)).sum())
+    # noise on all 64 filters: the prediction no longer depends on the image -> about chance (1/10)
+    hits = sum(v["noise_at_inf"] for v in counts.values())
+    assert 0.02 <= hits / 200 <= 0.25
+
+
+def test_random_init_and_refusals(seed_e) -> None:
+    torch.manual_seed(0)
+    model = create_model("resnet20").eval()
+    x, y = torch.randn(20, 3, 32, 32), torch.arange(20) % 10
+    counts = essential_counts(model, [(x, y)], seed_e.released_indices(5), seed=3)
+    assert all(0 <= v["noise_at_inf"] <= 2 and 0 <= v["noise_at_noninf"] <= 2 for v in counts.values())
+    with pytest.raises(InvalidArgumentError, match="full linear layer"):
+        essential_counts(decompose(copy.deepcopy(model), seed_e.released_indices(5)), [(x, y)], seed_e.released_indices(5))
+    with pytest.raises(InvalidArgumentError, match="9 classes|filter sets"):
+        essential_counts(model, [(x, y)], seed_e.released_indices(5)[:9])
+    assert batches  # the split loader used by the commands
