@@ -73,17 +73,28 @@ class Searcher:
         self.beam = beam
         self.penalty = penalty
         self._cache: dict[fm.Formula, np.ndarray] = {}
+        self._supports: dict[fm.Formula, np.ndarray] = {}
 
     # ------------------------------------------------------------------ formula masks
     def _support(self, f: fm.Formula) -> np.ndarray:
+        """Sorted images where formula ``f`` can be non-empty (cached)."""
+        hit = self._supports.get(f)
+        if hit is not None:
+            return hit
         if f[0] == "leaf":
-            return self.store.images_of(f[1])
-        op, left, right = f
-        if op == "OR":
-            return np.union1d(self._support(left), self._support(right))
-        if op == "AND":
-            return np.intersect1d(self._support(left), self._support(right), assume_unique=True)
-        return self._support(left)
+            hit = self.store.images_of(f[1])
+        else:
+            op, left, right = f
+            if op == "OR":
+                hit = np.union1d(self._support(left), self._support(right))
+            elif op == "AND":
+                hit = np.intersect1d(self._support(left), self._support(right), assume_unique=True)
+            else:
+                hit = self._support(left)
+        if len(self._supports) > 8192:
+            self._supports.clear()
+        self._supports[f] = hit
+        return hit
 
     def formula_bits(self, f: fm.Formula, images: np.ndarray) -> np.ndarray:
         """Packed mask of formula ``f`` on ``images``."""
@@ -98,16 +109,66 @@ class Searcher:
             return a & b
         return a & ~b
 
+    @staticmethod
+    def _extend(op: str, with_g: np.ndarray, with_leaf: np.ndarray, triple: np.ndarray) -> np.ndarray:
+        """Counts for ``g op B`` from the counts with g, with B and with g AND B (inclusion-exclusion)."""
+        if op == "OR":
+            return with_g + with_leaf - triple
+        if op == "AND":
+            return triple
+        return with_g - triple
+
     def formula_concept_counts(self, f: fm.Formula) -> np.ndarray:
-        """``|f & l|`` for every concept l over the data set (cached)."""
+        """``|f & l|`` for every concept l over the data set (cached; it does not depend on the unit).
+
+        A leaf joins its own images; ``g op B`` needs only ``|g & B & l|``, joined over the images
+        holding both g and B, and the cached counts of g and B."""
         hit = self._cache.get(f)
-        if hit is None:
+        if hit is not None:
+            return hit
+        if f[0] != "leaf" and f[2][0] == "leaf":
+            op, g, right = f
+            b = int(right[1])
+            images = np.intersect1d(self._support(g), self.store.images_of(b), assume_unique=True)
+            triple = self.store.join(images, self.formula_bits(g, images) & self.store.bits(b, images))[0][0]
+            hit = self._extend(op, self.formula_concept_counts(g), self.formula_concept_counts(right), triple)
+        else:
             images = self._support(f)
-            bits = self.formula_bits(f, images)
+            hit = self.store.join(images, self.formula_bits(f, images))[0][0]
+        if len(self._cache) > 8192:
+            self._cache.clear()
+        self._cache[f] = hit
+        return hit
+
+    def unit_formula_counts(
+        self, f: fm.Formula, mask: UnitMask, local: dict[fm.Formula, np.ndarray]
+    ) -> np.ndarray:
+        """``|M & f & l|`` for every concept l (``local``: the unit's cache), joined only over the
+        unit's images that hold every concept the new term needs."""
+        hit = local.get(f)
+        if hit is not None:
+            return hit
+        if f[0] == "leaf":
+            images = np.intersect1d(mask.images, self.store.images_of(f[1]), assume_unique=True)
+            bits = mask.bits[np.searchsorted(mask.images, images)] & self.store.bits(f[1], images)
             hit = self.store.join(images, bits)[0][0]
-            if len(self._cache) > 4096:
-                self._cache.clear()
-            self._cache[f] = hit
+        elif f[2][0] == "leaf":
+            op, g, right = f
+            b = int(right[1])
+            images = np.intersect1d(mask.images, self._support(g), assume_unique=True)
+            images = np.intersect1d(images, self.store.images_of(b), assume_unique=True)
+            bits = mask.bits[np.searchsorted(mask.images, images)]
+            bits &= self.formula_bits(g, images) & self.store.bits(b, images)
+            triple = self.store.join(images, bits)[0][0]
+            hit = self._extend(
+                op,
+                self.unit_formula_counts(g, mask, local),
+                self.unit_formula_counts(right, mask, local),
+                triple,
+            )
+        else:
+            hit = self.store.join(mask.images, mask.bits & self.formula_bits(f, mask.images))[0][0]
+        local[f] = hit
         return hit
 
     # ------------------------------------------------------------------ search
@@ -143,14 +204,14 @@ class Searcher:
         single = beam[0]
         history.append(self._log(unit, 1, beam))
         cands = np.flatnonzero(present)
+        local: dict[fm.Formula, np.ndarray] = {}
         for step in range(2, self.max_length + 1):
             pool: list[tuple[float, int, Candidate]] = [(-b.score, i, b) for i, b in enumerate(beam)]
             seen = {b.formula for b in beam}
             seq = len(beam)
             for parent in beam:
                 a = self.formula_concept_counts(parent.formula)[cands]
-                fbits = self.formula_bits(parent.formula, mask.images)
-                b = store.join(mask.images, mask.bits & fbits)[0][0][cands]
+                b = self.unit_formula_counts(parent.formula, mask, local)[cands]
                 i1 = inter1[cands]
                 cnt = counts[cands]
                 inters = np.stack([parent.inter + i1 - b, b, parent.inter - b])  # OR, AND, AND NOT
