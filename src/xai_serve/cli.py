@@ -10,6 +10,7 @@ from xai_serve.decomposition import commands as decomposition_commands
 from xai_serve.dissection import commands as dissection_commands
 from xai_serve.evaluation import certify_commands
 from xai_serve.evaluation import commands as evaluation_commands
+from xai_serve.export import commands as export_commands
 from xai_serve.serving import commands as serving_commands
 from xai_serve.training import commands as training_commands
 
@@ -28,6 +29,7 @@ for _module in (
     dissection_commands,
     decomposition_commands,
     certify_commands,
+    export_commands,
 ):
     _module.register(app)
 

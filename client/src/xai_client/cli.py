@@ -11,10 +11,26 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from xai_client import saliency
 from xai_client.client import Client
 from xai_client.errors import XaiClientError
 from xai_client.overlay import overlay_png
 from xai_client.results import Explanation, Prediction
+from xai_client.targets import GRAMMAR, TargetSyntaxError, parse_target
+from xai_client.values import REDUCTIONS, VALUE_TYPES
+
+# The method names come from the server's registry: ``methods --model M`` lists them with their
+# parameters (a static list here would be a second copy that goes stale).
+METHOD_HELP = "a method the model serves; `methods --model M` lists them with their parameters"
+
+
+def _target(text: str) -> str:
+    """argparse type: check the target grammar early (the text is sent as it is)."""
+    try:
+        parse_target(text)
+    except TargetSyntaxError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
 
 
 def _load_image(path: Path) -> np.ndarray:
@@ -34,8 +50,15 @@ def prediction_record(image: Path, prediction: Prediction) -> dict:
     }
 
 
-def write_explanation(image: Path, explanation: Explanation, out: Path) -> list[Path]:
-    """``<stem>_<method>[_t<target>].png`` (overlay) and ``.npy`` (values) for every heatmap."""
+def write_explanation(
+    image: Path, explanation: Explanation, out: Path, *, render: str = "color", seed_names: bool = False
+) -> list[Path]:
+    """``<stem>_<method>[_t<target>].png`` (overlay) and ``.npy`` (values) for every heatmap.
+
+    ``render`` (:mod:`xai_client.saliency`): ``color`` overlays the values, ``gray`` / ``pos`` / ``neg``
+    the seed's grey-scale / positive / negative saliency of them. ``seed_names``: also the seed's four
+    images per heatmap, ``<stem>_<method>_Guided_BP_color.png``, ``..._Guided_BP_gray``, ``_pos_sal``,
+    ``_neg_sal``."""
     out.mkdir(parents=True, exist_ok=True)
     pixels = _load_image(image)
     several_targets = len({h.target for h in explanation.heatmaps}) > 1
@@ -45,8 +68,19 @@ def write_explanation(image: Path, explanation: Explanation, out: Path) -> list[
         if h.values is not None:
             np.save(out / f"{stem}.npy", h.values)
             written.append(out / f"{stem}.npy")
+            shown, signed = (h.values, h.signed) if h.kind != "heatmap" else saliency.render(h.values, render)
+            if seed_names and h.kind == "heatmap":
+                for suffix, img in saliency.seed_images(h.values).items():
+                    path = out / f"{stem}{suffix}.png"
+                    Image.fromarray(img[..., 0] if img.shape[-1] == 1 else img).save(path)
+                    written.append(path)
             png = overlay_png(
-                pixels, h.values, signed=h.signed, kind=h.kind, scale=_display_scale(h.values.shape)
+                pixels,
+                shown,
+                signed=signed and h.signed,
+                kind=h.kind,
+                scale=_display_scale(h.values.shape),
+                badge=h.credential.badge if h.credential else None,
             )
         else:
             png = h.png or b""
@@ -70,11 +104,17 @@ def run_explain(
     client: Client,
     out: Path,
     target: str | None = None,
+    reduction: str = "none",
+    value_type: str = "float32",
+    render: str = "color",
+    seed_names: bool = False,
 ) -> list[dict]:
     records = []
     for image in images:
-        e = client.explain(model, image, list(methods), target=target)
-        files = write_explanation(image, e, out)
+        e = client.explain(
+            model, image, list(methods), target=target, reduction=reduction, value_type=value_type
+        )
+        files = write_explanation(image, e, out, render=render, seed_names=seed_names)
         rec = prediction_record(image, e.prediction)
         rec["files"] = [str(f) for f in files]
         rec["timings_ms"] = e.timings
@@ -88,9 +128,11 @@ def build_parser(prog: str = "xai-client") -> argparse.ArgumentParser:
         prog=prog, description="Predictions and explanation heatmaps from xai-serve."
     )
     sub = parser.add_subparsers(dest="command", required=True)
-    for name in ("predict", "explain"):
-        p = sub.add_parser(name, help=f"{name} images with a served model")
-        p.add_argument("images", nargs="+", type=Path)
+    for name in ("predict", "explain", "methods"):
+        helps = {"methods": "list a served model's methods with their parameters (management token)"}
+        p = sub.add_parser(name, help=helps.get(name, f"{name} images with a served model"))
+        if name != "methods":
+            p.add_argument("images", nargs="+", type=Path)
         p.add_argument("--model", required=True)
         p.add_argument("--protocol", choices=["grpc", "http"], default="grpc")
         p.add_argument("--address", default=None, help="inference address (default 127.0.0.1:7070 / :8080)")
@@ -101,10 +143,40 @@ def build_parser(prog: str = "xai-client") -> argparse.ArgumentParser:
         p.add_argument("--timeout", type=float, default=60.0)
         if name == "predict":
             p.add_argument("--top-k", type=int, default=5)
+        elif name == "methods":
+            p.add_argument(
+                "--management-token", default=None, help="default: $XAI_SERVE_MANAGEMENT_TOKEN or key file"
+            )
         else:
-            p.add_argument("--method", action="append", required=True, dest="methods")
-            p.add_argument("--target", default=None, help="class index, 'predicted' (default) or 'topK'")
+            p.add_argument(
+                "--method",
+                action="append",
+                required=True,
+                dest="methods",
+                help=f"{METHOD_HELP} (repeat for several)",
+            )
+            p.add_argument("--target", default=None, type=_target, help=f"{GRAMMAR} (default: predicted)")
             p.add_argument("--out", type=Path, required=True)
+            p.add_argument(
+                "--reduce",
+                choices=list(REDUCTIONS),
+                default="none",
+                help="channel reduction of the served values (compact answers)",
+            )
+            p.add_argument(
+                "--value-type", choices=list(VALUE_TYPES), default="float32", help="type the values travel in"
+            )
+            p.add_argument(
+                "--render",
+                choices=list(saliency.RENDERS),
+                default="color",
+                help="overlay: signed values (color), or the seed's gray / positive / negative saliency",
+            )
+            p.add_argument(
+                "--seed-names",
+                action="store_true",
+                help="also the seed's images <stem>_<method>_Guided_BP_color|_gray, _pos_sal, _neg_sal",
+            )
     return parser
 
 
@@ -112,9 +184,17 @@ def main(argv: Sequence[str] | None = None, prog: str = "xai-client") -> int:
     args = build_parser(prog).parse_args(argv)
     try:
         with Client(
-            args.address, args.protocol, token=args.token, key_file=args.key_file, timeout=args.timeout
+            args.address,
+            args.protocol,
+            token=args.token,
+            management_token=getattr(args, "management_token", None),
+            key_file=args.key_file,
+            timeout=args.timeout,
         ) as client:
-            if args.command == "predict":
+            if args.command == "methods":
+                for info in client.methods(args.model).values():
+                    print(info.help())
+            elif args.command == "predict":
                 for rec in run_predict(args.images, model=args.model, client=client, top_k=args.top_k):
                     best = rec["top"][0]
                     print(f"{rec['image']}: {best['label']} ({best['probability']:.3f})")
@@ -126,6 +206,10 @@ def main(argv: Sequence[str] | None = None, prog: str = "xai-client") -> int:
                     client=client,
                     out=args.out,
                     target=args.target,
+                    reduction=args.reduce,
+                    value_type=args.value_type,
+                    render=args.render,
+                    seed_names=args.seed_names,
                 ):
                     best = rec["top"][0]
                     print(

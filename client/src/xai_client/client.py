@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 import time
 from collections.abc import Callable
@@ -11,8 +12,15 @@ from typing import TypeVar
 
 from xai_client.api.v1 import explain_pb2 as pb
 from xai_client.errors import Unauthenticated, Unavailable, error_for_code
+from xai_client.methods import MethodInfo, methods_from_describe
 from xai_client.requests import ImageLike, Methods, TargetLike, build_request
-from xai_client.results import Explanation, Prediction, explanation_from_proto
+from xai_client.results import (
+    Credential,
+    Explanation,
+    Prediction,
+    credential_from_dict,
+    explanation_from_proto,
+)
 from xai_client.tokens import resolve_tokens
 from xai_client.transport import GrpcTransport, HttpTransport, Transport
 
@@ -146,15 +154,26 @@ class Client:
         output: str = "tensor",
         top_k: int = 5,
         normalized: bool = False,
+        reduction: str = "none",
+        value_type: str = "float32",
     ) -> Explanation:
         """Prediction plus one heatmap per method (and per class for ``target="topK"``).
 
         ``methods``: a name, a list of names, or a dict name -> parameters. ``target``: class
         index, ``"predicted"`` (default) or ``"top3"``. ``output``: ``"tensor"`` (numpy values),
-        ``"png"`` (overlay PNG bytes) or ``"both"``.
+        ``"png"`` (overlay PNG bytes) or ``"both"``. ``reduction`` (``none``, ``sum``, ``abs_sum``,
+        ``max_abs`` over channels) and ``value_type`` (``float32``, ``float16``, ``uint8``) make the
+        answer compact; the values come back as float32 numpy arrays with the scale applied.
         """
         req = build_request(
-            image, methods=methods, target=target, output=output, top_k=top_k, normalized=normalized
+            image,
+            methods=methods,
+            target=target,
+            output=output,
+            top_k=top_k,
+            normalized=normalized,
+            reduction=reduction,
+            value_type=value_type,
         )
         return explanation_from_proto(self.send(model, req))
 
@@ -180,6 +199,28 @@ class Client:
                     )
                 )
         return out
+
+    def describe(self, model: str) -> dict:
+        """The served model's own description (the handler's describe: model card, methods,
+        default methods, ``credentials``); needs the management token."""
+        described: list[dict] = self._with_retries(
+            lambda: self._transport.describe_model(model, timeout=self.timeout, customized=True)
+        )
+        for d in described:
+            meta = d.get("customizedMetadata")
+            if meta:
+                return json.loads(meta) if isinstance(meta, str) else dict(meta)
+        return {}
+
+    def methods(self, model: str) -> dict[str, MethodInfo]:
+        """The methods ``model`` serves with their full parameter specs (type, default, choices, bounds,
+        doc), from the server's method registry via the describe call; needs the management token."""
+        return methods_from_describe(self.describe(model))
+
+    def credentials(self, model: str) -> dict[str, Credential]:
+        """Per method, the credential of ``model``'s archive (empty when it carries none)."""
+        creds = self.describe(model).get("credentials") or {}
+        return {m: credential_from_dict(s) for m, s in (creds.get("summary") or {}).items()}
 
     def health(self) -> str:
         """TorchServe's health string (``"Healthy"``); raises Unavailable when it cannot be reached."""

@@ -137,7 +137,8 @@ def draw_badge(rgb: np.ndarray, passed: bool) -> np.ndarray:
     lw = max(1, side // 6)
     m = max(1, side // 4)
     if passed:
-        draw.line((x0 + m, y0 + side // 2, x0 + side // 2 - 1, y1 - m, x1 - m, y0 + m), fill="white", width=lw)
+        tick = (x0 + m, y0 + side // 2, x0 + side // 2 - 1, y1 - m, x1 - m, y0 + m)
+        draw.line(tick, fill="white", width=lw)
     else:
         draw.line((x0 + m, y0 + m, x1 - m, y1 - m), fill="white", width=lw)
         draw.line((x0 + m, y1 - m, x1 - m, y0 + m), fill="white", width=lw)

@@ -9,6 +9,7 @@ import numpy as np
 
 from xai_client.api.v1 import explain_pb2 as pb
 from xai_client.tensors import from_proto
+from xai_client.values import decode_values
 
 
 @dataclass(frozen=True)
@@ -72,7 +73,10 @@ def credential_from_dict(d: dict) -> Credential:
     return Credential(
         bool(d.get("certified", False)),
         bool(d.get("sanity_pass", False)),
-        *(None if d.get(k) is None else float(d[k]) for k in ("sanity_spearman", "aopc_morf", "aopc_lerf", "abpc")),
+        *(
+            None if d.get(k) is None else float(d[k])
+            for k in ("sanity_spearman", "aopc_morf", "aopc_lerf", "abpc")
+        ),
     )
 
 
@@ -148,7 +152,7 @@ def explanation_from_proto(msg: pb.ExplainResponse) -> Explanation:
         Heatmap(
             method=h.method,
             target=h.target,
-            values=from_proto(h.values) if h.HasField("values") else None,
+            values=decode_values(h.values) if h.HasField("values") else None,
             png=h.png or None,
             signed=h.signed,
             kind=h.kind or "heatmap",

@@ -42,7 +42,7 @@ class Transport(Protocol):
     ) -> pb.ExplainResponse: ...
     def ping(self, *, timeout: float) -> str: ...
     def list_models(self, *, timeout: float) -> list[dict]: ...
-    def describe_model(self, name: str, *, timeout: float) -> list[dict]: ...
+    def describe_model(self, name: str, *, timeout: float, customized: bool = False) -> list[dict]: ...
     def close(self) -> None: ...
 
 
@@ -120,10 +120,12 @@ class GrpcTransport:
             raise self._error(exc) from None
         return json.loads(reply.msg).get("models", [])
 
-    def describe_model(self, name: str, *, timeout: float) -> list[dict]:
+    def describe_model(self, name: str, *, timeout: float, customized: bool = False) -> list[dict]:
         try:
             reply = self._management.DescribeModel(
-                management_pb2.DescribeModelRequest(model_name=name), timeout=timeout, metadata=self._mmeta
+                management_pb2.DescribeModelRequest(model_name=name, customized=customized),
+                timeout=timeout,
+                metadata=self._mmeta,
             )
         except grpc.RpcError as exc:
             raise self._error(exc) from None
@@ -218,8 +220,11 @@ class HttpTransport:
             raise self._error(status, data)
         return json.loads(data).get("models", [])
 
-    def describe_model(self, name: str, *, timeout: float) -> list[dict]:
-        status, data, _ = self._request(f"{self._mbase}/models/{name}", token=self._mtoken, timeout=timeout)
+    def describe_model(self, name: str, *, timeout: float, customized: bool = False) -> list[dict]:
+        query = "?customized=true" if customized else ""
+        status, data, _ = self._request(
+            f"{self._mbase}/models/{name}{query}", token=self._mtoken, timeout=timeout
+        )
         if status != 200:
             raise self._error(status, data)
         return json.loads(data)

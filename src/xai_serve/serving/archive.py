@@ -106,13 +106,16 @@ def _add_credentials(options: ArchiveOptions, work: Path, weights_sha256: str) -
 
     if options.credentials is None:
         if options.refuse_failed_methods:
-            raise InvalidArgumentError("refusing failed methods needs credentials (--credentials or --certify)")
+            raise InvalidArgumentError(
+                "refusing failed methods needs credentials (--credentials or --certify)"
+            )
         return None
     doc = cred.load(options.credentials)
     if doc["checkpoint_sha256"] != weights_sha256:
         raise CheckpointError(
-            f"{options.credentials} was measured on other weights (sha256 {doc['checkpoint_sha256'][:12]}...) "
-            f"than the ones archived ({weights_sha256[:12]}...); run `xai certify` on this checkpoint"
+            f"{options.credentials} was measured on other weights (sha256 "
+            f"{doc['checkpoint_sha256'][:12]}...) than the ones archived ({weights_sha256[:12]}...); "
+            "run `xai certify` on this checkpoint"
         )
     shutil.copyfile(options.credentials, work / CREDENTIALS_NAME)
     return sha256_of(work / CREDENTIALS_NAME)

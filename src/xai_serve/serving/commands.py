@@ -38,8 +38,12 @@ def register(app: typer.Typer) -> None:
         decompose: Path | None = typer.Option(
             None, "--decompose", help="index file (class -> filters): serve the decomposed final layer"
         ),
-        credentials: Path = typer.Option(None, help="credentials.json written by `xai certify` (packed, checked)"),
-        certify: bool = typer.Option(False, "--certify", help="run `xai certify` first and pack its credentials"),
+        credentials: Path = typer.Option(
+            None, help="credentials.json written by `xai certify` (packed, checked)"
+        ),
+        certify: bool = typer.Option(
+            False, "--certify", help="run `xai certify` first and pack its credentials"
+        ),
         certify_samples: int = typer.Option(32, help="--certify: validation samples"),
         certify_out: Path = typer.Option(None, help="--certify: output directory (default certify/NAME)"),
         refuse_failed: bool = typer.Option(
@@ -197,6 +201,10 @@ def register(app: typer.Typer) -> None:
         address: str = typer.Option(None, help="inference address (default 127.0.0.1:7070 / :8080)"),
         token: str = typer.Option(None, help="inference token (default: $XAI_SERVE_TOKEN or the key file)"),
         key_file: Path = typer.Option(None),
+        reduce: str = typer.Option("none", help="channel reduction of the values: none|sum|abs_sum|max_abs"),
+        value_type: str = typer.Option("float32", help="type the values travel in: float32|float16|uint8"),
+        render: str = typer.Option("color", help="overlay: color (signed) | gray | pos | neg (seed B)"),
+        seed_names: bool = typer.Option(False, help="also the seed's _Guided_BP_color/_gray, _pos/_neg_sal"),
     ) -> None:
         """Explain images with a served model: overlay PNG + .npy per method."""
         from xai_client.cli import main
@@ -213,6 +221,8 @@ def register(app: typer.Typer) -> None:
             args += ["--method", m]
         if target is not None:
             args += ["--target", target]
+        args += ["--reduce", reduce, "--value-type", value_type, "--render", render]
+        args += ["--seed-names"] if seed_names else []
         args += _common(address, token, key_file)
         raise typer.Exit(main(args, prog="xai"))
 

@@ -21,8 +21,10 @@ import torch
 from xai_client.api.v1 import explain_pb2 as pb
 
 from xai_serve.errors import CheckpointError, InvalidInputError, XaiError
+from xai_serve.serving.credentials import ServedCredentials
 from xai_serve.serving.decode import GRPC_INPUT_KEY, Limits, parse_payload
 from xai_serve.serving.encode import Encoded, encode_grpc, encode_http
+from xai_serve.serving.limits import CostLimits
 from xai_serve.serving.metrics import TorchServeObserver
 from xai_serve.serving.service import ExplainService, status_of
 
@@ -82,6 +84,10 @@ class XaiHandler:
         threads = int(xai_config.get("torch_threads", 0) or 0)
         if threads > 0:
             torch.set_num_threads(threads)
+        try:  # one batch at a time: inter-op threads would only compete with the frontend for cores
+            torch.set_num_interop_threads(1)
+        except RuntimeError:  # already set, or parallel work already ran in this process
+            pass
         serialized = context.manifest["model"]["serializedFile"]
         model, card = load_served_model(model_dir, serialized, xai_config)
         limits = Limits(
@@ -90,7 +96,16 @@ class XaiHandler:
         )
         self.default_methods = list(xai_config.get("default_methods") or ["gradient"])
         self.observer = TorchServeObserver(context.metrics, context.model_name)
-        self.service = ExplainService(context.model_name, model, card, limits=limits, observer=self.observer)
+        credentials = ServedCredentials.load(model_dir, xai_config, xai_config.get("weights_sha256"))
+        self.service = ExplainService(
+            context.model_name,
+            model,
+            card,
+            limits=limits,
+            observer=self.observer,
+            credentials=credentials,
+            cost_limits=CostLimits.from_config(xai_config),
+        )
         self.initialized = True
         log.info(
             "xai handler ready: model %s (%s), methods %s",
@@ -159,16 +174,16 @@ class XaiHandler:
             return encode_grpc(pb.ExplainResponse(status=status_of(exc)))
 
     def describe(self) -> str:
-        """``GET /models/NAME?customized=true``: the model card and the methods served."""
+        """``GET /models/NAME?customized=true``: the model card, the methods served with their full
+        parameter specs (type, default, choices, bounds, doc), the default methods and the cost limits."""
         assert self.service is not None
-        methods = {
-            name: {
-                "signed": bool(getattr(spec, "signed", True)),
-                "output": getattr(spec, "output", "heatmap"),
-                "params": sorted(getattr(spec, "params", {}) or {}),
-            }
-            for name, spec in self.service.methods.items()
-        }
+        methods = {name: spec.describe() for name, spec in self.service.methods.items()}
         return json.dumps(
-            {"card": self.service.card.to_dict(), "methods": methods, "default_methods": self.default_methods}
+            {
+                "card": self.service.card.to_dict(),
+                "methods": methods,
+                "default_methods": self.default_methods,
+                "limits": self.service.cost_limits.to_config(),
+                "credentials": self.service.credentials.describe(),
+            }
         )

@@ -22,12 +22,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-import numpy as np
 import torch
 from torch import nn
 from xai_client.api.v1 import explain_pb2 as pb
 from xai_client.overlay import overlay_png
-from xai_client.tensors import to_proto
+from xai_client.values import encode_values
 
 from xai_serve.errors import InvalidInputError, NonFiniteResultError, UnknownMethodError, XaiError
 from xai_serve.models import ModelCard
@@ -439,7 +438,7 @@ class ExplainService:
             h.layer = layer
         self.credentials.fill(h, name)
         if req.output in (pb.OUTPUT_FORM_UNSPECIFIED, pb.OUTPUT_FORM_TENSOR, pb.OUTPUT_FORM_BOTH):
-            to_proto(np.ascontiguousarray(values, dtype=np.float32), h.values)
+            encode_values(values, req.values, h.values)  # ExplainRequest.values: reduction, value type
         if req.output in (pb.OUTPUT_FORM_PNG, pb.OUTPUT_FORM_BOTH):
             pixels = decoded.pixels.numpy()
             scale = max(1, math.ceil(224 / max(values.shape[-1], 1)))

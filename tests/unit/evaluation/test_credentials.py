@@ -1,0 +1,167 @@
+"""Explanation credentials: the sanity rule on constructed cases, the measurement through the
+evaluation runner, and the credentials.json format (write, load, validate, served summary)."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+
+from xai_serve.errors import CheckpointError
+from xai_serve.evaluation import credentials as cred
+from xai_serve.evaluation.certify import CertifyOptions, measure
+from xai_serve.evaluation.context import EvalContext
+from xai_serve.evaluation.sanity_rule import SANITY_THRESHOLD, SanityRule
+
+
+def test_rule_verdicts():
+    rule = SanityRule()
+    assert rule.threshold == SANITY_THRESHOLD == 0.5
+    assert rule.check([0.1, 0.2, float("nan")]) == pytest.approx((0.15, True))
+    score, ok = rule.check([0.9, 0.7])
+    assert score == pytest.approx(0.8) and not ok
+    assert not rule.passes(0.5)  # strictly below
+    score, ok = rule.check([float("nan")])
+    assert math.isnan(score) and not ok  # undefined never passes
+    assert SanityRule(0.9).passes(0.8)
+    with pytest.raises(ValueError):
+        SanityRule(float("nan"))
+
+
+def _ctx(model, x, y, attributions) -> EvalContext:
+    n = 24
+    return EvalContext(
+        model,
+        x[:n],
+        y[:n],
+        torch.arange(n),
+        [str(i) for i in range(10)],
+        [0.3],
+        [0.4],
+        attributions,
+    )
+
+
+def _gradient(model):
+    def attribute(x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        x = x.detach().clone().requires_grad_(True)
+        out = model(x).gather(1, target.view(-1, 1)).sum()
+        (g,) = torch.autograd.grad(out, x)
+        return g
+
+    return attribute
+
+
+def _weight_blind(x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    return x.detach().clone()  # an "explanation" that never looks at the model
+
+
+@pytest.fixture(scope="module")
+def records(trained_digits_mlp, tmp_path_factory):
+    """Both suites through the runner on a trained digits MLP: the plain gradient and a method
+    that ignores the weights (it returns the input itself)."""
+    model, x, y = trained_digits_mlp
+    ctx = _ctx(model, x, y, {"gradient": _gradient(model), "weight_blind": _weight_blind})
+    out = tmp_path_factory.mktemp("certify")
+    recs, meta = measure(ctx, out, CertifyOptions(samples=24, batch_size=8))
+    return recs, meta, out
+
+
+def test_weight_blind_method_fails_and_trained_gradient_passes(records):
+    recs, meta, out = records
+    blind, grad = recs["weight_blind"]["sanity"], recs["gradient"]["sanity"]
+    assert not blind["pass"] and blind["spearman_abs"] == pytest.approx(1.0, abs=1e-9)
+    assert grad["pass"] and grad["spearman_abs"] < SANITY_THRESHOLD
+    # the curve starts at the original (1.0) and has one entry per randomised layer
+    assert grad["spearman_abs_by_level"][0] == pytest.approx(1.0)
+    assert len(grad["spearman_abs_by_level"]) == len(grad["levels"]) == meta["randomisation"]["levels"] + 1
+    assert (out / "randomisation" / "report.html").is_file() and (
+        out / "faithfulness" / "report.html"
+    ).is_file()
+
+
+def test_faithfulness_scores_are_measured(records):
+    recs, meta, _ = records
+    assert meta["faithfulness"]["kind"] == "pixel"  # 8x8 inputs: pixel flipping, one pixel per step
+    assert meta["faithfulness"]["features_in_step"] == 1
+    g = recs["gradient"]["faithfulness"]
+    for key in ("aopc_morf", "aopc_lerf", "abpc"):
+        assert math.isfinite(g[key])
+    # the gradient of a trained model ranks pixels better than chance: removing its most relevant
+    # pixels first hurts more than removing its least relevant ones
+    assert g["aopc_morf"] > g["aopc_lerf"] and g["abpc"] > 0
+
+
+def test_resume_recomputes_nothing(records, trained_digits_mlp):
+    recs, _meta, out = records
+    model, x, y = trained_digits_mlp
+    calls = []
+
+    def counting(x_, t_):
+        calls.append(1)
+        return _weight_blind(x_, t_)
+
+    ctx = _ctx(model, x, y, {"gradient": _gradient(model), "weight_blind": counting})
+    again, _ = measure(ctx, out, CertifyOptions(samples=24, batch_size=8), resume=True)
+    assert calls == [] and again == recs
+
+
+def _doc(recs, sha="ab" * 32):
+    return cred.build(
+        methods=recs,
+        rule=SanityRule().describe(),
+        config={"checkpoint_sha256": sha, "seed": 0, "samples": 24, "split": "val"},
+        versions={"torch": torch.__version__},
+    )
+
+
+def test_file_round_trip_and_served_summary(records, tmp_path):
+    recs, _meta, _ = records
+    path = cred.write(tmp_path / "credentials.json", _doc(recs))
+    doc = cred.load(path)
+    assert doc["format"] == cred.FORMAT and doc["rule"]["threshold"] == SANITY_THRESHOLD
+    s = cred.summary(doc, "gradient")
+    assert set(s) == set(cred.SUMMARY_FIELDS) and s["certified"] and s["sanity_pass"]
+    assert s["sanity_spearman"] == recs["gradient"]["sanity"]["spearman_abs"]
+    assert cred.summary(doc, "lrp") == {"certified": False}
+    assert cred.summary(None, "gradient") == {"certified": False}
+    assert cred.failed_check(doc, "gradient") is None
+    msg = cred.failed_check(doc, "weight_blind")
+    assert "cascading-randomisation-spearman-abs" in msg and "1.000" in msg and "< 0.5" in msg
+
+
+def test_malformed_files_are_refused(records, tmp_path):
+    recs, _meta, _ = records
+    p = tmp_path / "c.json"
+    p.write_text("{not json")
+    with pytest.raises(CheckpointError, match="not valid JSON"):
+        cred.load(p)
+    p.write_text(json.dumps({"format": "other"}))
+    with pytest.raises(CheckpointError, match="not an xai-serve credentials file"):
+        cred.load(p)
+    doc = _doc(recs)
+    del doc["methods"]["gradient"]["sanity"]["pass"]
+    p.write_text(json.dumps(doc))
+    with pytest.raises(CheckpointError, match="no sanity verdict"):
+        cred.load(p)
+    with pytest.raises(CheckpointError, match="not found"):
+        cred.load(tmp_path / "missing.json")
+
+
+def test_nan_is_never_written_or_served(records, tmp_path):
+    recs, _meta, _ = records
+    doc = _doc(recs)
+    doc["methods"]["gradient"]["faithfulness"]["abpc"] = None  # not measurable
+    doc["methods"]["gradient"]["sanity"]["spearman_abs"] = None
+    s = cred.summary(doc, "gradient")
+    assert "abpc" not in s and "sanity_spearman" not in s
+    doc["methods"]["gradient"]["faithfulness"]["abpc"] = float("nan")
+    with pytest.raises(ValueError):
+        cred.write(tmp_path / "nan.json", doc)
+
+
+def test_faithfulness_plan_by_input_size():
+    assert cred.faithfulness_plan((1, 28, 28)) == {"kind": "pixel", "features_in_step": 13}
+    assert cred.faithfulness_plan((3, 224, 224)) == {"kind": "region", "patch_size": 14, "region_steps": 64}
