@@ -8,13 +8,14 @@ from pathlib import Path
 import numpy as np
 
 from xai_client.api.v1 import explain_pb2 as pb
+from xai_client.targets import OUTPUT_FORMS, TargetLike, parse_output_form, parse_target
 from xai_client.tensors import to_proto
+from xai_client.values import value_options
+
+__all__ = ["OUTPUT_FORMS", "TargetLike", "build_request", "normalise_methods", "set_input", "set_target"]
 
 ImageLike = str | Path | bytes | np.ndarray
 Methods = str | Sequence[str] | Mapping[str, Mapping[str, object]]
-TargetLike = int | str | None
-
-OUTPUTS = {"tensor": pb.OUTPUT_FORM_TENSOR, "png": pb.OUTPUT_FORM_PNG, "both": pb.OUTPUT_FORM_BOTH}
 
 
 def set_input(msg: pb.Input, image: ImageLike, *, normalized: bool = False) -> None:
@@ -29,15 +30,8 @@ def set_input(msg: pb.Input, image: ImageLike, *, normalized: bool = False) -> N
 
 
 def set_target(msg: pb.Target, target: TargetLike) -> None:
-    """``int`` class index, ``"predicted"`` / None, or ``"top3"`` / ``"top-3"`` for the top-k classes."""
-    if target is None or target == "predicted":
-        msg.predicted = True
-    elif isinstance(target, (int, np.integer)) or (isinstance(target, str) and target.lstrip("-").isdigit()):
-        msg.class_index = int(target)
-    elif isinstance(target, str) and target.lower().startswith("top"):
-        msg.top_k = int(target[3:].lstrip("-_:") or 1)
-    else:
-        raise ValueError(f"target must be a class index, 'predicted' or 'topK', not {target!r}")
+    """Set ``msg`` from ``target`` in the one target grammar (:mod:`xai_client.targets`)."""
+    msg.CopyFrom(parse_target(target))
 
 
 def normalise_methods(methods: Methods | None) -> dict[str, dict[str, str]]:
@@ -67,14 +61,17 @@ def build_request(
     top_k: int = 0,
     normalized: bool = False,
     request_id: str = "",
+    reduction: str = "none",
+    value_type: str = "float32",
 ) -> pb.ExplainRequest:
-    """An ExplainRequest; ``methods=None`` asks for a prediction only."""
+    """An ExplainRequest; ``methods=None`` asks for a prediction only. ``reduction`` / ``value_type``:
+    the form of the heatmap values (:mod:`xai_client.values`)."""
     req = pb.ExplainRequest(top_k=top_k, request_id=request_id)
     set_input(req.input, image, normalized=normalized)
     for name, params in normalise_methods(methods).items():
         req.methods.add(name=name, params=params)
     set_target(req.target, target)
-    if output not in OUTPUTS:
-        raise ValueError(f"output must be one of {sorted(OUTPUTS)}, not {output!r}")
-    req.output = OUTPUTS[output]
+    req.output = parse_output_form(output)
+    if (reduction, value_type) != ("none", "float32"):
+        req.values.CopyFrom(value_options(reduction, value_type))
     return req

@@ -23,6 +23,9 @@ class ClassScore:
 @dataclass(frozen=True)
 class Prediction:
     top: list[ClassScore]
+    # a model with several outputs (seed A's ResGPTNet): each per-pixel output's predicted map
+    # (arg-max channel per pixel, uint8 [H, W]) by output name, e.g. {"yg": ..., "ys": ...}
+    outputs: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def index(self) -> int:
@@ -95,6 +98,27 @@ def filters_from_proto(items: Iterable[pb.FilterEvidence]) -> list[FilterEvidenc
 
 
 @dataclass(frozen=True)
+class UnitEvidence:
+    """A unit of a dissected layer contributing to the explanation, with the concept formula that best
+    explains where it fires (``xai dissect``) and that formula's IoU. ``contribution`` depends on the
+    method: Grad-CAM's channel weight x mean activation at the layer; ``decomposed``: W[c, k] * h_k;
+    ``layer_guided_backprop``: the explained filter's sum |A_f|."""
+
+    layer: str
+    unit: int
+    contribution: float
+    formula: str
+    iou: float
+
+    def __str__(self) -> str:
+        return f"unit {self.unit} `{self.formula}` (IoU {self.iou:.2f})"
+
+
+def units_from_proto(items: Iterable[pb.UnitEvidence]) -> list[UnitEvidence]:
+    return [UnitEvidence(u.layer, int(u.unit), float(u.contribution), u.formula, float(u.iou)) for u in items]
+
+
+@dataclass(frozen=True)
 class Heatmap:
     method: str
     target: int
@@ -106,6 +130,18 @@ class Heatmap:
     credential: Credential | None = None  # None: the archive carries no credentials
     # the `decomposed` method: filters, largest contribution first (stats: logit, bias, others)
     filters: list[FilterEvidence] = field(default_factory=list)
+    # archives with a dissection (`xai archive --dissection`): the dissected layer's top units, largest
+    # contribution first, with their concept formulas
+    units: list[UnitEvidence] = field(default_factory=list)
+    # a component target (seed A): which scalar was explained; ``target`` is then its channel
+    component: Component | None = None
+
+    @property
+    def concepts(self) -> str:
+        """One line: ``class 3 because of unit 12 `(stripes OR dots) AND NOT grass` (IoU 0.21), ...``."""
+        if not self.units:
+            return ""
+        return f"class {self.target} because of " + ", ".join(str(u) for u in self.units)
 
     @property
     def filter_indices(self) -> np.ndarray:
@@ -143,8 +179,22 @@ class Explanation:
         )
 
 
+@dataclass(frozen=True)
+class Component:
+    """The explained scalar of a component target: ``output[channel, row, col]`` (channel resolved)."""
+
+    output: str
+    row: int
+    col: int
+    channel: int
+
+    def __str__(self) -> str:
+        return f"{self.output}:{self.row},{self.col}:{self.channel}"
+
+
 def prediction_from_proto(msg: pb.Prediction) -> Prediction:
-    return Prediction([ClassScore(s.index, s.label, s.probability, s.logit) for s in msg.top])
+    outputs = {o.name: from_proto(o.tensor) for o in msg.outputs}
+    return Prediction([ClassScore(s.index, s.label, s.probability, s.logit) for s in msg.top], outputs)
 
 
 def explanation_from_proto(msg: pb.ExplainResponse) -> Explanation:
@@ -159,6 +209,10 @@ def explanation_from_proto(msg: pb.ExplainResponse) -> Explanation:
             stats=dict(h.stats),
             credential=credential_from_proto(h.credential) if h.HasField("credential") else None,
             filters=filters_from_proto(h.filters),
+            units=units_from_proto(h.units),
+            component=Component(h.component.output, h.component.row, h.component.col, h.component.channel)
+            if h.HasField("component")
+            else None,
         )
         for h in msg.heatmaps
     ]

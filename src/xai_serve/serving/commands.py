@@ -38,6 +38,9 @@ def register(app: typer.Typer) -> None:
         decompose: Path | None = typer.Option(
             None, "--decompose", help="index file (class -> filters): serve the decomposed final layer"
         ),
+        dissection: Path | None = typer.Option(
+            None, "--dissection", help="results.csv of `xai dissect`: label the dissected layer's units"
+        ),
         credentials: Path = typer.Option(
             None, help="credentials.json written by `xai certify` (packed, checked)"
         ),
@@ -64,6 +67,7 @@ def register(app: typer.Typer) -> None:
             default_methods=list(default_method),
             limits=_limits(max_rows, max_iterations, max_work, lrp_cache_entries),
             decompose=decompose,
+            dissection=dissection,
             refuse_failed_methods=refuse_failed,
         )
         try:

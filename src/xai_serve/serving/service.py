@@ -31,6 +31,13 @@ from xai_client.values import encode_values
 from xai_serve.errors import InvalidInputError, NonFiniteResultError, UnknownMethodError, XaiError
 from xai_serve.models import ModelCard
 from xai_serve.serving.credentials import ServedCredentials
+from xai_serve.serving.components import (
+    Component,
+    component_target,
+    echo_component,
+    fill_outputs,
+    split_outputs,
+)
 from xai_serve.serving.decode import DecodedInput, Limits, decode_input, validate_target
 from xai_serve.serving.evidence import encode_filters
 from xai_serve.serving.limits import CostLimits, check_deadline
@@ -93,10 +100,10 @@ def _engine() -> tuple[Callable[[], dict[str, Any]], Callable[..., dict[str, Any
 
 @dataclass
 class _Row:
-    """One (request, target class) pair to explain."""
+    """One (request, target class or component) pair to explain."""
 
     request: int
-    target: int
+    target: int | Component
 
 
 @dataclass
@@ -122,6 +129,7 @@ class ExplainService:
         explain_fn: Callable[..., dict[str, Any]] | None = None,
         credentials: ServedCredentials | None = None,
         cost_limits: CostLimits | None = None,
+        dissection: Any | None = None,
     ) -> None:
         self.name = name
         self.model = model.eval()
@@ -141,6 +149,7 @@ class ExplainService:
         self.context = _model_context(card)
         _bound_lrp_cache(self.model, self.cost_limits.lrp_cache_entries)
         self.credentials = credentials or ServedCredentials()
+        self.dissection = dissection  # xai_serve.dissection.evidence.Dissection: Heatmap.units
 
     # ------------------------------------------------------------------ public
 
@@ -207,6 +216,8 @@ class ExplainService:
             self.credentials.check(m.name)  # MethodRefusedError in refusal mode
             seen.add(m.name)
         validate_target(req.target, self.card.num_classes)
+        if req.target.WhichOneof("kind") == "component":  # seed A: a scalar of a named output map
+            component_target(req.target.component, self.card)
         if req.top_k < 0:
             raise InvalidInputError(f"top_k must be >= 0, not {req.top_k}")
         _check_enums(req)
@@ -225,12 +236,15 @@ class ExplainService:
         x = torch.stack([state.decoded[i].x for i in idx])
         try:
             with torch.inference_mode():
-                logits = self.model(x).float()
+                logits, maps = split_outputs(self.model(x), self.card)  # several outputs: y first
+                logits = logits.float()
         except Exception as exc:  # e.g. a shape the model cannot take
             for i in idx:
                 state.errors[i] = InvalidInputError(f"the model could not run on this input: {exc}")
             return
         self._fill_predictions(requests, responses, state, idx, logits, (time.perf_counter() - t0) * 1e3)
+        for row, i in enumerate(idx):  # the predicted yg/ys maps of a multi-output model
+            fill_outputs(responses[i].prediction, maps, row)
 
     def _fill_predictions(
         self,
@@ -267,7 +281,7 @@ class ExplainService:
         two-pass path (prediction, then explanation with per-request retries) answers the batch.
         """
         idx = sorted(state.decoded)
-        if not self._share_forward or not idx:
+        if not self._share_forward or not idx or self.card.outputs:  # multi-output: Prediction.outputs
             return False
         reqs = [requests[i] for i in idx]
         key = self._method_key(reqs[0])
@@ -313,8 +327,10 @@ class ExplainService:
         except Exception:
             return False
 
-    def _targets(self, req: pb.ExplainRequest, logits: torch.Tensor) -> list[int]:
+    def _targets(self, req: pb.ExplainRequest, logits: torch.Tensor) -> list[int | Component]:
         kind = req.target.WhichOneof("kind")
+        if kind == "component":
+            return [component_target(req.target.component, self.card)]
         if kind == "class_index":
             return [int(req.target.class_index)]
         if kind == "top_k":
@@ -418,7 +434,7 @@ class ExplainService:
         resp: pb.ExplainResponse,
         req: pb.ExplainRequest,
         name: str,
-        target: int,
+        target: int | Component,
         result: Any,
         j: int,
         decoded: DecodedInput,
@@ -432,7 +448,12 @@ class ExplainService:
         spec = self.methods[name]
         signed = bool(getattr(spec, "signed", True))
         kind = str(getattr(spec, "output", "heatmap"))
+        component = target if isinstance(target, Component) else None
+        if component is not None:  # the explained channel, resolved by the engine
+            target = int(result.classes[j]) if getattr(result, "classes", None) else int(component.channel)
         h = resp.heatmaps.add(method=name, target=target, signed=signed, kind=kind)
+        if component is not None:
+            echo_component(h, component, int(target))
         layer = getattr(result, "layer", None)
         if layer:
             h.layer = layer
@@ -451,6 +472,8 @@ class ExplainService:
             except (IndexError, TypeError, ValueError, KeyError):
                 continue
         encode_filters(h, result, j, decoded.pixels, values)  # the `decomposed` method's Heatmap.filters
+        if self.dissection is not None:  # concept-labelled units of the dissected layer (Heatmap.units)
+            self.dissection.fill(h, req, self.model, decoded.x, target, name, result, j)
 
 
 def _check_enums(req: pb.ExplainRequest) -> None:
