@@ -41,7 +41,12 @@ def write_cifar_folder(root: Path, per_class_test: int = 4, per_class_train: int
     def batch(n_per_class: int) -> dict:
         labels = [c for c in range(10) for _ in range(n_per_class)]
         data = rng.integers(0, 256, size=(len(labels), 3072), dtype=np.uint8)
-        return {"batch_label": "synthetic", "labels": labels, "data": data, "filenames": [f"{i}.png" for i in labels]}
+        return {
+            "batch_label": "synthetic",
+            "labels": labels,
+            "data": data,
+            "filenames": [f"{i}.png" for i in labels],
+        }
 
     for i in range(1, 6):
         (folder / f"data_batch_{i}").write_bytes(pickle.dumps(batch(per_class_train)))
@@ -56,8 +61,15 @@ def write_resnet20_checkpoint(d: Path) -> Path:
     d.mkdir(parents=True, exist_ok=True)
     model = create_model("resnet20", weights=str(RESNET20))
     torch.save(model.state_dict(), d / "best.pt")
-    ModelCard(model="resnet20", model_kwargs={"num_classes": 10}, dataset="cifar10", input_shape=[3, 32, 32],
-              mean=CIFAR_MEAN, std=CIFAR_STD, labels=[f"class {i}" for i in range(10)]).save(d / "model.json")
+    ModelCard(
+        model="resnet20",
+        model_kwargs={"num_classes": 10},
+        dataset="cifar10",
+        input_shape=[3, 32, 32],
+        mean=CIFAR_MEAN,
+        std=CIFAR_STD,
+        labels=[f"class {i}" for i in range(10)],
+    ).save(d / "model.json")
     return d
 
 

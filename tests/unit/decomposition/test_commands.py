@@ -28,8 +28,20 @@ def run(*args: str) -> str:
 def test_find_validate_essential_on_synthetic_cifar(tmp_path: Path, seed_e) -> None:
     root = seed_e.write_cifar_folder(tmp_path / "data", per_class_test=3, per_class_train=2)
     weights = str(seed_e.resnet20_weights)
-    out = run("find", weights, "--k", "5", "--k", "0.5", "--out", str(tmp_path / "idx.json"),
-              "--data-root", str(root), "--batch-size", "64")
+    out = run(
+        "find",
+        weights,
+        "--k",
+        "5",
+        "--k",
+        "0.5",
+        "--out",
+        str(tmp_path / "idx.json"),
+        "--data-root",
+        str(root),
+        "--batch-size",
+        "64",
+    )
     assert "layer3 (64 filters)" in out
     five = load_indices(tmp_path / "idx_k5.json", num_classes=10, num_filters=64)
     assert all(len(s) == 5 for s in five)
@@ -39,8 +51,16 @@ def test_find_validate_essential_on_synthetic_cifar(tmp_path: Path, seed_e) -> N
     psi = report["selectivity"]["0.9"]["0"]
     assert 0 <= psi["psi_median"] < 1
 
-    out = run("validate", weights, "--indices", str(seed_e.index_files[5]), "--data-root", str(root),
-              "--json", str(tmp_path / "val.json"))
+    out = run(
+        "validate",
+        weights,
+        "--indices",
+        str(seed_e.index_files[5]),
+        "--data-root",
+        str(root),
+        "--json",
+        str(tmp_path / "val.json"),
+    )
     val = json.loads((tmp_path / "val.json").read_text())
     assert val["images"] == 30 and "original accuracy" in out and "decomposed accuracy" in out
     assert 0 <= val["original_accuracy"] <= 1 and 0 <= val["decomposed_accuracy"] <= 1
@@ -54,8 +74,18 @@ def test_find_validate_essential_on_synthetic_cifar(tmp_path: Path, seed_e) -> N
     with torch.no_grad():
         assert val["original_accuracy"] == pytest.approx(float((model(xs).argmax(1) == ys).float().mean()))
 
-    run("essential", weights, "--indices", str(seed_e.index_files[5]), "--data-root", str(root),
-        "--seed", "3", "--out", str(tmp_path / "ess.json"))
+    run(
+        "essential",
+        weights,
+        "--indices",
+        str(seed_e.index_files[5]),
+        "--data-root",
+        str(root),
+        "--seed",
+        "3",
+        "--out",
+        str(tmp_path / "ess.json"),
+    )
     ess = json.loads((tmp_path / "ess.json").read_text())
     assert list(ess) == ["ours"] and ess["ours"]["0"]["images"] == 3
 
@@ -68,19 +98,25 @@ def test_mi_json_shape(tmp_path: Path, seed_e) -> None:
     assert set(data["resnet20_cifar-10_20_20_indices"]) == {"20"}
     for per in data.values():
         for v in per.values():
-            assert set(v) == {"mean_all_pairs", "mean_off_diagonal"} and v["mean_all_pairs"] > v["mean_off_diagonal"]
+            assert (
+                set(v) == {"mean_all_pairs", "mean_off_diagonal"}
+                and v["mean_all_pairs"] > v["mean_off_diagonal"]
+            )
     assert "| k |" in out
 
 
 def test_bad_index_file_is_refused(tmp_path: Path, seed_e) -> None:
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({str(c): [c] for c in range(9)}))
-    result = runner.invoke(app, ["decompose", "validate", str(seed_e.resnet20_weights), "--indices", str(bad)])
+    result = runner.invoke(
+        app, ["decompose", "validate", str(seed_e.resnet20_weights), "--indices", str(bad)]
+    )
     assert result.exit_code == 2 and "wrong class count" in result.output
     ckpt = seed_e.write_resnet20_checkpoint(tmp_path / "ckpt")
     bad.write_text("{")
-    result = runner.invoke(app, ["archive", str(ckpt), "--name", "d", "--store", str(tmp_path / "s"),
-                                 "--decompose", str(bad)])
+    result = runner.invoke(
+        app, ["archive", str(ckpt), "--name", "d", "--store", str(tmp_path / "s"), "--decompose", str(bad)]
+    )
     assert result.exit_code == 2 and "not JSON" in result.output
 
 
@@ -88,7 +124,7 @@ def test_convert_csg_command(tmp_path: Path, seed_e) -> None:
     with pytest.warns(UserWarning):
         out = run("convert-csg", str(seed_e.csg_pth), "--out", str(tmp_path / "csg"))
     assert "(10, 64)" in out
-    model, card = load_checkpoint(tmp_path / "csg")
+    _model, card = load_checkpoint(tmp_path / "csg")
     assert card.model == "resnet20"
 
 
@@ -102,22 +138,52 @@ def test_finetune_is_resumable_and_keeps_source(tmp_path: Path) -> None:
     src.mkdir()
     torch.manual_seed(0)
     torch.save(create_model("simplenet_310k", num_classes=10).state_dict(), src / "best.pt")
-    ModelCard(model="simplenet_310k", model_kwargs={"num_classes": 10}, dataset="digits", input_shape=[1, 28, 28],
-              mean=[0.3], std=[0.4], labels=[str(i) for i in range(10)]).save(src / "model.json")
+    ModelCard(
+        model="simplenet_310k",
+        model_kwargs={"num_classes": 10},
+        dataset="digits",
+        input_shape=[1, 28, 28],
+        mean=[0.3],
+        std=[0.4],
+        labels=[str(i) for i in range(10)],
+    ).save(src / "model.json")
     before = _sha(src / "best.pt")
     idx = tmp_path / "idx.json"
     idx.write_text(json.dumps({str(c): [c, c + 10, c + 20] for c in range(10)}))
     recipe = tmp_path / "r.toml"
-    text = ('name = "ft"\nseed = 0\nepochs = {e}\nbatch_size = 128\nnum_threads = 1\n[model]\nname = "simplenet_310k"\n'
-            '[data]\nname = "digits"\n[optimizer]\nname = "adam"\nlr = 1e-4\n')
+    text = (
+        'name = "ft"\nseed = 0\nepochs = {e}\nbatch_size = 128\nnum_threads = 1\n'
+        '[model]\nname = "simplenet_310k"\n'
+        '[data]\nname = "digits"\n[optimizer]\nname = "adam"\nlr = 1e-4\n'
+    )
     recipe.write_text(text.format(e=1))
-    run("finetune", str(src), "--indices", str(idx), "--recipe", str(recipe), "--out", str(tmp_path / "ft"), "--quiet")
+    run(
+        "finetune",
+        str(src),
+        "--indices",
+        str(idx),
+        "--recipe",
+        str(recipe),
+        "--out",
+        str(tmp_path / "ft"),
+        "--quiet",
+    )
     recipe.write_text(text.format(e=2))
-    out = run("finetune", str(src), "--indices", str(idx), "--recipe", str(recipe), "--out", str(tmp_path / "ft"),
-              "--resume", "--quiet")
+    out = run(
+        "finetune",
+        str(src),
+        "--indices",
+        str(idx),
+        "--recipe",
+        str(recipe),
+        "--out",
+        str(tmp_path / "ft"),
+        "--resume",
+        "--quiet",
+    )
     assert "test accuracy (decomposed)" in out
     assert _sha(src / "best.pt") == before
-    model, card = load_checkpoint(tmp_path / "ft")
+    _model, card = load_checkpoint(tmp_path / "ft")
     assert card.model == "decomposed" and card.model_kwargs["base"] == "simplenet_310k"
     assert len((tmp_path / "ft" / "history.csv").read_text().strip().splitlines()) == 3  # header + 2 epochs
     w = torch.load(tmp_path / "ft" / "best.pt", weights_only=True)["classifier.weight"]

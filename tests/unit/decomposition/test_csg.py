@@ -14,7 +14,7 @@ from xai_serve.models import load_checkpoint
 
 
 def test_convert_then_weights_only(tmp_path: Path, seed_e) -> None:
-    with pytest.raises(Exception, match="[Ww]eights only"):
+    with pytest.raises(Exception, match=r"[Ww]eights only"):
         torch.load(seed_e.csg_pth, map_location="cpu", weights_only=True)
     with pytest.warns(UserWarning, match="weights_only=False"):
         out = convert_csg_checkpoint(seed_e.csg_pth, tmp_path / "csg")
@@ -27,7 +27,9 @@ def test_convert_then_weights_only(tmp_path: Path, seed_e) -> None:
     seed_sets = load_indices(seed_e.csg_index_file, num_classes=10, num_filters=64)
     assert csg_indices(gate, 5, "seed_ascending") == seed_sets  # the seed's quirk, exactly
     top = csg_indices(gate, 5, "descending")
-    assert all(float(gate[c, top[c]].min()) >= float(gate[c].sort(descending=True).values[4]) for c in range(10))
+    assert all(
+        float(gate[c, top[c]].min()) >= float(gate[c].sort(descending=True).values[4]) for c in range(10)
+    )
     # the largest-gate filters have positive FC weights for their class, the seed's ones negative
     w = model.linear.weight.detach()
     assert all(float(w[c, top[c]].mean()) > 0 > float(w[c, seed_sets[c]].mean()) for c in range(10))

@@ -41,7 +41,7 @@ def test_contributions_sum_to_logit_and_maps(decomposed: nn.Module, seed_e) -> N
         ev = a.filters[i]
         assert sorted(ev.filters.tolist()) == sorted(sets[cls])  # exactly S_c
         assert ev.contributions.tolist() == sorted(ev.contributions.tolist(), reverse=True)
-        expected = (w[cls, ev.filters] * c.pooled[i, ev.filters])
+        expected = w[cls, ev.filters] * c.pooled[i, ev.filters]
         torch.testing.assert_close(ev.contributions, expected)
         total = float(ev.contributions.sum()) + a.stats["bias"][i] + a.stats["others"][i]
         assert total == pytest.approx(float(c.logits[i, cls]), abs=1e-4)
@@ -64,12 +64,21 @@ def test_full_layer_lists_top_contributors(resnet20: nn.Module) -> None:
         cls = int(c.logits[i].argmax())
         contrib = w[cls] * c.pooled[i]
         assert a.filters[i].filters.tolist() == contrib.argsort(descending=True)[:6].tolist()
-        assert a.stats["others"][i] == pytest.approx(float(contrib.sort(descending=True).values[6:].sum()), abs=1e-4)
+        assert a.stats["others"][i] == pytest.approx(
+            float(contrib.sort(descending=True).values[6:].sum()), abs=1e-4
+        )
 
 
 def test_service_encodes_filters_and_client_reads_numpy(decomposed: nn.Module) -> None:
-    card = ModelCard(model="resnet20", model_kwargs={}, dataset="cifar10", input_shape=[3, 32, 32],
-                     mean=[0.5, 0.5, 0.5], std=[0.25, 0.25, 0.25], labels=[str(i) for i in range(10)])
+    card = ModelCard(
+        model="resnet20",
+        model_kwargs={},
+        dataset="cifar10",
+        input_shape=[3, 32, 32],
+        mean=[0.5, 0.5, 0.5],
+        std=[0.25, 0.25, 0.25],
+        labels=[str(i) for i in range(10)],
+    )
     svc = ExplainService("dec", decomposed, card)
     x = np.random.default_rng(0).normal(size=(3, 32, 32)).astype(np.float32)
     req = build_request(x, methods=["decomposed"], normalized=True, target=3, output="both")

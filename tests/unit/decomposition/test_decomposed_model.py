@@ -97,11 +97,14 @@ def test_training_step_keeps_masked_entries_zero(resnet20: nn.Module, seed_e) ->
     assert not torch.equal(m.linear.weight.detach()[mask == 1], resnet20.linear.weight.detach()[mask == 1])
 
 
-@pytest.mark.parametrize(("name", "kwargs", "layer", "linear"), [
-    ("resnet20", {}, "layer3", "linear"),
-    ("resnet18", {"num_classes": 10}, "layer4", "fc"),
-    ("simplenet_310k", {}, "features", "classifier"),
-])
+@pytest.mark.parametrize(
+    ("name", "kwargs", "layer", "linear"),
+    [
+        ("resnet20", {}, "layer3", "linear"),
+        ("resnet18", {"num_classes": 10}, "layer4", "fc"),
+        ("simplenet_310k", {}, "features", "classifier"),
+    ],
+)
 def test_find_head_names_layers(name: str, kwargs: dict, layer: str, linear: str) -> None:
     head = find_head(create_model(name, **kwargs))
     assert (head.feature_name, head.linear_name) == (layer, linear)
@@ -109,7 +112,7 @@ def test_find_head_names_layers(name: str, kwargs: dict, layer: str, linear: str
 
 
 def test_unsupported_heads_and_bad_sets() -> None:
-    with pytest.raises(UnsupportedLayerError, match="nn.Linear"):
+    with pytest.raises(UnsupportedLayerError, match=r"nn\.Linear"):
         find_head(create_model("mlp", in_features=784))
     with pytest.raises(InvalidArgumentError, match="9 classes"):
         decompose(create_model("resnet20"), [[0]] * 9)

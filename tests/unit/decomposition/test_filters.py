@@ -59,7 +59,9 @@ def test_fractional_rule_matches_seed_expression() -> None:
     freq = torch.bincount(top, minlength=D).double()
     freq = freq / freq.sum()
     order = freq.argsort(stable=True)
-    expected = set(order[freq[order].cumsum(0) > k].tolist())  # freq.argsort()[freq[freq.argsort()].cumsum() > k]
+    expected = set(
+        order[freq[order].cumsum(0) > k].tolist()
+    )  # freq.argsort()[freq[freq.argsort()].cumsum() > k]
     assert set(class_filters(rows, k)) == expected
 
 

@@ -28,12 +28,21 @@ def test_round_trip(tmp_path: Path) -> None:
     [
         ("{not json", "not JSON"),
         ("[1, 2]", "JSON object"),
-        (json.dumps({str(c): [c] for c in range(9)}), "wrong class count: it has 9 classes, the model has 10"),
-        (json.dumps({**{str(c): [c] for c in range(10)}, "3": [64]}), "class 3: filter 64 is out of range 0..63"),
+        (
+            json.dumps({str(c): [c] for c in range(9)}),
+            "wrong class count: it has 9 classes, the model has 10",
+        ),
+        (
+            json.dumps({**{str(c): [c] for c in range(10)}, "3": [64]}),
+            "class 3: filter 64 is out of range 0..63",
+        ),
         (json.dumps({**{str(c): [c] for c in range(10)}, "2": [-1]}), "class 2: filter -1 is out of range"),
         (json.dumps({**{str(c): [c] for c in range(10)}, "4": [1, 1]}), "class 4: filter 1 is listed twice"),
         (json.dumps({**{str(c): [c] for c in range(10)}, "5": []}), "class 5 has no filters"),
-        (json.dumps({**{str(c): [c] for c in range(10)}, "6": ["a"]}), "class 6: filter 'a' is not an integer"),
+        (
+            json.dumps({**{str(c): [c] for c in range(10)}, "6": ["a"]}),
+            "class 6: filter 'a' is not an integer",
+        ),
         (json.dumps({**{str(c): [c] for c in range(9)}, "x": [1]}), "class key 'x'"),
         (json.dumps({**{str(c): [c] for c in range(9)}, "10": [1]}), "class 9 is missing"),
     ],

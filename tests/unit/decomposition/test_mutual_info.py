@@ -49,7 +49,9 @@ def test_released_index_files_match_sklearn(seed_e, gate_dir: Path, tmp_path: Pa
     results = mutual_info_inputs(inputs, csg_order="seed_ascending")
     for k, path in seed_e.index_files.items():
         got = results[path.stem][str(k)]
-        assert (got.mean_all_pairs, got.mean_off_diagonal) == pytest.approx(sklearn_means(load(path)), abs=1e-12)
+        assert (got.mean_all_pairs, got.mean_off_diagonal) == pytest.approx(
+            sklearn_means(load(path)), abs=1e-12
+        )
     csg_file = results[seed_e.csg_index_file.stem]["5"]
     assert csg_file.mean_all_pairs == pytest.approx(sklearn_means(load(seed_e.csg_index_file))[0], abs=1e-12)
     gate = load_gate(gate_dir)
