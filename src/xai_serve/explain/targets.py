@@ -65,7 +65,7 @@ def primary(output: Any) -> torch.Tensor:
 def _is_components(target: Any) -> bool:
     if isinstance(target, Component):
         return True
-    return isinstance(target, list | tuple) and bool(target) and all(isinstance(t, Component) for t in target)
+    return isinstance(target, list | tuple) and any(isinstance(t, Component) for t in target)
 
 
 def _output_index(outputs: Sequence[torch.Tensor], names: Sequence[str], output: str | int) -> int:
@@ -84,7 +84,9 @@ def _output_index(outputs: Sequence[torch.Tensor], names: Sequence[str], output:
 def select_component(
     output: Any, targets: Component | Sequence[Component], names: Sequence[str] = ()
 ) -> Selection:
-    """The per-sample scalars ``outputs[k][b, c_b, row_b, col_b]``; ``classes`` holds the channels."""
+    """The per-sample scalars ``outputs[k][b, c_b, row_b, col_b]``; ``classes`` holds the channels.
+
+    A per-sample list may mix components with class targets (an int or "predicted", on the classifier)."""
     outputs = list(output) if isinstance(output, tuple | list) else [output]
     batch = primary(output).shape[0]
     items = [targets] * batch if isinstance(targets, Component) else list(targets)
@@ -92,6 +94,11 @@ def select_component(
         raise InvalidTargetError(f"got {len(items)} component targets for a batch of {batch} samples")
     scores, channels = [], []
     for b, t in enumerate(items):
+        if not isinstance(t, Component):
+            c = int(class_indices(outputs[0][b : b + 1], t)[0])  # type: ignore[index]
+            scores.append(outputs[0][b, c])
+            channels.append(c)
+            continue
         k = _output_index(outputs, names, t.output)
         out = outputs[k]
         label = names[k] if k < len(names) else str(k)
