@@ -100,3 +100,22 @@ def export_checkpoint(
         dynamic_batch=dynamic_batch,
         metadata={METADATA_KEY: json.dumps(card.to_dict(), sort_keys=True)},
     )
+
+
+def export_card_weights(card: Any, weights: str | os.PathLike[str], path: str | os.PathLike[str]) -> Path:
+    """Export the model a card describes, with the weights of a state_dict file (``xai archive --onnx``)."""
+    from xai_serve.models import create_model, load_state_dict_file
+
+    model = create_model(card.model, **card.model_kwargs)
+    try:
+        model.load_state_dict(load_state_dict_file(weights))
+    except RuntimeError as e:
+        raise CheckpointError(f"{weights} does not match model {card.model!r}: {e}") from e
+    return export_model(
+        model,
+        card.input_shape,
+        path,
+        outputs=output_names(card),
+        dynamic_batch=True,
+        metadata={METADATA_KEY: json.dumps(card.to_dict(), sort_keys=True)},
+    )

@@ -65,6 +65,11 @@ class ArchiveOptions:
     credentials: str | Path | None = None  # credentials.json written by `xai certify`
     refuse_failed_methods: bool = False  # refuse methods that failed the sanity check
     decompose: str | Path | None = None  # index file: serve the decomposed final layer (seed E)
+    onnx: bool = False  # also pack model.onnx (dynamic batch) for users serving predictions elsewhere
+    dissection: str | Path | None = None  # results.csv of `xai dissect`: concept-labelled Heatmap.units
+
+
+ONNX_NAME = "model.onnx"
 
 
 def model_config(options: ArchiveOptions, weights_sha256: str, credentials_sha256: str | None = None) -> dict:
@@ -154,9 +159,18 @@ def build_archive(
             json.dumps({str(i): lbl for i, lbl in enumerate(card.labels)})
         )
         extra = [work / CARD_FILE, work / "index_to_name.json"]
+        if options.onnx:
+            from xai_serve.export.onnx_export import export_card_weights
+
+            extra.append(export_card_weights(card, work / WEIGHTS_NAME, work / ONNX_NAME))
         creds_sha = _add_credentials(options, work, sha256_of(work / WEIGHTS_NAME))
         if creds_sha:
             extra.append(work / CREDENTIALS_NAME)
+        if options.dissection is not None:  # validated against the model's layers, packed as dissection.csv
+            from xai_serve.dissection.evidence import attach
+            from xai_serve.models import create_model
+
+            extra.append(attach(options.dissection, work, create_model(card.model, **card.model_kwargs)))
         (work / "model-config.yaml").write_text(
             yaml.safe_dump(model_config(options, sha256_of(work / WEIGHTS_NAME), creds_sha), sort_keys=False)
         )

@@ -52,6 +52,7 @@ def register(app: typer.Typer) -> None:
         refuse_failed: bool = typer.Option(
             False, "--refuse-failed", help="refuse (FAILED_PRECONDITION) methods that failed the sanity check"
         ),
+        onnx: bool = typer.Option(False, "--onnx", help="also pack model.onnx (checked, dynamic batch)"),
     ) -> None:
         """Pack a checkpoint into a TorchServe archive (.mar)."""
         from xai_serve.errors import XaiError
@@ -69,6 +70,7 @@ def register(app: typer.Typer) -> None:
             decompose=decompose,
             dissection=dissection,
             refuse_failed_methods=refuse_failed,
+            onnx=onnx,
         )
         try:
             if certify and credentials is not None:

@@ -85,3 +85,25 @@ def test_export_onnx_command_writes_checked_model_with_card(digits_ckpt, tmp_pat
 def test_export_onnx_of_a_missing_checkpoint_is_a_clear_error(tmp_path):
     res = CliRunner().invoke(app, ["export-onnx", str(tmp_path / "nope")])
     assert res.exit_code == 2 and "not found" in res.output
+
+
+def test_archive_onnx_packs_a_checked_model_next_to_the_state_dict(digits_ckpt, tmp_path):
+    import zipfile
+
+    res = CliRunner().invoke(
+        app, ["archive", str(digits_ckpt), "--name", "digits", "--store", str(tmp_path), "--onnx"]
+    )
+    assert res.exit_code == 0, res.output
+    with zipfile.ZipFile(tmp_path / "digits.mar") as z:
+        names = z.namelist()
+        assert "model.onnx" in names and any(n.endswith(".pt") for n in names)
+        (tmp_path / "model.onnx").write_bytes(z.read("model.onnx"))
+    sess = ort.InferenceSession(str(tmp_path / "model.onnx"), providers=["CPUExecutionProvider"])
+    x = torch.randn(2, 1, 28, 28)
+    from xai_serve.models import load_checkpoint
+
+    model, _ = load_checkpoint(digits_ckpt)
+    with torch.no_grad():
+        ref = model(x).numpy()
+    (got,) = sess.run(None, {"input": x.numpy()})
+    assert np.max(np.abs(got - ref)) < 1e-5
