@@ -19,7 +19,15 @@ from xai_client.errors import (
     XaiClientError,
 )
 from xai_client.methods import MethodInfo, ParamInfo
-from xai_client.results import ClassScore, Credential, Explanation, FilterEvidence, Heatmap, Prediction
+from xai_client.results import (
+    ClassScore,
+    Credential,
+    Explanation,
+    FilterEvidence,
+    Heatmap,
+    Prediction,
+    UnitEvidence,
+)
 
 __version__ = "0.1.0"
 
@@ -42,6 +50,7 @@ __all__ = [
     "ResourceExhausted",
     "Unauthenticated",
     "Unavailable",
+    "UnitEvidence",
     "XaiClientError",
     "__version__",
 ]

@@ -97,6 +97,8 @@ class XaiHandler:
         self.default_methods = list(xai_config.get("default_methods") or ["gradient"])
         self.observer = TorchServeObserver(context.metrics, context.model_name)
         credentials = ServedCredentials.load(model_dir, xai_config, xai_config.get("weights_sha256"))
+        from xai_serve.dissection.evidence import load_served as load_dissection
+
         self.service = ExplainService(
             context.model_name,
             model,
@@ -105,6 +107,7 @@ class XaiHandler:
             observer=self.observer,
             credentials=credentials,
             cost_limits=CostLimits.from_config(xai_config),
+            dissection=load_dissection(model_dir, model),
         )
         self.initialized = True
         log.info(

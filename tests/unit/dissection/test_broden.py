@@ -110,5 +110,5 @@ def test_missing_segmentation(tmp_path: Path) -> None:
             }
         ],
     )
-    with pytest.raises(DatasetNotFoundError, match="gone.png"):
+    with pytest.raises(DatasetNotFoundError, match=r"gone\.png"):
         BrodenDataset(root).concept_store()
