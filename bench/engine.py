@@ -56,10 +56,10 @@ def _baseline(model: nn.Module, x: torch.Tensor, t: torch.Tensor) -> Callable[[]
 def _ours(
     model: nn.Module, x: torch.Tensor, t: torch.Tensor, layer: str
 ) -> dict[str, tuple[Callable[[], object], str]]:
-    from xai_serve.explain import create_explainer, explain
+    from xai_serve.explain import ModelContext, create_explainer, explain
 
-    def one(name: str, **params: Any) -> Callable[[], object]:
-        explainer = create_explainer(name, model, **params)
+    def one(name: str, context: ModelContext | None = None, **params: Any) -> Callable[[], object]:
+        explainer = create_explainer(name, model, context=context, **params)
         return lambda: explainer(x, t)
 
     four = {"gradient": {}, "guided_backprop": {}, "gradcam": {"layer": layer}, "lrp": {}}
@@ -72,15 +72,15 @@ def _ours(
         "ours lrp epsilon": (one("lrp", composite="epsilon"), "<= 1.3x, < zennit & captum"),
         "ours lrp epsilon_plus_flat": (
             one("lrp", composite="epsilon_plus_flat"),
-            "<= 1.6x, < zennit & captum",
+            "<= 1.4x, < zennit & captum",
         ),
         "ours lrp epsilon_gamma_box": (
-            one("lrp", composite="epsilon_gamma_box", mean=[0.45], std=[0.25]),
+            one("lrp", ModelContext((0.45,), (0.25,)), composite="epsilon_gamma_box"),
             "<= 1.8x, < zennit & captum",
         ),
         "ours explain(gradient, guided_backprop, gradcam, lrp)": (
             lambda: explain(model, x, four, t),
-            "<= 3.0x",
+            "<= 2.3x",
         ),
     }
 

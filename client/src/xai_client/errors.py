@@ -56,6 +56,13 @@ class FailedPrecondition(XaiClientError):
     code = "FAILED_PRECONDITION"
 
 
+class ResourceExhausted(XaiClientError):
+    """The request exceeds a server-side cost limit (rows, iterations, work; the message names it).
+    Not retried: the same request would be refused again."""
+
+    code = "RESOURCE_EXHAUSTED"
+
+
 class Internal(XaiClientError):
     """The server failed unexpectedly."""
 
@@ -64,11 +71,18 @@ class Internal(XaiClientError):
 
 _BY_CODE: dict[str, type[XaiClientError]] = {
     cls.code: cls
-    for cls in (InvalidArgument, NotFound, Unauthenticated, Unavailable, DeadlineExceeded, FailedPrecondition)
+    for cls in (
+        InvalidArgument,
+        NotFound,
+        Unauthenticated,
+        Unavailable,
+        DeadlineExceeded,
+        FailedPrecondition,
+        ResourceExhausted,
+    )
 }
 _BY_CODE["PERMISSION_DENIED"] = Unauthenticated
 _BY_CODE["OUT_OF_RANGE"] = InvalidArgument
-_BY_CODE["RESOURCE_EXHAUSTED"] = Unavailable
 
 
 def error_for_code(code: str, message: str, *, reason: str = "") -> XaiClientError:

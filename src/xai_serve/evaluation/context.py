@@ -54,6 +54,10 @@ class EvalContext:
     attributions: dict[str, AttributionFn] = field(default_factory=dict)
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
     info: dict[str, Any] = field(default_factory=dict)
+    # a model with several outputs (seed A): ``model`` is its classifier view, ``full_model`` the model,
+    # ``components`` the dataset's per-pixel targets of the chosen samples by output name ((N, H, W))
+    full_model: nn.Module | None = None
+    components: dict[str, torch.Tensor] = field(default_factory=dict)
 
     def batches(self, batch_size: int) -> Iterator[tuple[int, slice]]:
         n = self.images.shape[0]
@@ -101,9 +105,19 @@ class EvalContext:
         dev = torch.device(device)
         model, card = load_checkpoint(checkpoint, which, device=dev)  # type: ignore[arg-type]
         model.eval()
+        full_model = None
+        if card.outputs:  # several outputs: suites see the classifier (the first output)
+            from xai_serve.gpt.views import ClassifierView
+
+            full_model, model = model, ClassifierView(model).eval()
         channels = card.input_shape[0] if card.input_shape else None
         bundle = load_dataset(dataset, split, root=root, seed=seed, channels=channels)
         idx = select_samples(len(bundle.dataset), samples, seed)  # type: ignore[arg-type]
+        components = {
+            name: getattr(bundle.dataset, name)[idx]
+            for name in card.outputs[1:]
+            if isinstance(getattr(bundle.dataset, name, None), torch.Tensor)
+        }
         items = [bundle.dataset[int(i)] for i in idx]
         images = torch.stack([im for im, _ in items]).float()
         labels = torch.tensor([lab for _, lab in items], dtype=torch.long)
@@ -120,6 +134,8 @@ class EvalContext:
             attrs,
             dev,
             info,
+            full_model,
+            components,
         )
 
 
@@ -143,7 +159,7 @@ def engine_attributions(
     std: Sequence[float],
 ) -> dict[str, AttributionFn]:
     """The explanation engine's methods as attribution callables ``(x, target) -> Tensor``."""
-    from xai_serve.explain import create_explainer, list_methods
+    from xai_serve.explain import ModelContext, create_explainer, list_methods
 
     specs = list_methods()
     out: dict[str, AttributionFn] = {}
@@ -155,10 +171,8 @@ def engine_attributions(
                 raise InvalidParameterError(
                     f"method {name!r} produces an image, not a heatmap; it cannot be evaluated"
                 )
-            for key, value in (("mean", list(mean)), ("std", list(std))):
-                if key in spec.params and key not in params:
-                    params[key] = value
-        explainer = create_explainer(name, model, **params)  # UnknownMethodError for unknown names
+        # UnknownMethodError for unknown names
+        explainer = create_explainer(name, model, context=ModelContext.of(mean, std), **params)
 
         def attribute(x: torch.Tensor, target: torch.Tensor, _e: Any = explainer) -> torch.Tensor:
             return fit_to_input(_e(x, [int(t) for t in target.tolist()]).detach(), x)

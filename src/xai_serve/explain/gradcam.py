@@ -1,10 +1,11 @@
 """Grad-CAM (Selvaraju et al. 2017) and guided Grad-CAM.
 
-``cam = sum_k mean_hw(d score / d A_k) * A_k`` at a conv layer (any module by name, default the last
-``nn.Conv2d``), ReLU'd unless ``relu=false``, upsampled to the input size (bilinear by default,
-``align_corners=False`` like Captum's ``LayerAttribution.interpolate``) and repeated over the input
-channels so the map is shaped like the input. The backward pass stops at the layer (Captum
-``LayerGradCam`` semantics), so Grad-CAM alone costs about half an input gradient. Guided Grad-CAM is
+``cam = sum_k mean_hw(d score / d A_k) * A_k`` at a layer (any module by name; default: the last
+module whose output still has spatial extent > 1x1, see :func:`~xai_serve.explain.layers.spatial_layer`;
+the attribution names the layer used), ReLU'd unless ``relu=false``, upsampled to the input size
+(bilinear by default, ``align_corners=False`` like Captum's ``LayerAttribution.interpolate``) and
+repeated over the input channels so the map is shaped like the input. The backward pass stops at the
+layer (Captum ``LayerGradCam`` semantics), so Grad-CAM alone costs about half an input gradient. Guided Grad-CAM is
 the guided-backprop map times the upsampled, ReLU'd Grad-CAM map (Captum ``GuidedGradCam``, whose
 default interpolation is ``nearest``).
 
@@ -19,11 +20,13 @@ import torch.nn.functional as F
 
 from xai_serve.errors import InvalidParameterError
 from xai_serve.explain.backprop import BackpropExplainer, BackpropRequest, BackpropResult, base_attribution
-from xai_serve.explain.layers import find_layer
+from xai_serve.explain.layers import LayerChoice
 from xai_serve.explain.params import ParamSpec
 from xai_serve.explain.registry import Attribution, register_method
 
-_LAYER = ParamSpec("layer", None, "module name or features index of the conv layer (default: last Conv2d)")
+_LAYER = ParamSpec(
+    "layer", None, "module name or features index (default: the last module with output larger than 1x1)"
+)
 _INTERP = ("bilinear", "nearest", "bicubic")
 
 
@@ -58,19 +61,24 @@ def upsample(cam: torch.Tensor, like: torch.Tensor, mode: str) -> torch.Tensor:
     signed=False,
 )
 class GradCam(BackpropExplainer):
-    """Grad-CAM at a conv layer, upsampled to the input (channels repeated)."""
+    """Grad-CAM at a layer (default: the last one larger than 1x1), upsampled to the input (channels
+    repeated)."""
 
     def setup(self) -> None:
-        self.layer_name, self.layer = find_layer(self.model, self.params["layer"])
+        self.choice = LayerChoice(self.model, self.params["layer"])
+
+    def prepare(self, x: torch.Tensor) -> None:
+        self.choice.resolve(x)
 
     def request(self) -> BackpropRequest:
-        return BackpropRequest(layers={self.layer_name: self.layer})
+        return BackpropRequest(layers={self.choice.name: self.choice.module})
 
     def finish(self, result: BackpropResult) -> Attribution:
-        cam = layer_cam(
-            result.activations[self.layer_name], result.layer_grads[self.layer_name], self.params["relu"]
-        )
-        return base_attribution(result, upsample(cam, result.x, self.params["interpolation"]))
+        name = self.choice.name
+        cam = layer_cam(result.activations[name], result.layer_grads[name], self.params["relu"])
+        out = base_attribution(result, upsample(cam, result.x, self.params["interpolation"]))
+        out.layer = name
+        return out
 
 
 @register_method(
@@ -85,12 +93,18 @@ class GuidedGradCam(BackpropExplainer):
     """Guided backprop times the ReLU'd, upsampled Grad-CAM map (Selvaraju et al. 2017)."""
 
     def setup(self) -> None:
-        self.layer_name, self.layer = find_layer(self.model, self.params["layer"])
+        self.choice = LayerChoice(self.model, self.params["layer"])
+
+    def prepare(self, x: torch.Tensor) -> None:
+        self.choice.resolve(x)
 
     def request(self) -> BackpropRequest:
-        return BackpropRequest(modes={"guided"}, layers={self.layer_name: self.layer})
+        return BackpropRequest(modes={"guided"}, layers={self.choice.name: self.choice.module})
 
     def finish(self, result: BackpropResult) -> Attribution:
-        cam = layer_cam(result.activations[self.layer_name], result.layer_grads[self.layer_name], True)
+        name = self.choice.name
+        cam = layer_cam(result.activations[name], result.layer_grads[name], True)
         heat = result.input_grads["guided"] * upsample(cam, result.x, self.params["interpolation"])
-        return base_attribution(result, heat)
+        out = base_attribution(result, heat)
+        out.layer = name
+        return out

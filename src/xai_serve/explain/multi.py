@@ -14,15 +14,16 @@ from typing import Any
 import torch
 from torch import nn
 
-from xai_serve.errors import InvalidParameterError
+from xai_serve.errors import InvalidParameterError, NonFiniteResultError
 from xai_serve.explain.backprop import BackpropExplainer, BackpropRequest, run_backprop
+from xai_serve.explain.context import ModelContext
 from xai_serve.explain.registry import Attribution, Explainer, create_explainer
 from xai_serve.explain.targets import Target
 
 Methods = Sequence[str] | Mapping[str, Mapping[str, Any]]
 
 
-def _explainers(model: nn.Module, methods: Methods) -> dict[str, Explainer]:
+def _explainers(model: nn.Module, methods: Methods, context: ModelContext | None) -> dict[str, Explainer]:
     if isinstance(methods, str):
         methods = [methods]
     items = methods.items() if isinstance(methods, Mapping) else ((name, {}) for name in methods)
@@ -30,26 +31,44 @@ def _explainers(model: nn.Module, methods: Methods) -> dict[str, Explainer]:
     for name, params in items:
         if name in out:
             raise InvalidParameterError(f"method {name!r} is requested twice")
-        out[name] = create_explainer(name, model, **dict(params or {}))
+        out[name] = create_explainer(name, model, context=context, **dict(params or {}))
     if not out:
         raise InvalidParameterError("no method requested")
     return out
 
 
+def check_finite(name: str, attribution: Attribution) -> Attribution:
+    """``attribution`` unchanged, or NonFiniteResultError when its map has a NaN or an infinity."""
+    heat = attribution.heatmap
+    if not bool(torch.isfinite(heat).all()):
+        bad = int((~torch.isfinite(heat)).sum())
+        raise NonFiniteResultError(
+            f"method {name!r} produced {bad} NaN or infinite value{'s' if bad > 1 else ''} of {heat.numel()} "
+            "(numerical overflow or 0/0 with these parameters); the map is not served"
+        )
+    return attribution
+
+
 def explain_detailed(
-    model: nn.Module, x: torch.Tensor, methods: Methods, target: Target = "predicted"
+    model: nn.Module,
+    x: torch.Tensor,
+    methods: Methods,
+    target: Target = "predicted",
+    context: ModelContext | None = None,
 ) -> dict[str, Attribution]:
     """Run ``methods`` (names, or name -> params) on batch ``x``; name -> :class:`Attribution`.
 
     Every Attribution carries ``logits`` (the model output of the pass it came from; the gradient
-    methods share one) and ``classes`` (the explained class per sample).
+    methods share one) and ``classes`` (the explained class per sample). ``context``: the model's input
+    normalisation. A map with a NaN or an infinity raises :class:`NonFiniteResultError`.
     """
-    explainers = _explainers(model, methods)
+    explainers = _explainers(model, methods, context)
     shared = {n: e for n, e in explainers.items() if isinstance(e, BackpropExplainer)}
     results: dict[str, Attribution] = {}
     if shared:
         request = BackpropRequest()
         for explainer in shared.values():
+            explainer.prepare(x)
             request.merge(explainer.request())
         result = run_backprop(model, x, target, request)
         for name, explainer in shared.items():
@@ -57,11 +76,15 @@ def explain_detailed(
     for name, other in explainers.items():
         if name not in shared:
             results[name] = other.attribute(x, target)
-    return {name: results[name] for name in explainers}
+    return {name: check_finite(name, results[name]) for name in explainers}
 
 
 def explain(
-    model: nn.Module, x: torch.Tensor, methods: Methods, target: Target = "predicted"
+    model: nn.Module,
+    x: torch.Tensor,
+    methods: Methods,
+    target: Target = "predicted",
+    context: ModelContext | None = None,
 ) -> dict[str, torch.Tensor]:
     """Run ``methods`` on batch ``x``; name -> heatmap shaped like ``x``."""
-    return {name: a.heatmap for name, a in explain_detailed(model, x, methods, target).items()}
+    return {name: a.heatmap for name, a in explain_detailed(model, x, methods, target, context).items()}

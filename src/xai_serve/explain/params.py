@@ -28,7 +28,8 @@ class ParamSpec:
     per-channel mean) and ``layer`` (a module name such as ``"layer4.1.conv2"`` or an integer index
     into ``model.features``; kept as ``str`` or ``int``). ``default=None`` means "not set" (the method
     then derives a value, e.g. the last conv layer). ``choices`` restricts ``str`` values; ``minimum``
-    and ``maximum`` bound numbers (inclusive).
+    and ``maximum`` bound numbers (inclusive); ``above`` is an exclusive lower bound (a stabiliser
+    must be ``> 0``: at 0 a rule divides 0 by 0).
     """
 
     type: ParamType
@@ -37,6 +38,16 @@ class ParamSpec:
     choices: tuple[str, ...] | None = None
     minimum: float | None = None
     maximum: float | None = None
+    above: float | None = None
+
+    def describe(self) -> dict[str, Any]:
+        """JSON-ready description (type, default, choices, bounds, doc), as the describe call serves it."""
+        out: dict[str, Any] = {"type": self.type, "default": self.default, "doc": self.help}
+        for key in ("choices", "minimum", "maximum", "above"):
+            value = getattr(self, key)
+            if value is not None:
+                out[key] = list(value) if key == "choices" else value
+        return out
 
     def convert(self, name: str, value: Any) -> Any:
         """Return ``value`` converted to this parameter's type, or raise InvalidParameterError."""
@@ -58,6 +69,8 @@ class ParamSpec:
                 raise InvalidParameterError(f"parameter {name!r}: {number} is below {self.minimum}")
             if self.maximum is not None and number > self.maximum:
                 raise InvalidParameterError(f"parameter {name!r}: {number} is above {self.maximum}")
+            if self.above is not None and not number > self.above:
+                raise InvalidParameterError(f"parameter {name!r}: {number} must be greater than {self.above}")
         return out
 
 

@@ -2,8 +2,9 @@
 
 Notation (methods.md D.2): ``a`` layer input, ``W``/``b`` its (BatchNorm-merged) parameters, ``R`` the
 relevance arriving at its output. Every rule is the "gradient trick" of Montavon et al. (2019, §10.2.3)
-with explicit vector-Jacobian products: ``z`` = a modified forward, ``s = R / stab(z)``,
-``R_in = a * (rho(W)^T s)``. ``stab(z) = z + eps * sign(z)`` with ``sign(0) = +1`` (Zennit's
+with explicit vector-Jacobian products: ``z`` = a modified forward, ``s = R / stab(z)`` (``0`` where
+``stab(z) = 0``: see :func:`divide`), ``R_in = a * (rho(W)^T s)``.
+``stab(z) = z + eps * sign(z)`` with ``sign(0) = +1`` (Zennit's
 ``Stabilizer``). Conventions follow Zennit 0.5.1 exactly (so results are comparable):
 
 * ``Epsilon(eps)``: ``z = W a + b``; LRP-0 is ``eps = 0``.
@@ -48,6 +49,16 @@ def stabilise(z: torch.Tensor, eps: float, norm_scale: bool = False) -> torch.Te
     if eps == 0:
         return z
     return z + torch.copysign(torch.tensor(eps, dtype=z.dtype, device=z.device), z)
+
+
+def divide(relevance: torch.Tensor, den: torch.Tensor) -> torch.Tensor:
+    """``relevance / den`` with ``0 / 0 := 0`` and ``r / 0 := 0``: an output whose (stabilised)
+    denominator is exactly zero passes no relevance down (it is absorbed, as a bias would absorb it)
+    instead of a NaN. Elsewhere the quotient is unchanged, so results equal Zennit's wherever Zennit's
+    are finite. A zero denominator arises with LRP-0 (``epsilon = 0``) on a zero output, or when the
+    stabiliser underflows the tensor's dtype."""
+    zero = torch.zeros((), dtype=relevance.dtype, device=relevance.device)
+    return torch.where(den == 0, zero, relevance / den)
 
 
 class LinearOp:
@@ -159,7 +170,7 @@ class Epsilon(Rule):
 
     def backward(self, op: LinearOp, p: Params, saved: Any, relevance: torch.Tensor) -> torch.Tensor:
         a, z = saved
-        s = relevance / stabilise(z, self.epsilon, self.norm_scale)
+        s = divide(relevance, stabilise(z, self.epsilon, self.norm_scale))
         return a * op.vjp(s, p["w"], a.shape)
 
 
@@ -217,7 +228,7 @@ class ZPlus(Rule):
 
     def backward(self, op: LinearOp, p: Params, saved: Any, relevance: torch.Tensor) -> torch.Tensor:
         ap, an, zp = saved
-        s = relevance / stabilise(zp, self.stabilizer)
+        s = divide(relevance, stabilise(zp, self.stabilizer))
         out = ap * op.vjp(s, p["wp"], ap.shape)
         if an is not None:
             out = out + an * op.vjp(s, p["wn"], an.shape)
@@ -259,13 +270,13 @@ class AlphaBeta(Rule):
 
     def backward(self, op: LinearOp, p: Params, saved: Any, relevance: torch.Tensor) -> torch.Tensor:
         ap, an, zp, zn = saved
-        sp = relevance / stabilise(zp, self.stabilizer)
+        sp = divide(relevance, stabilise(zp, self.stabilizer))
         if self.beta == 0:
             out = ap * op.vjp(self.alpha * sp, p["wp"], ap.shape)
             if an is not None:
                 out = out + an * op.vjp(self.alpha * sp, p["wn"], an.shape)
             return out
-        sn = relevance / stabilise(zn, self.stabilizer)
+        sn = divide(relevance, stabilise(zn, self.stabilizer))
         if an is None:  # a >= 0:  alpha W+^T sp - beta W-^T sn  with W- = W - W+
             return ap * _fused_vjp(op, p, -self.beta * sn, self.alpha * sp + self.beta * sn, ap.shape)
         pos = ap * op.vjp(sp, p["wp"], ap.shape) + an * op.vjp(sp, p["wn"], an.shape)
@@ -306,14 +317,14 @@ class Gamma(Rule):
         if an is None:  # fast path: o_pos = z + g (W+ a + b+), o_neg = z + g (W- a + b-), W- a = z - b - W+ a
             plus = o_pos
             o_pos = _add(torch.add(z, plus, alpha=g), None if p["b"] is None else g * p["bp"], op)
-        g0 = (z > 0) * relevance / stabilise(o_pos, self.stabilizer)
+        g0 = (z > 0) * divide(relevance, stabilise(o_pos, self.stabilizer))
         if an is None and not bool(((z < 0) & (relevance != 0)).any()):
             # no relevance on negative outputs (the usual case: a ReLU follows): one product
             return ap * op.vjp(g0, p["wgp"], ap.shape)
         if an is None:
             shift = None if p["b"] is None else g * (p["bn"] - p["b"])
             o_neg = _add(torch.add(z, z - plus, alpha=g), shift, op)
-        g2 = (z < 0) * relevance / stabilise(o_neg, self.stabilizer)
+        g2 = (z < 0) * divide(relevance, stabilise(o_neg, self.stabilizer))
         if an is None:  # (W + g W+)^T g0 + (W + g W-)^T g2 = W^T (g0 + (1+g) g2) + g W+^T (g0 - g2)
             gm = self.gamma
             return ap * _fused_vjp(op, p, g0 + (1 + gm) * g2, gm * (g0 - g2), ap.shape)
@@ -373,7 +384,7 @@ class ZBox(Rule):
     def backward(self, op: LinearOp, p: Params, saved: Any, relevance: torch.Tensor) -> torch.Tensor:
         # a (W^T s) - l (W+^T s) - h (W-^T s)  with  W- = W - W+:  (a - h) (W^T s) + (h - l) (W+^T s)
         a, low, high, den = saved
-        s = relevance / stabilise(den, self.stabilizer)
+        s = divide(relevance, stabilise(den, self.stabilizer))
         return (a - high) * op.vjp(s, p["w"], a.shape) + (high - low) * op.vjp(s, p["wp"], a.shape)
 
 
@@ -403,7 +414,7 @@ class WSquare(Rule):
 
     def backward(self, op: LinearOp, p: Params, saved: Any, relevance: torch.Tensor) -> torch.Tensor:
         shape, den = saved
-        return op.vjp(relevance / stabilise(den, self.stabilizer), p["w2"], shape)
+        return op.vjp(divide(relevance, stabilise(den, self.stabilizer)), p["w2"], shape)
 
 
 @dataclass(frozen=True)
@@ -421,4 +432,4 @@ class Flat(Rule):
 
     def backward(self, op: LinearOp, p: Params, saved: Any, relevance: torch.Tensor) -> torch.Tensor:
         shape, den = saved
-        return op.vjp(relevance / stabilise(den, self.stabilizer), p["w1"], shape)
+        return op.vjp(divide(relevance, stabilise(den, self.stabilizer)), p["w1"], shape)

@@ -23,6 +23,7 @@ from google.protobuf import json_format
 from google.protobuf.message import DecodeError
 from PIL import Image
 from xai_client.api.v1 import explain_pb2 as pb
+from xai_client.targets import TargetSyntaxError, parse_output_form, parse_target
 from xai_client.tensors import from_proto
 
 from xai_serve.errors import InvalidInputError, InvalidTargetError
@@ -107,9 +108,6 @@ def parse_json(data: Any) -> pb.ExplainRequest:
     return req
 
 
-_OUTPUT_NAMES = {"tensor": pb.OUTPUT_FORM_TENSOR, "png": pb.OUTPUT_FORM_PNG, "both": pb.OUTPUT_FORM_BOTH}
-
-
 IMAGE_PARAMS = ("method", "target", "output", "top_k")
 
 
@@ -123,20 +121,14 @@ def request_from_image_body(data: bytes, params: Mapping[str, Any]) -> pb.Explai
     methods = [m.strip() for m in _text(params.get("method", "") or "").split(",") if m.strip()]
     for name in methods:
         req.methods.add(name=name)
-    target = _text(params.get("target", "") or "").strip().lower()
-    if not target or target == "predicted":
-        req.target.predicted = True
-    elif target.lstrip("-").isdigit():
-        req.target.class_index = int(target)
-    elif target.startswith("top") and target[3:].lstrip("-_:").isdigit():
-        req.target.top_k = int(target[3:].lstrip("-_:"))
-    else:
-        raise InvalidTargetError(f"target must be a class index, 'predicted' or 'topK', not {target!r}")
-    output = _text(params.get("output", "") or "").strip().lower()
-    if output and output not in _OUTPUT_NAMES:
-        raise InvalidInputError(f"output must be one of {sorted(_OUTPUT_NAMES)}, not {output!r}")
-    if output:
-        req.output = _OUTPUT_NAMES[output]
+    try:
+        req.target.CopyFrom(parse_target(_text(params.get("target", "") or "")))
+    except TargetSyntaxError as exc:
+        raise InvalidTargetError(str(exc)) from None
+    try:
+        req.output = parse_output_form(_text(params.get("output", "") or ""))
+    except TargetSyntaxError as exc:
+        raise InvalidInputError(str(exc)) from None
     top_k = _text(params.get("top_k", "") or "0")
     if not top_k.isdigit():
         raise InvalidInputError(f"top_k must be a non-negative integer, not {top_k!r}")

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from xai_serve.errors import InvalidParameterError
-from xai_serve.explain import create_explainer
+from xai_serve.explain import ModelContext, create_explainer
 from xai_serve.explain.class_image import gaussian_blur
 
 
@@ -15,14 +15,17 @@ def test_target_logit_rises_and_is_seeded(zoo, mode: str) -> None:
     model, x = zoo("cnn", batch=2)
     # on 8x8 images the default blur (sigma 1 every 4th step) erases the ascent: blur gently here
     blur = {"blur_every": 10, "blur_radius": 0.5} if mode == "regularised" else {}
-    params = {"mode": mode, "iterations": 30, "mean": [0.5], "std": [0.25], "seed": 3, **blur}
-    result = create_explainer("class_image", model, **params).attribute(x, [2, 7])
+    params = {"mode": mode, "iterations": 30, "seed": 3, **blur}
+    context = ModelContext((0.5,), (0.25,))
+    result = create_explainer("class_image", model, context=context, **params).attribute(x, [2, 7])
     img = result.heatmap
     assert img.shape == x.shape and float(img.min()) >= 0 and float(img.max()) <= 1
     assert torch.allclose(img * 255, (img * 255).round())  # quantised to uint8 steps
-    start = create_explainer("class_image", model, **{**params, "iterations": 1}).attribute(x, [2, 7])
+    start = create_explainer("class_image", model, context=context, **{**params, "iterations": 1}).attribute(
+        x, [2, 7]
+    )
     assert all(a > b for a, b in zip(result.stats["target_score"], start.stats["target_score"], strict=True))
-    again = create_explainer("class_image", model, **params)(x, [2, 7])
+    again = create_explainer("class_image", model, context=context, **params)(x, [2, 7])
     assert torch.equal(again, img)
 
 

@@ -11,25 +11,39 @@ from xai_serve.errors import (
     InvalidTargetError,
     UnknownMethodError,
 )
-from xai_serve.explain import MethodSpec, create_explainer, explain_detailed, list_methods
+from xai_serve.explain import MethodSpec, ModelContext, create_explainer, explain_detailed, list_methods
 from xai_serve.explain.targets import select
 
-EXPECTED = {
-    "class_image",
-    "deconvnet",
-    "gradcam",
-    "gradient",
-    "guided_backprop",
-    "guided_gradcam",
-    "input_x_gradient",
-    "layer_guided_backprop",
-    "lrp",
-}
+# in a fresh interpreter: the registry lists exactly the methods the package's modules define
+_DISCOVERY = """
+import importlib, json, pkgutil, sys
+from xai_serve.explain import list_methods
+from xai_serve.explain.registry import Explainer
+import xai_serve.explain as package
+listed = sorted(list_methods())
+defined = set()
+for info in pkgutil.iter_modules(package.__path__):
+    module = importlib.import_module("xai_serve.explain." + info.name)
+    for value in vars(module).values():
+        if isinstance(value, type) and issubclass(value, Explainer) and "spec" in vars(value):
+            defined.add(value.spec.name)
+print(json.dumps([listed, sorted(defined)]))
+"""
+
+
+def test_methods_register_by_being_in_the_package() -> None:
+    import json
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", _DISCOVERY], capture_output=True, text=True, check=True)
+    listed, defined = json.loads(done.stdout.strip().splitlines()[-1])
+    assert listed == defined and listed == sorted(list_methods())
+    assert {"gradient", "lrp", "gradcam", "class_image"} <= set(listed)
 
 
 def test_list_methods() -> None:
     methods = list_methods()
-    assert set(methods) == EXPECTED
     for name, spec in methods.items():
         assert isinstance(spec, MethodSpec)
         assert spec.name == name
@@ -37,6 +51,15 @@ def test_list_methods() -> None:
         assert spec.doc
         for param in spec.params.values():
             assert param.help
+        described = spec.describe()
+        assert set(described["params"]) == set(spec.params)
+        for pname, pspec in spec.params.items():
+            d = described["params"][pname]
+            assert d["type"] == pspec.type and d["default"] == pspec.default and d["doc"] == pspec.help
+        for key in spec.test_params:
+            assert key in spec.params
+        if spec.iterations is not None:
+            assert spec.iterations in spec.params
     assert methods["class_image"].output == "image"
     assert methods["lrp"].signed and not methods["gradcam"].signed
     assert "epsilon_plus_flat" in (methods["lrp"].params["composite"].choices or ())
@@ -49,11 +72,12 @@ def test_unknown_method() -> None:
 
 def test_params_from_strings(zoo) -> None:
     model, _ = zoo("cnn")
-    lrp = create_explainer("lrp", model, composite="epsilon", epsilon="0.25", mean="0.1307", std="[0.3081]")
+    context = ModelContext((0.1307,), (0.3081,))
+    lrp = create_explainer("lrp", model, context=context, composite="epsilon", epsilon="0.25")
     assert lrp.params["epsilon"] == 0.25
-    assert lrp.params["mean"] == [0.1307] and lrp.params["std"] == [0.3081]
+    assert lrp.context == context and lrp.settings.low == ((0.0 - 0.1307) / 0.3081,)
     assert create_explainer("gradient", model, abs="true").params["abs"] is True
-    assert create_explainer("gradcam", model, layer="3").layer_name == "3"
+    assert create_explainer("gradcam", model, layer="3").choice.name == "3"
 
 
 @pytest.mark.parametrize(
@@ -62,7 +86,8 @@ def test_params_from_strings(zoo) -> None:
         ("lrp", {"composite": "bogus"}, "composite"),
         ("lrp", {"epsilon": "abc"}, "epsilon"),
         ("lrp", {"epsilon": -1.0}, "epsilon"),
-        ("lrp", {"std": "0,1"}, "std"),
+        ("lrp", {"stabilizer": 0.0}, "stabilizer"),
+        ("lrp", {"mean": "0.5"}, "mean"),
         ("gradient", {"abs": "maybe"}, "abs"),
         ("gradient", {"colour": 1}, "colour"),
         ("class_image", {"iterations": "1.5"}, "iterations"),

@@ -1,11 +1,9 @@
 """Every registered method (from ``list_methods()``): shape, finiteness, hook hygiene, bit-identical model
 outputs and state, batch consistency, errors that leave the model clean, frozen models under
-``torch.inference_mode``. A new method is covered by registering it (``SWEEP_PARAMS`` only makes slow
-methods cheap)."""
+``torch.inference_mode``. A new method is covered by registering it (its spec's ``test_params`` make
+slow methods cheap)."""
 
 from __future__ import annotations
-
-import contextlib
 
 import pytest
 import torch
@@ -15,8 +13,13 @@ from xai_serve.errors import InvalidTargetError, XaiError
 from xai_serve.explain import create_explainer, explain, list_methods, model_hooks
 
 METHODS = sorted(list_methods())
-SWEEP_PARAMS: dict[str, dict[str, object]] = {"class_image": {"iterations": 3}}
+SWEEP_PARAMS: dict[str, dict[str, object]] = {name: dict(s.test_params) for name, s in list_methods().items()}
 MODELS = ["cnn", "resnet10"]
+TARGET_FREE = {name: not s.targeted for name, s in list_methods().items()}
+
+
+def _explode(module: nn.Module, inputs: object, output: object) -> None:
+    raise RuntimeError("forward failed")
 
 
 def _fingerprint(model: nn.Module) -> list[tuple[str, str, object]]:
@@ -61,15 +64,26 @@ def test_errors_leave_model_clean(zoo, snapshot, method: str) -> None:
     with torch.no_grad():
         out = model(x)
     explainer = create_explainer(method, model, **SWEEP_PARAMS.get(method, {}))
-    with contextlib.suppress(InvalidTargetError):
-        explainer(x, 10)  # out of range for 10 classes
-    _assert_clean(model, x, state, out, prints)
+    if not TARGET_FREE.get(method, False):
+        with pytest.raises(InvalidTargetError, match="out of range"):
+            explainer(x, 10)  # out of range for 10 classes
+        _assert_clean(model, x, state, out, prints)
 
     def boom(output: torch.Tensor) -> torch.Tensor:
         raise RuntimeError("selector failed")
 
-    with contextlib.suppress(RuntimeError, XaiError):
-        explainer(x, boom)
+    if not TARGET_FREE.get(method, False):
+        with pytest.raises((RuntimeError, XaiError), match=r"selector failed|class targets"):
+            explainer(x, boom)
+        _assert_clean(model, x, state, out, prints)
+    # a failure inside the model's own forward, after the method has patched it
+    layer = next(m for m in model.modules() if isinstance(m, nn.Conv2d))
+    handle = layer.register_forward_hook(_explode)
+    try:
+        with pytest.raises((RuntimeError, XaiError), match="forward failed"):
+            explainer(x, [1, 2])
+    finally:
+        handle.remove()
     _assert_clean(model, x, state, out, prints)
 
 

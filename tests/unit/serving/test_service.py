@@ -10,7 +10,7 @@ from xai_client.requests import build_request
 from xai_client.tensors import from_proto
 
 from xai_serve.errors import InvalidInputError
-from xai_serve.explain import explain, list_methods
+from xai_serve.explain import ModelContext, explain, list_methods
 from xai_serve.serving.service import ExplainService
 
 
@@ -35,20 +35,10 @@ def _x(seed: int) -> np.ndarray:
     return np.random.default_rng(seed).normal(size=(1, 28, 28)).astype(np.float32)
 
 
-# keep the sweep fast: class_image optimises an image; a few steps show the plumbing is exact
-FAST = {"class_image": {"iterations": "3"}}
+# keep the sweep fast: each spec's test parameters (class_image: a few steps show the plumbing is exact)
+FAST = {name: {k: str(v) for k, v in spec.test_params.items()} for name, spec in list_methods().items()}
 # methods whose result for a sample depends on its batch (class_image seeds noise per batch)
 PER_BATCH = {"class_image"}
-
-
-def _params(name: str, card) -> dict:
-    spec = list_methods()[name]
-    p: dict = dict(FAST.get(name, {}))
-    if "mean" in spec.params:
-        p["mean"] = list(card.mean)
-    if "std" in spec.params:
-        p["std"] = list(card.std)
-    return p
 
 
 @pytest.mark.parametrize("method", sorted(list_methods()))
@@ -64,7 +54,8 @@ def test_every_method_equals_the_in_process_engine(service, model, card, method)
         assert r.status.code == pb.OK, r.status.message
         xt = torch.from_numpy(x)[None]
         target = t if t is not None else int(model(xt).argmax())
-        ref = explain(model, xt, {method: _params(method, card)}, [target])[method][0]
+        context = ModelContext.of(card.mean, card.std)  # the service's one source of mean/std: the card
+        ref = explain(model, xt, {method: FAST[method]}, [target], context)[method][0]
         (h,) = r.heatmaps
         assert h.method == method and h.target == target
         got = from_proto(h.values)
@@ -159,7 +150,7 @@ def test_observer_counts_by_method_and_status(model, card):
 def test_unexpected_engine_failure_is_internal_and_isolated(model, card):
     calls = []
 
-    def flaky(model_, x, methods, targets):
+    def flaky(model_, x, methods, targets, context=None):
         calls.append(len(targets))
         if 9 in targets:
             raise RuntimeError("boom")

@@ -1,0 +1,55 @@
+"""What a method may know about the model besides its weights: the input normalisation.
+
+Methods that work in pixel space (``class_image``) or need the pixel bounds of the normalised input
+(LRP's z^B rule: ``low = (0 - mean) / std``, ``high = (1 - mean) / std``) read them from the one
+explicit :class:`ModelContext` argument of :func:`~xai_serve.explain.create_explainer` /
+:func:`~xai_serve.explain.explain_detailed`. Serving and evaluation build it from the model card;
+it is never a request parameter (a client cannot send a different normalisation).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from xai_serve.errors import InvalidParameterError
+
+
+@dataclass(frozen=True)
+class ModelContext:
+    """Per-channel ``mean``/``std`` of the input normalisation ``x = (pixels - mean) / std``.
+
+    The default (0, 1) means the model input is the pixels in [0, 1].
+    """
+
+    mean: tuple[float, ...] = (0.0,)
+    std: tuple[float, ...] = (1.0,)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "mean", tuple(float(v) for v in self.mean))
+        object.__setattr__(self, "std", tuple(float(v) for v in self.std))
+        if not self.mean or len(self.mean) != len(self.std):
+            raise InvalidParameterError(
+                f"model context: {len(self.mean)} means but {len(self.std)} stds "
+                "(need equal, non-zero counts)"
+            )
+        if any(not s > 0 or s == float("inf") for s in self.std) or any(
+            m != m or abs(m) == float("inf") for m in self.mean
+        ):
+            raise InvalidParameterError(
+                "model context: every std must be positive and finite, every mean finite"
+            )
+
+    @classmethod
+    def of(cls, mean: Sequence[float], std: Sequence[float]) -> ModelContext:
+        return cls(tuple(mean), tuple(std))
+
+    @property
+    def low(self) -> tuple[float, ...]:
+        """The normalised value of a black pixel per channel."""
+        return tuple((0.0 - m) / s for m, s in zip(self.mean, self.std, strict=True))
+
+    @property
+    def high(self) -> tuple[float, ...]:
+        """The normalised value of a white pixel per channel."""
+        return tuple((1.0 - m) / s for m, s in zip(self.mean, self.std, strict=True))
