@@ -80,4 +80,16 @@ def run_demo() -> None:
     tic = time.perf_counter()
     report = serve_and_report(ckpt, out_dir=Path("demo"), log=lambda msg: print(f"[demo] {msg}"))
     print(f"[demo] served and explained in {time.perf_counter() - tic:.1f} s")
+    from xai_serve.dissection.demo import demo_section  # seed C: `xai dissect`, linked from the report
+
+    tic = time.perf_counter()
+    dissection = demo_section(ckpt, report)
+    print(f"[demo] dissection report: {dissection.resolve()} ({time.perf_counter() - tic:.1f} s)")
+    from xai_serve.decomposition.demo import decomposed_section, link_from_report  # seed E
+
+    tic = time.perf_counter()
+    decomposed_section(ckpt, report.parent, log=lambda msg: print(f"[demo] {msg}"))
+    link_from_report(report)
+    page = report.parent / "decomposed.html"
+    print(f"[demo] decomposed-layer page: {page.resolve()} ({time.perf_counter() - tic:.1f} s)")
     print(f"[demo] report: {report.resolve()}")

@@ -97,9 +97,9 @@ def find_cmd(
     typer.echo(
         f"layer: {report['layer']}  ({report['images']} {report['split']} images of {report['dataset']})"
     )
-    for key, path in files.items():
+    for key, written in files.items():
         sizes = [len(s) for s in report["k"][key]]
-        typer.echo(f"k={key}: {path} (filters per class {min(sizes)}..{max(sizes)})")
+        typer.echo(f"k={key}: {written} (filters per class {min(sizes)}..{max(sizes)})")
     for m, per in report["selectivity"].items():
         psi = [v["psi_median"] for v in per.values()]
         typer.echo(f"selectivity Psi at mass {m} (median per class): " + " ".join(f"{v:.3f}" for v in psi))

@@ -42,13 +42,3 @@ def open_split(
 
 def batches(bundle: DatasetBundle, batch_size: int) -> DataLoader[tuple[torch.Tensor, int]]:
     return DataLoader(bundle.dataset, batch_size=batch_size, shuffle=False, num_workers=0)
-
-
-def accuracy(model: nn.Module, bundle: DatasetBundle, batch_size: int = 256) -> tuple[float, int]:
-    """Top-1 accuracy of ``model`` on ``bundle`` and the number of images."""
-    correct = total = 0
-    with torch.no_grad():
-        for x, y in batches(bundle, batch_size):
-            correct += int((model(x).argmax(dim=1) == y).sum())
-            total += int(y.numel())
-    return (correct / total if total else float("nan")), total

@@ -23,6 +23,7 @@ from xai_serve.explain.params import ParamSpec
 from xai_serve.explain.registry import Attribution, Explainer, register_method
 from xai_serve.explain.targets import Target, class_indices
 from xai_serve.models.decomposed import find_head
+from xai_serve.models.layers import MaskedLinear
 
 
 @dataclass
@@ -78,7 +79,7 @@ class DecomposedExplainer(Explainer):
             )
         linear = self.head.linear
         weight = linear.weight.detach()
-        if hasattr(linear, "mask"):
+        if isinstance(linear, MaskedLinear):
             weight = weight * linear.mask
         w = weight[classes]  # (B, D)
         contrib = w * c.pooled  # (B, D)

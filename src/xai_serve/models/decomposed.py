@@ -90,7 +90,7 @@ def find_head(model: nn.Module) -> Head:
     else:
         feature_name = f"input of {pool_name}"
     linear_name, linear = linears[0]
-    return Head(linear_name, linear, pool_name, pool, feature_name)  # type: ignore[arg-type]
+    return Head(linear_name, linear, pool_name, pool, feature_name)
 
 
 def mask_from_indices(indices: Sequence[Sequence[int]], num_classes: int, num_filters: int) -> torch.Tensor:
