@@ -33,7 +33,7 @@ def run_dissection_demo(
     config = DissectConfig(
         checkpoint=str(checkpoint), broden=str(broden), layer=DEMO_LAYER, units_per_part=16, top_images=4
     )
-    summary = dissect(out_dir / "run", config, log=log)
+    summary = dissect(out_dir / "run", config, overwrite=True, log=log)  # fresh: the weights may have changed
     assert summary is not None
     log(
         f"{summary['interpretable_units']}/{summary['units']} units with IoU >= 0.04, mean IoU "
@@ -41,3 +41,24 @@ def run_dissection_demo(
         f"in {time.perf_counter() - tic:.1f} s"
     )
     return out_dir / "run" / "report.html"
+
+
+def demo_section(checkpoint: Path, demo_report: Path) -> Path:
+    """``make demo``'s dissection step: dissect into ``<demo>/dissection/`` and link the result from
+    the demo report (a paragraph inserted before ``</body>``). Returns the dissection report."""
+    import html
+
+    from xai_serve.atomic import atomic_write_text
+
+    report = run_dissection_demo(checkpoint, demo_report.parent / "dissection")
+    rel = report.relative_to(demo_report.parent).as_posix()
+    link = (
+        f'<p id="dissection">Neuron dissection of <code>{html.escape(DEMO_LAYER)}</code> on a synthetic '
+        f'Broden-format set: <a href="{html.escape(rel)}">{html.escape(rel)}</a> '
+        "(each unit's concept formula and IoU, top images with the unit's mask).</p>"
+    )
+    text = demo_report.read_text(encoding="utf-8")
+    if 'id="dissection"' not in text:
+        text = text.replace("</body>", link + "\n</body>", 1) if "</body>" in text else text + link
+        atomic_write_text(demo_report, text)
+    return report
