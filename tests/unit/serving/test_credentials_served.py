@@ -190,3 +190,15 @@ def test_archive_refuses_credentials_of_other_weights(ckpt_dir, tmp_path):
         build_archive(
             ckpt_dir, "x", store=tmp_path / "store", options=ArchiveOptions(refuse_failed_methods=True)
         )
+
+
+def test_an_archive_without_credentials_serves_heatmaps_without_one(
+    ckpt_dir, context_cls, digit_png, tmp_path
+):
+    mar = build_archive(ckpt_dir, "plain", store=tmp_path / "store")
+    d = _unpack(mar, tmp_path / "plain")
+    assert "credentials_sha256" not in yaml.safe_load((d / "model-config.yaml").read_text())["xai"]
+    h = _handler(context_cls, d)
+    e = explanation_from_proto(_explain(h, context_cls, d, digit_png, ["gradient"]))
+    assert e.heatmap("gradient").credential is None
+    assert h.service.credentials.describe() is None
