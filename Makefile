@@ -8,7 +8,7 @@ TORCH_STAMP := $(VENV)/.stamp-torch-2.14.1
 DEPS_STAMP  := $(VENV)/.stamp-deps
 PYTEST_ARGS ?=
 
-.PHONY: venv demo test test-fast lint protos bench bench-quick dockerlint clean
+.PHONY: sysdeps venv demo test test-fast lint protos bench bench-quick dockerlint clean
 
 $(VPY):
 	$(PYTHON) -m venv $(VENV)
@@ -22,7 +22,15 @@ $(DEPS_STAMP): $(TORCH_STAMP) pyproject.toml client/pyproject.toml
 	$(VPY) -m pip install --quiet -e ./client -e '.[dev]'
 	touch $@
 
-venv: $(DEPS_STAMP)
+# System packages the tests use: Debian's chromium (report tests drive it headless through
+# Playwright, with no browser download) and graphviz (`xai graph`). Installed only when missing.
+SYSDEPS := chromium graphviz
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+sysdeps:
+	@command -v chromium >/dev/null && command -v dot >/dev/null || { \
+	  $(SUDO) apt-get update && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y --no-install-recommends $(SYSDEPS); }
+
+venv: sysdeps $(DEPS_STAMP)
 
 demo: venv
 	$(VENV)/bin/xai demo
