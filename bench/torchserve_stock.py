@@ -38,6 +38,9 @@ def run(quick: bool) -> list[Measurement]:
     def explain(client: Any, *methods: str) -> Callable[[], object]:
         return lambda: client.explain(ours, image, list(methods))
 
+    def compact(client: Any, method: str) -> Callable[[], object]:  # issue 16: ExplainRequest.values
+        return lambda: client.explain(ours, image, [method], reduction="sum", value_type="float16")
+
     plans: list[tuple[str, str, str | None, Callable[[], object]]] = [
         (predict_case, STOCK_PREDICT, None, stock_call(f"/predictions/{stock}", STOCK_PREDICT)),
         (predict_case, "ours predict (gRPC)", STOCK_PREDICT, lambda: grpc.predict(ours, image)),
@@ -48,6 +51,9 @@ def run(quick: bool) -> list[Measurement]:
         (explain_case, "ours gradcam (gRPC)", STOCK_EXPLAIN, explain(grpc, "gradcam")),
         (explain_case, "ours guided_backprop (gRPC)", STOCK_EXPLAIN, explain(grpc, "guided_backprop")),
         (explain_case, "ours lrp (gRPC)", STOCK_EXPLAIN, explain(grpc, "lrp")),
+        (explain_case, COMPACT_LRP, STOCK_EXPLAIN, compact(grpc, "lrp")),
+        (explain_case, "ours lrp (HTTP, protobuf, sum-reduced float16)", STOCK_EXPLAIN, compact(http, "lrp")),
+        (explain_case, "ours gradient (gRPC, sum-reduced float16)", STOCK_EXPLAIN, compact(grpc, "gradient")),
     ]
     rows = []
     try:
@@ -71,4 +77,59 @@ def run(quick: bool) -> list[Measurement]:
             if r.name == STOCK_EXPLAIN:
                 r.extra["note"] = (f"the stock answer is {stock_bytes / 2**20:.1f} MiB of JSON floats for "
                                    "one 3x224x224 map (ours: 0.6 MiB float32 in protobuf)")
+    try:
+        rows += compact_answer_rows(running, image, stock_bytes, rows)
+    except Exception as exc:  # reported, not fatal to the other rows
+        rows.append(Measurement("torchserve_stock", SIZE_CASE, COMPACT_LRP, "bytes", float("nan"),
+                                extra={"error": repr(exc)}))
     return rows
+
+
+COMPACT_LRP = "ours lrp (gRPC, sum-reduced float16)"
+SIZE_CASE = "explanation answer size, resnet18 224x224 B=1"
+
+
+def compact_answer_rows(
+    running: Any, image: bytes, stock_bytes: int | None, rows: list[Measurement]
+) -> list[Measurement]:
+    """Answer sizes (ours full float32 vs sum-reduced float16 vs the stock JSON), the compact map's
+    maximum deviation from the sum-reduced float32 map, and the targets of issue 16 (>= 20x smaller,
+    >= 8x faster end to end than the stock explanation)."""
+    import numpy as np
+    from xai_client.requests import build_request
+    from xai_client.results import explanation_from_proto
+    from xai_client.values import reduce_channels
+
+    grpc = running.client("grpc")
+    try:
+        full = grpc.send(servers.OURS, build_request(image, methods=["lrp"]))
+        request = build_request(image, methods=["lrp"], reduction="sum", value_type="float16")
+        small = grpc.send(servers.OURS, request)
+    finally:
+        grpc.close()
+    reference = reduce_channels(explanation_from_proto(full).heatmaps[0].values, "sum")
+    compact_map = explanation_from_proto(small).heatmaps[0].values
+    deviation = float(np.abs(compact_map.astype(np.float64) - reference).max())
+    peak = float(np.abs(reference).max())
+    out = []
+    if stock_bytes:
+        out.append(Measurement("torchserve_stock", SIZE_CASE, STOCK_EXPLAIN, "bytes", float(stock_bytes)))
+    out.append(Measurement("torchserve_stock", SIZE_CASE, "ours lrp (gRPC, float32, 3 channels)", "bytes",
+                           float(full.ByteSize()), baseline=STOCK_EXPLAIN if stock_bytes else None))
+    ratio = stock_bytes / small.ByteSize() if stock_bytes else None
+    out.append(Measurement(
+        "torchserve_stock", SIZE_CASE, COMPACT_LRP, "bytes", float(small.ByteSize()),
+        baseline=STOCK_EXPLAIN if stock_bytes else None, target=">= 20x smaller",
+        met=None if ratio is None else ratio >= 20,
+        extra={"times_smaller": ratio, "max_abs_deviation_vs_reduced_float32": deviation,
+               "max_abs_reduced_float32": peak, "relative_max_deviation": deviation / peak if peak else 0.0},
+    ))
+    latency = {(r.case, r.name): r for r in rows}
+    stock = latency.get(("explain, resnet18 224x224 B=1, sequential", STOCK_EXPLAIN))
+    for r in rows:
+        compact_row = r.name.endswith("sum-reduced float16)") and r.median == r.median  # not NaN
+        if compact_row and stock is not None and stock.median:
+            r.target = ">= 8x faster"
+            r.met = stock.median / r.median >= 8
+            r.extra["times_faster"] = stock.median / r.median
+    return out

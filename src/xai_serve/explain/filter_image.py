@@ -1,0 +1,116 @@
+"""Filter visualisation by activation maximisation (seed B.3's related tool), method ``filter_image``.
+
+As the seed's ``cnn_layer_visualization.py``, at the model's own resolution and normalisation (the
+input ``x`` gives the shape, the model context the mean/std):
+
+* start from a uniform random image with pixel values in 150..180 (uint8, seeded by ``seed``);
+* normalise it once; Adam (``lr`` 0.1, ``weight_decay`` 1e-6) on the normalised image for
+  ``iterations`` steps (30), each a forward pass up to the layer (the pass stops there) and the loss
+  ``-mean(A_layer[filter])`` over the filter's spatial positions;
+* the result is the optimised image de-normalised, clipped to [0, 1] and quantised to 1/255 (the seed
+  re-creates the image this way only for saving; the optimisation itself runs unclipped).
+
+The map does not depend on the target nor on the sample (the same image for every row). Values are
+pixels in [0, 1] shaped like ``x``; ``stats["activation"]`` is the filter's mean activation on that
+final image.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+import torch
+from torch import nn
+
+from xai_serve.errors import InvalidParameterError
+from xai_serve.explain.layers import LayerChoice
+from xai_serve.explain.params import ParamSpec
+from xai_serve.explain.patching import ModelPatch, gradient_context, prepare_input
+from xai_serve.explain.registry import Attribution, Explainer, register_method
+from xai_serve.explain.targets import Target
+
+
+class _Stop(Exception):
+    """Raised by the capture hook to end the forward pass at the chosen layer."""
+
+
+@register_method(
+    "filter_image",
+    params={
+        "layer": ParamSpec(
+            "layer", None, "module name or features index (default: the last module with output > 1x1)"
+        ),
+        "filter": ParamSpec("int", 0, "channel (filter) of the layer output", minimum=0),
+        "iterations": ParamSpec("int", 30, "Adam steps (the seed: 30)", minimum=1, maximum=10000),
+        "lr": ParamSpec("float", 0.1, "Adam learning rate", minimum=0.0, maximum=1e3),
+        "weight_decay": ParamSpec("float", 1e-6, "Adam weight decay on the image", minimum=0.0, maximum=1e3),
+        "seed": ParamSpec("int", 0, "seed of the initial uniform(150, 180) image", minimum=0),
+    },
+    signed=False,
+    output="image",
+    test_params={"iterations": 3},
+    demo_params={"iterations": 30},
+    iterations="iterations",
+    targeted=False,
+)
+class FilterImage(Explainer):
+    """An image that maximises one filter's mean activation (activation maximisation, seed B.3)."""
+
+    def setup(self) -> None:
+        self.choice = LayerChoice(self.model, self.params["layer"])
+
+    def _activation(self, z: torch.Tensor, name: str, layer: nn.Module) -> torch.Tensor:
+        captured: list[torch.Tensor] = []
+
+        def hook(module: nn.Module, inputs: Any, output: Any) -> None:
+            if not isinstance(output, torch.Tensor) or output.ndim < 2:
+                raise InvalidParameterError(f"parameter 'layer': {name!r} does not output (B, C, ...)")
+            captured.append(output)
+            raise _Stop
+
+        with ModelPatch() as patch:
+            patch.forward_hook(layer, hook)
+            with contextlib.suppress(_Stop):
+                self.model(z)
+        if not captured:
+            raise InvalidParameterError(f"parameter 'layer': {name!r} is not called by the model")
+        activation = captured[0]
+        f = self.params["filter"]
+        if f >= activation.shape[1]:
+            raise InvalidParameterError(
+                f"parameter 'filter': {f} is out of range for {activation.shape[1]} channels of {name!r}"
+            )
+        return activation[:, f].flatten(1).mean(1)
+
+    def attribute(self, x: torch.Tensor, target: Target = "predicted") -> Attribution:
+        p = self.params
+        name, layer = self.choice.resolve(x)
+        with gradient_context():
+            xin = prepare_input(x).detach()
+            if xin.ndim != 4:
+                raise InvalidParameterError(f"filter_image needs (B, C, H, W) inputs, got {tuple(xin.shape)}")
+            shape = (1, -1, 1, 1)
+            mean = torch.tensor(self.context.mean, dtype=xin.dtype, device=xin.device).view(shape)
+            std = torch.tensor(self.context.std, dtype=xin.dtype, device=xin.device).view(shape)
+            if mean.numel() not in (1, xin.shape[1]):
+                raise InvalidParameterError(
+                    f"model context: {mean.numel()} mean values for {xin.shape[1]} channels"
+                )
+            gen = torch.Generator().manual_seed(p["seed"])
+            start = torch.randint(150, 181, (1, *xin.shape[1:]), generator=gen).to(xin)  # uniform(150,180)
+            z = ((start / 255 - mean) / std).requires_grad_(True)
+            optimiser = torch.optim.Adam([z], lr=p["lr"], weight_decay=p["weight_decay"])
+            for _ in range(p["iterations"]):
+                loss = -self._activation(z, name, layer).sum()
+                (z.grad,) = torch.autograd.grad(loss, z)  # the model's parameters get no .grad
+                optimiser.step()
+            with torch.no_grad():
+                img = ((z.detach() * std + mean).clamp(0, 1) * 255).round() / 255
+                final = self._activation((img - mean) / std, name, layer)
+        rows = xin.shape[0]
+        return Attribution(
+            heatmap=img.expand(rows, *img.shape[1:]).clone(),
+            stats={"activation": [float(final[0])] * rows},
+            layer=name,
+        )
