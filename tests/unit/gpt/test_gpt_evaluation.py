@@ -41,7 +41,9 @@ def test_basic_adds_pixel_metrics(ckpt: Path, tmp_path: Path) -> None:
     ctx = EvalContext.from_checkpoint(str(ckpt), dataset="pattern_digits", split="test", samples=6)
     assert ctx.full_model is not None and set(ctx.components) == {"yg", "ys"}
     result = run_suite("basic", ctx, BasicOptions(seed_parity=True, batch_size=4), tmp_path / "e", seed=0)
-    rows = list(csv.DictReader(open(tmp_path / "e" / "basic_pixels.csv", encoding="utf-8")))
+    rows = list(
+        csv.DictReader((tmp_path / "e" / "basic_pixels.csv").read_text(encoding="utf-8").splitlines())
+    )
     assert len(rows) == 6
     assert {"yg_acc", "yg_precision", "yg_recall", "yg_precision_true", "ys_recall_true"} <= set(rows[0])
     # recompute the first sample by hand
