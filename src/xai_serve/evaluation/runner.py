@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import os
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 from xai_serve.errors import InvalidParameterError
 from xai_serve.evaluation.context import EvalContext
 from xai_serve.evaluation.registry import get_suite
 from xai_serve.evaluation.report import write_report
-from xai_serve.evaluation.store import RunDir
+from xai_serve.evaluation.store import RunDir, atomic_write_text
 from xai_serve.jobs.shard import Shard, ShardComplete, sharding
 
 
@@ -65,5 +66,17 @@ def run_suite(
     except ShardComplete as done:
         return {"shard": str(done.shard), "parts": done.done}
     verdict_fn = spec.verdict_function()
-    write_report(run.root, f"xai evaluate {suite}", verdict=verdict_fn(run.root) if verdict_fn else None)
+    verdict = verdict_fn(run.root) if verdict_fn else None
+    _model_graph(ctx, run.root)
+    write_report(run.root, f"xai evaluate {suite}", verdict=verdict)
     return result
+
+
+def _model_graph(ctx: EvalContext, root: Path) -> None:
+    """model_graph.svg / .png: the layer graph with the names ``layer=`` takes (needs Graphviz)."""
+    from xai_serve.export.graph import GraphvizMissingError, render, to_dot
+
+    try:
+        render(to_dot(ctx.model, f"model {ctx.info.get('model', '')}".strip()), root / "model_graph")
+    except GraphvizMissingError as e:  # the report works without it; say why the graph is missing
+        atomic_write_text(root / "model_graph.txt", f"{e}\n")

@@ -101,6 +101,7 @@ def test_evaluation_report_in_chromium(suite, checkpoint, tmp_path, render_repor
     assert page.screenshot.stat().st_size > 10_000
     assert page.images and all(i["naturalWidth"] > 0 for i in page.images), page.images
     assert page.console_errors == []
+    assert any(i["src"] == "model_graph.png" for i in page.images)  # the layer graph (xai graph)
     text = page.text
     # verdict first, then figures, then tables, the run configuration last (collapsed)
     assert "No verdict" not in text
