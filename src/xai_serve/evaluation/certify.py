@@ -41,6 +41,13 @@ class CertifyOptions:
     batch_size: int = 16
     forward_batch: int = 2048
     device: str = "cpu"
+    backend: str = "local"  # local | ray (the evaluation jobs' backends)
+    address: str | None = None  # Ray cluster address
+    workers: int | None = None  # Ray tasks
+    shard: str | None = None  # K/N: compute one slice of both suites; merge later with resume
+
+
+SuiteRunner = Callable[[str, Any, Path], dict[str, Any]]  # (suite, options, out) -> suite result
 
 
 def certifiable_methods() -> list[str]:
@@ -48,6 +55,86 @@ def certifiable_methods() -> list[str]:
     from xai_serve.explain import list_methods
 
     return sorted(m for m, spec in list_methods().items() if getattr(spec, "output", "heatmap") == "heatmap")
+
+
+def suite_options(opts: CertifyOptions, input_hw: Sequence[int]) -> tuple[Any, Any, dict[str, Any]]:
+    """The randomisation and faithfulness suites' options of a certification, and the plan."""
+    from xai_serve.evaluation.suites import FaithfulnessOptions, RandomisationOptions
+
+    plan = cred.faithfulness_plan(input_hw)
+    rand = RandomisationOptions(
+        modes=["cascading"], variant="standard", target=opts.target, batch_size=opts.batch_size
+    )
+    faith = FaithfulnessOptions(
+        kinds=[plan["kind"]],
+        orders=["morf", "lerf"],
+        baseline="black",
+        features_in_step=int(plan.get("features_in_step", 1)),
+        patch_size=int(plan.get("patch_size", 4)),
+        region_steps=plan.get("region_steps"),
+        output="softmax",
+        target=opts.target,
+        batch_size=opts.batch_size,
+        forward_batch=opts.forward_batch,
+    )
+    return rand, faith, plan
+
+
+def context_runner(
+    ctx: Any,
+    *,
+    seed: int,
+    config: dict[str, Any] | None = None,
+    resume: bool = False,
+    overwrite: bool = False,
+) -> SuiteRunner:
+    """Run suites in-process on an ``EvalContext`` (any model, any attribution callables)."""
+    from xai_serve.evaluation.runner import run_suite
+
+    def run(suite: str, options: Any, out: Path) -> dict[str, Any]:
+        return run_suite(
+            suite, ctx, options, out, seed=seed, config=config, resume=resume, overwrite=overwrite
+        )
+
+    return run
+
+
+def job_runner(
+    checkpoint: str | Path,
+    opts: CertifyOptions,
+    methods: Sequence[str],
+    dataset: str,
+    *,
+    resume: bool,
+    overwrite: bool,
+) -> SuiteRunner:
+    """Run suites as evaluation jobs on the chosen backend (in-process, ``--shard K/N`` or Ray)."""
+    from xai_serve.evaluation.job import run_job
+    from xai_serve.evaluation.options import CommonOptions, MethodOptions
+
+    params = [f"{m}.{k}={v}" for m, kv in opts.method_params.items() for k, v in kv.items()]
+
+    def run(suite: str, options: Any, out: Path) -> dict[str, Any]:
+        common = CommonOptions(
+            checkpoint=str(checkpoint),
+            which=opts.which,
+            dataset=dataset,
+            data_root=opts.data_root,
+            split=opts.split,
+            samples=opts.samples,
+            seed=opts.seed,
+            out=str(out),
+            resume=resume,
+            overwrite=overwrite,
+            device=opts.device,
+            backend=opts.backend,
+            address=opts.address,
+            workers=opts.workers,
+            shard=opts.shard,
+        )
+        return run_job(suite, common, MethodOptions(methods=list(methods), param=params or None), options)
+
+    return run
 
 
 def certify(
@@ -58,10 +145,9 @@ def certify(
     resume: bool = False,
     overwrite: bool = False,
     log: Callable[[str], None] = lambda _msg: None,
-) -> Path:
+) -> Path | None:
     """Run the sanity check and the faithfulness suite for ``checkpoint`` into ``out``; return the
-    path of ``out/credentials.json``."""
-    from xai_serve.evaluation.context import EvalContext
+    path of ``out/credentials.json`` (None after a ``shard``: merge with ``resume`` later)."""
     from xai_serve.evaluation.store import versions
     from xai_serve.models import ModelCard
     from xai_serve.models.checkpoint import WEIGHT_FILES
@@ -77,29 +163,13 @@ def certify(
     if not methods:
         raise InvalidParameterError("certify needs at least one method")
     dataset = opts.dataset or card.dataset
-    ctx = EvalContext.from_checkpoint(
-        str(ckpt),
-        which=opts.which,
-        dataset=dataset,
-        split=opts.split,
-        samples=opts.samples,
-        seed=opts.seed,
-        methods=methods,
-        method_params=opts.method_params,
-        device=opts.device,
-        root=opts.data_root,
-    )
-    config = {
-        "checkpoint": str(ckpt),
-        "which": opts.which,
-        "dataset": dataset,
-        "split": opts.split,
-        "data_root": opts.data_root,
-        "device": opts.device,
-        "method_params": opts.method_params,
-        "purpose": "xai certify",
-    }
-    records, meta = measure(ctx, out, opts, config=config, resume=resume, overwrite=overwrite, log=log)
+    log(f"certify: {len(methods)} methods on {opts.samples} {dataset}/{opts.split} samples, seed {opts.seed}")
+    runner = job_runner(ckpt, opts, methods, dataset, resume=resume, overwrite=overwrite)
+    measured = measure(runner, out, opts, methods, card.input_shape)
+    if measured is None:
+        log(f"certify: shard {opts.shard} stored under {out}; run again with --resume to merge")
+        return None
+    records, meta = measured
     doc = cred.build(
         methods=records,
         rule=rule.describe(),
@@ -110,7 +180,6 @@ def certify(
             "checkpoint_sha256": cred.file_sha256(weights),
             "dataset": dataset,
             "split": opts.split,
-            "samples": int(ctx.images.shape[0]),
             "seed": opts.seed,
             "target": opts.target,
             "method_params": opts.method_params,
@@ -132,68 +201,102 @@ def certify(
 
 
 def measure(
-    ctx: Any,
+    run: SuiteRunner,
     out: str | Path,
     opts: CertifyOptions,
-    *,
-    config: dict[str, Any] | None = None,
-    resume: bool = False,
-    overwrite: bool = False,
-    log: Callable[[str], None] = lambda _msg: None,
-) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
-    """Run both suites on ``ctx`` (an ``EvalContext``: model, samples, attribution callables) into
-    ``out/randomisation`` and ``out/faithfulness``; return per method {"sanity", "faithfulness"}
-    records and what was run (the schedule, the perturbation plan)."""
-    from xai_serve.evaluation.runner import run_suite
-    from xai_serve.evaluation.suites import FaithfulnessOptions, RandomisationOptions
-
+    methods: Sequence[str],
+    input_hw: Sequence[int],
+) -> tuple[dict[str, dict[str, Any]], dict[str, Any]] | None:
+    """Run both suites with ``run`` into ``out/randomisation`` and ``out/faithfulness``; return per
+    method {"sanity", "faithfulness"} records and what was run (sample count, schedule, plan), or
+    None when ``run`` only stored a shard."""
     out = Path(out)
     rule = SanityRule(opts.threshold)
-    plan = cred.faithfulness_plan(ctx.images.shape)
-    log(f"certify: {len(ctx.attributions)} methods on {ctx.images.shape[0]} samples, seed {opts.seed}")
-    rand = run_suite(
-        "randomisation",
-        ctx,
-        RandomisationOptions(
-            modes=["cascading"], variant="standard", target=opts.target, batch_size=opts.batch_size
-        ),
-        out / "randomisation",
-        seed=opts.seed,
-        config=config,
-        resume=resume,
-        overwrite=overwrite,
-    )
-    faith_opts = FaithfulnessOptions(
-        kinds=[plan["kind"]],
-        orders=["morf", "lerf"],
-        baseline="black",
-        features_in_step=int(plan.get("features_in_step", 1)),
-        patch_size=int(plan.get("patch_size", 4)),
-        region_steps=plan.get("region_steps"),
-        output="softmax",
-        target=opts.target,
-        batch_size=opts.batch_size,
-        forward_batch=opts.forward_batch,
-    )
-    faith = run_suite(
-        "faithfulness",
-        ctx,
-        faith_opts,
-        out / "faithfulness",
-        seed=opts.seed,
-        config=config,
-        resume=resume,
-        overwrite=overwrite,
-    )
+    rand_opts, faith_opts, plan = suite_options(opts, input_hw)
+    rand = run("randomisation", rand_opts, out / "randomisation")
+    faith = run("faithfulness", faith_opts, out / "faithfulness")
+    if "shard" in rand or "shard" in faith:
+        return None
     records = {
         m: {
             "sanity": cred.sanity_record(rand["summary"], m, rand["layers"], rule),
             "faithfulness": cred.faithfulness_record(faith["summary"], m, plan["kind"]),
         }
-        for m in ctx.attributions
+        for m in methods
     }
     meta = {
+        "samples": int(rand["n"]),
         "randomisation": {"mode": "cascading", "variant": "standard", "levels": len(rand["layers"])},
         "faithfulness": {**plan, "orders": ["morf", "lerf"], "baseline": "black", "output": "softmax"},
     }
     return records, meta
+
+
+DEMO_SAMPLES = 8  # `make demo`: 8 validation images keep certification within ~60 s of CPU
+
+
+def demo_certify(checkpoint: str | Path, out: str | Path, *, log: Callable[[str], None] = print) -> Path:
+    """``make demo``'s certification of the digits model: every served heatmap method on
+    ``DEMO_SAMPLES`` validation images (a small sample: the scores are indicative, their std is in
+    credentials.json); returns the credentials.json path for the archive."""
+    import time
+
+    tic = time.perf_counter()
+    path = certify(
+        checkpoint,
+        out,
+        CertifyOptions(samples=DEMO_SAMPLES, batch_size=DEMO_SAMPLES),
+        overwrite=True,
+        log=log,
+    )
+    log(f"certified in {time.perf_counter() - tic:.1f} s: {path}")
+    return path
+
+
+def credentials_table(summaries: dict[str, dict[str, Any]], doc: dict[str, Any] | None = None) -> str:
+    """HTML: the methods' credentials side by side (one column per method), with the rule."""
+    import html
+
+    esc = html.escape
+    methods = sorted(summaries)
+
+    def cell(m: str, key: str) -> str:
+        v = summaries[m].get(key)
+        return "—" if v is None or not summaries[m].get("certified") else f"{float(v):.3f}"
+
+    def verdict(m: str) -> str:
+        s = summaries[m]
+        if not s.get("certified"):
+            return '<span class="cred-none">not certified</span>'
+        if s.get("sanity_pass"):
+            return '<span class="cred-pass">✓ pass</span>'
+        return '<span class="cred-fail">✗ fail</span>'
+
+    rows = [
+        ("sanity check", verdict),
+        ("Spearman |maps|, fully randomised (lower is better)", lambda m: cell(m, "sanity_spearman")),
+        ("AOPC MoRF (higher is better)", lambda m: cell(m, "aopc_morf")),
+        ("AOPC LeRF (lower is better)", lambda m: cell(m, "aopc_lerf")),
+        ("ABPC (higher is better)", lambda m: cell(m, "abpc")),
+    ]
+    head = "".join(f"<th>{esc(m)}</th>" for m in methods)
+    body = "".join(
+        f"<tr><th>{esc(label)}</th>" + "".join(f"<td>{fn(m)}</td>" for m in methods) + "</tr>"
+        for label, fn in rows
+    )
+    note = ""
+    if doc:
+        rule = doc.get("rule", {})
+        faith = doc.get("faithfulness", {})
+        note = (
+            f"<p><small>Rule: {esc(str(rule.get('text', '')))}; threshold {rule.get('threshold')}. "
+            f"Measured on {doc.get('samples')} {esc(str(doc.get('dataset')))}/{esc(str(doc.get('split')))} "
+            f"images, seed {doc.get('seed')}; faithfulness by {esc(str(faith.get('kind')))} perturbation "
+            f"({esc(str(faith.get('baseline')))} baseline). Weights sha256 "
+            f"{esc(str(doc.get('checkpoint_sha256', ''))[:12])}…</small></p>"
+        )
+    style = (
+        "<style>.cred-pass{color:#1b9e3c;font-weight:bold}.cred-fail{color:#c81e1e;font-weight:bold}"
+        ".cred-none{color:#888}</style>"
+    )
+    return f'{style}<table class="credentials"><tr><th>credential</th>{head}</tr>{body}</table>{note}'

@@ -1,89 +1,117 @@
 """``xai certify CHECKPOINT``: measure the explanation credentials of a checkpoint (torch imported
-lazily). See :mod:`xai_serve.evaluation.certify` and :mod:`xai_serve.evaluation.credentials`."""
+lazily). See :mod:`xai_serve.evaluation.certify` and :mod:`xai_serve.evaluation.credentials`.
+
+The data, sample, seed, output and backend options are the evaluation jobs' shared ones
+(:class:`~xai_serve.evaluation.options.CommonOptions`, :class:`~.options.MethodOptions`, declared
+once), with certification's defaults: the validation split, 32 samples, every served heatmap
+method, output ``certify/<checkpoint name>``; its own options are :class:`CertifyCliOptions`.
+"""
 
 from __future__ import annotations
 
+import inspect
 import json
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
+from xai_serve.evaluation.options import CommonOptions, MethodOptions, build, opt, typer_parameters
 from xai_serve.evaluation.sanity_rule import SANITY_THRESHOLD
 
+DEFAULTS = {"split": "val", "samples": 32, "methods": [], "dataset": ""}
 
-def certify_command(
-    checkpoint: Annotated[Path, typer.Argument(help="checkpoint directory written by `xai train`")],
-    methods: Annotated[
-        str | None, typer.Option(help="comma-separated methods (default: every served heatmap method)")
-    ] = None,
-    param: Annotated[
-        list[str] | None, typer.Option("--param", help="method parameter METHOD.KEY=VALUE (repeatable)")
-    ] = None,
-    samples: Annotated[int, typer.Option(help="validation samples")] = 32,
-    seed: Annotated[int, typer.Option(help="seed of the sample choice and every random draw")] = 0,
-    dataset: Annotated[str | None, typer.Option(help="dataset (default: the model card's)")] = None,
-    data_root: Annotated[str | None, typer.Option(help="dataset root folder (local datasets)")] = None,
-    split: Annotated[str, typer.Option(help="dataset split")] = "val",
-    which: Annotated[str, typer.Option(help="weights: best | last")] = "best",
-    threshold: Annotated[
-        float, typer.Option(help="sanity rule: pass iff Spearman |maps| of the fully randomised model < this")
-    ] = SANITY_THRESHOLD,
-    target: Annotated[str, typer.Option(help="class explained and scored: true | predicted")] = "true",
-    batch_size: Annotated[int, typer.Option(help="images per stored batch (unit of resumption)")] = 16,
-    out: Annotated[
-        Path | None, typer.Option(help="output directory (default certify/<checkpoint name>)")
-    ] = None,
-    resume: Annotated[bool, typer.Option(help="continue an interrupted run in --out")] = False,
-    overwrite: Annotated[bool, typer.Option(help="replace an existing run in --out")] = False,
-    device: Annotated[str, typer.Option(help="torch device (cpu, cuda)")] = "cpu",
-) -> None:
-    """Sanity check (cascading randomisation) + faithfulness (AOPC MoRF/LeRF, ABPC) per method:
-    writes OUT/credentials.json for `xai archive --credentials`."""
-    from xai_serve.errors import InvalidParameterError, XaiError
+
+@dataclass
+class CertifyCliOptions:
+    threshold: float = opt(
+        SANITY_THRESHOLD, "sanity rule: pass iff Spearman |maps| of the fully randomised model < this"
+    )
+    target: str = opt("true", "class explained and scored: true | predicted")
+    batch_size: int = opt(16, "images per stored batch (the unit of resumption and of sharding)")
+
+
+def run_certify(checkpoint: Path, **values: Any) -> None:
+    from xai_serve.errors import XaiError
     from xai_serve.evaluation.certify import CertifyOptions, certify
 
     try:
-        params: dict[str, dict[str, str]] = {}
-        for item in param or []:
-            key, sep, value = item.partition("=")
-            method, dot, name = key.partition(".")
-            if not sep or not dot or not method or not name:
-                raise InvalidParameterError(f"--param expects METHOD.KEY=VALUE, got {item!r}")
-            params.setdefault(method, {})[name] = value
+        common: CommonOptions = build(CommonOptions, values)
+        methods: MethodOptions = build(MethodOptions, values)
+        own: CertifyCliOptions = build(CertifyCliOptions, values)
+        common.validate()
         opts = CertifyOptions(
-            methods=[m.strip() for m in methods.split(",") if m.strip()] if methods else None,
-            method_params=params,  # type: ignore[arg-type]
-            samples=samples,
-            seed=seed,
-            dataset=dataset,
-            split=split,
-            data_root=data_root,
-            which=which,
-            threshold=threshold,
-            target=target,
-            batch_size=batch_size,
-            device=device,
+            methods=methods.methods or None,
+            method_params=methods.method_params(),
+            samples=common.samples or 32,
+            seed=common.seed,
+            dataset=common.dataset or None,
+            split=common.split,
+            data_root=common.data_root,
+            which=common.which,
+            threshold=own.threshold,
+            target=own.target,
+            batch_size=own.batch_size,
+            device=common.device,
+            backend=common.backend,
+            address=common.address,
+            workers=common.workers,
+            shard=common.shard,
         )
-        dest = out or Path("certify") / checkpoint.name
+        dest = Path(common.out) if common.out else Path("certify") / checkpoint.name
         path = certify(
-            checkpoint, dest, opts, resume=resume, overwrite=overwrite, log=lambda m: typer.echo(m, err=True)
+            checkpoint,
+            dest,
+            opts,
+            resume=common.resume,
+            overwrite=common.overwrite,
+            log=lambda m: typer.echo(m, err=True),
         )
     except (XaiError, ValueError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
+    if path is None:
+        typer.echo(json.dumps({"shard": common.shard, "out": str(dest)}))
+        return
     doc = json.loads(path.read_text())
+    verdicts = {m: v["sanity"]["pass"] for m, v in doc["methods"].items()}
     typer.echo(
         json.dumps(
             {
                 "credentials": str(path),
-                "passed": sorted(m for m, v in doc["methods"].items() if v["sanity"]["pass"]),
-                "failed": sorted(m for m, v in doc["methods"].items() if not v["sanity"]["pass"]),
+                "passed": sorted(m for m, ok in verdicts.items() if ok),
+                "failed": sorted(m for m, ok in verdicts.items() if not ok),
             }
         )
     )
 
 
+def _command() -> Any:
+    params = [
+        p
+        for p in typer_parameters(CommonOptions, MethodOptions, CertifyCliOptions, defaults=DEFAULTS)
+        if p.name not in ("checkpoint", "metrics_file", "pushgateway")  # positional; no job metrics
+    ]
+    ckpt = inspect.Parameter(
+        "checkpoint",
+        inspect.Parameter.POSITIONAL_OR_KEYWORD,
+        annotation=Annotated[Path, typer.Argument(help="checkpoint directory written by `xai train`")],
+    )
+
+    def certify(checkpoint: Path, **values: Any) -> None:
+        run_certify(checkpoint, **values)
+
+    certify.__doc__ = (
+        "Sanity check (cascading randomisation, documented rule) + faithfulness (AOPC MoRF/LeRF, ABPC) "
+        "per served method on validation data: writes OUT/credentials.json for `xai archive --credentials`."
+    )
+    sig = inspect.Signature([ckpt, *params])
+    certify.__signature__ = sig  # type: ignore[attr-defined]
+    certify.__annotations__ = {p.name: p.annotation for p in sig.parameters.values()}
+    return certify
+
+
 def register(app: typer.Typer) -> None:
     """Add ``xai certify`` to ``app``."""
-    app.command("certify")(certify_command)
+    app.command("certify")(_command())

@@ -11,7 +11,7 @@ import torch
 
 from xai_serve.errors import CheckpointError
 from xai_serve.evaluation import credentials as cred
-from xai_serve.evaluation.certify import CertifyOptions, measure
+from xai_serve.evaluation.certify import CertifyOptions, context_runner, measure
 from xai_serve.evaluation.context import EvalContext
 from xai_serve.evaluation.sanity_rule import SANITY_THRESHOLD, SanityRule
 
@@ -54,6 +54,13 @@ def _gradient(model):
     return attribute
 
 
+def _measure(ctx: EvalContext, out, resume: bool = False):
+    run = context_runner(ctx, seed=0, resume=resume)
+    return measure(
+        run, out, CertifyOptions(samples=24, batch_size=8), list(ctx.attributions), ctx.images.shape
+    )
+
+
 def _weight_blind(x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return x.detach().clone()  # an "explanation" that never looks at the model
 
@@ -65,7 +72,7 @@ def records(trained_digits_mlp, tmp_path_factory):
     model, x, y = trained_digits_mlp
     ctx = _ctx(model, x, y, {"gradient": _gradient(model), "weight_blind": _weight_blind})
     out = tmp_path_factory.mktemp("certify")
-    recs, meta = measure(ctx, out, CertifyOptions(samples=24, batch_size=8))
+    recs, meta = _measure(ctx, out)
     return recs, meta, out
 
 
@@ -104,7 +111,7 @@ def test_resume_recomputes_nothing(records, trained_digits_mlp):
         return _weight_blind(x_, t_)
 
     ctx = _ctx(model, x, y, {"gradient": _gradient(model), "weight_blind": counting})
-    again, _ = measure(ctx, out, CertifyOptions(samples=24, batch_size=8), resume=True)
+    again, _ = _measure(ctx, out, resume=True)
     assert calls == [] and again == recs
 
 
@@ -165,3 +172,27 @@ def test_nan_is_never_written_or_served(records, tmp_path):
 def test_faithfulness_plan_by_input_size():
     assert cred.faithfulness_plan((1, 28, 28)) == {"kind": "pixel", "features_in_step": 13}
     assert cred.faithfulness_plan((3, 224, 224)) == {"kind": "region", "patch_size": 14, "region_steps": 64}
+
+
+def _certify_cli(*args: str):
+    from typer.testing import CliRunner
+
+    from xai_serve.cli import app
+
+    res = CliRunner().invoke(app, ["certify", *args])
+    assert res.exit_code == 0, res.output
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def test_cli_shards_merge_to_the_in_process_credentials(digits_checkpoint, tmp_path):
+    common = [str(digits_checkpoint), "--methods", "gradient,input_x_gradient", "--samples", "8"]
+    common += ["--batch-size", "4"]
+    whole = _certify_cli(*common, "--out", str(tmp_path / "whole"))
+    sharded = str(tmp_path / "sharded")
+    for k in (0, 1):
+        assert _certify_cli(*common, "--out", sharded, "--shard", f"{k}/2", "--resume")["shard"] == f"{k}/2"
+    merged = _certify_cli(*common, "--out", sharded, "--resume")
+    a, b = cred.load(whole["credentials"]), cred.load(merged["credentials"])
+    assert a["methods"] == b["methods"] and a["samples"] == b["samples"] == 8 and a["split"] == "val"
+    assert sorted(whole["passed"] + whole["failed"]) == ["gradient", "input_x_gradient"]
+    assert a["checkpoint_sha256"] == cred.file_sha256(digits_checkpoint / "best.pt")
