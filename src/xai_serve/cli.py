@@ -11,6 +11,7 @@ from xai_serve.dissection import commands as dissection_commands
 from xai_serve.evaluation import certify_commands
 from xai_serve.evaluation import commands as evaluation_commands
 from xai_serve.export import commands as export_commands
+from xai_serve.gpt import commands as gpt_commands
 from xai_serve.serving import commands as serving_commands
 from xai_serve.training import commands as training_commands
 
@@ -30,6 +31,7 @@ for _module in (
     decomposition_commands,
     certify_commands,
     export_commands,
+    gpt_commands,
 ):
     _module.register(app)
 

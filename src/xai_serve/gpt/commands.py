@@ -1,0 +1,119 @@
+"""``xai gpt samples|heatmaps|heatmapsGC CHECKPOINT --out DIR``: seed A's figures as PNGs + index.html.
+
+The samples are drawn from ``pattern_digits`` with ``--seed`` (one per class, 0..9). Heavy imports
+happen inside the command bodies.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, NoReturn
+
+import typer
+
+SECTIONS = ("samples", "heatmaps", "heatmapsGC")
+
+
+def _fail(message: str) -> NoReturn:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(2)
+
+
+def one_per_class(seed: int) -> tuple[Any, Any, Any, Any]:
+    """x (10,1,28,28), y0, yg0, ys0: one pattern_digits sample of each class 0..9."""
+    import numpy as np
+
+    from xai_serve.data.pattern_digits import sample_batch
+
+    return sample_batch(list(range(10)), np.random.default_rng(seed))
+
+
+def gpt_figures(
+    checkpoint: Path,
+    out: Path,
+    *,
+    sections: tuple[str, ...] = SECTIONS,
+    seed: int = 0,
+    classes: tuple[int, ...] = tuple(range(10)),
+    pixels: int = 6,
+) -> Path:
+    """Write the chosen figures of ``checkpoint``'s GPT model into ``out``; returns ``out/index.html``."""
+    from xai_serve.errors import InvalidArgumentError
+    from xai_serve.gpt import figures as fg
+    from xai_serve.models import load_checkpoint
+
+    model, card = load_checkpoint(checkpoint)
+    if list(card.outputs) != ["y", "yg", "ys"]:
+        raise InvalidArgumentError(
+            f"{checkpoint} is not a GPT model (outputs {card.outputs}, want y, yg, ys)"
+        )
+    out.mkdir(parents=True, exist_ok=True)
+    x, y0, yg0, ys0 = one_per_class(seed)
+    report: list[tuple[str, list[str]]] = []
+    if "samples" in sections:
+        png = fg.samples_figure(
+            model, x[list(classes)], y0[list(classes)], yg0[list(classes)], ys0[list(classes)]
+        )
+        report.append(
+            (
+                "generate_samples: image | grown from true seeds | grown from predicted seeds",
+                [fg.save(out, "samples.png", png)],
+            )
+        )
+    if "heatmaps" in sections:
+        png = fg.class_heatmaps_figure(model, x[list(classes)], y0[list(classes)])
+        report.append(("heatmaps of y (target: the true class)", [fg.save(out, "heatmaps.y0.png", png)]))
+    if "heatmapsGC" in sections:
+        files = []
+        for c in classes:
+            for key, png in fg.component_heatmaps(model, x[c : c + 1], yg0[c], ys0[c], pixels).items():
+                files.append(fg.save(out, f"{c}.{key}.png", png))
+        report.append(
+            ("component heatmaps (heatmapsGC): yg/ys at true (yg0, ys0) and predicted seed pixels", files)
+        )
+    return fg.write_report(out, f"GPT figures of {checkpoint}", report)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``xai gpt ...`` to ``app``."""
+    gpt = typer.Typer(
+        help="Seed A (General Pattern Theory) figures of a GPT checkpoint.", no_args_is_help=True
+    )
+    app.add_typer(gpt, name="gpt")
+
+    def run(section: str, checkpoint: Path, out: Path, seed: int, pixels: int) -> None:
+        from xai_serve.errors import XaiError
+
+        try:
+            index = gpt_figures(checkpoint, out, sections=(section,), seed=seed, pixels=pixels)
+        except XaiError as exc:
+            _fail(str(exc))
+        typer.echo(f"wrote {index}")
+
+    @gpt.command("samples")
+    def samples(
+        checkpoint: Path = typer.Argument(..., help="checkpoint directory of a resgptnet model"),
+        out: Path = typer.Option(Path("gpt_figures"), "--out", help="output folder"),
+        seed: int = typer.Option(0, "--seed", help="seed of the pattern_digits samples"),
+    ) -> None:
+        """Seed A's generate_samples: image, grown from the true seeds, grown from the predicted seeds."""
+        run("samples", checkpoint, out, seed, 0)
+
+    @gpt.command("heatmaps")
+    def heatmaps(
+        checkpoint: Path = typer.Argument(..., help="checkpoint directory of a resgptnet model"),
+        out: Path = typer.Option(Path("gpt_figures"), "--out", help="output folder"),
+        seed: int = typer.Option(0, "--seed", help="seed of the pattern_digits samples"),
+    ) -> None:
+        """Grad-CAM (input adapter, layer1), deconvnet, guided backprop of y, one sample per class."""
+        run("heatmaps", checkpoint, out, seed, 0)
+
+    @gpt.command("heatmapsGC")
+    def heatmaps_gc(
+        checkpoint: Path = typer.Argument(..., help="checkpoint directory of a resgptnet model"),
+        out: Path = typer.Option(Path("gpt_figures"), "--out", help="output folder"),
+        seed: int = typer.Option(0, "--seed", help="seed of the pattern_digits samples"),
+        pixels: int = typer.Option(6, "--pixels", min=1, help="at most this many seed pixels per figure"),
+    ) -> None:
+        """Component heatmaps: per seed pixel, maps of yg and ys (true and predicted seeds), per class."""
+        run("heatmapsGC", checkpoint, out, seed, pixels)
