@@ -249,6 +249,7 @@ def demo_certify(checkpoint: str | Path, out: str | Path, *, log: Callable[[str]
         overwrite=True,
         log=log,
     )
+    assert path is not None  # no shard: the whole run
     log(f"certified in {time.perf_counter() - tic:.1f} s: {path}")
     return path
 

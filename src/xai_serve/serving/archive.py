@@ -21,7 +21,7 @@ import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
 
@@ -73,7 +73,7 @@ ONNX_NAME = "model.onnx"
 
 
 def model_config(options: ArchiveOptions, weights_sha256: str, credentials_sha256: str | None = None) -> dict:
-    config = {
+    config: dict[str, Any] = {
         "minWorkers": options.workers,
         "maxWorkers": options.workers,
         "batchSize": options.batch_size,

@@ -27,7 +27,7 @@ def register(app: typer.Typer) -> None:
         store: Path = typer.Option(Path("model_store"), "--store", help="model store directory"),
         which: str = typer.Option("best", help="best | last"),
         batch_size: int = typer.Option(8, help="TorchServe batchSize"),
-        max_batch_delay: int = typer.Option(2, help="TorchServe maxBatchDelay (ms): a lone request waits this long"),
+        max_batch_delay: int = typer.Option(2, help="TorchServe maxBatchDelay (ms); a lone request waits it"),
         workers: int = typer.Option(1, help="workers (min = max)"),
         response_timeout: int = typer.Option(120, help="responseTimeout (s)"),
         default_method: list[str] = typer.Option(["gradient"], help="methods for /explanations without one"),
@@ -81,7 +81,9 @@ def register(app: typer.Typer) -> None:
 
                 out = certify_out or Path("certify") / name
                 copts = CertifyOptions(samples=certify_samples, which=which)
-                credentials = run_certify(checkpoint, out, copts, overwrite=True, log=typer.echo)
+                certified = run_certify(checkpoint, out, copts, overwrite=True, log=typer.echo)
+                assert certified is not None  # no shard: the whole run
+                credentials = certified
             opts.credentials = credentials
             path = build_archive(checkpoint, name, store=store, which=which, options=opts)  # type: ignore[arg-type]
         except XaiError as exc:
