@@ -24,14 +24,14 @@ from xai_client.api.v1 import explain_pb2 as pb
 from xai_client.requests import build_request
 from xai_client.tensors import from_proto
 
-from xai_serve.explain import explain, list_methods
+from xai_serve.explain import ModelContext, explain, list_methods
 from xai_serve.models import load_checkpoint
 from xai_serve.serving.decode import decode_input
 
 pytestmark = pytest.mark.integration
 
 MODEL = "tiny"
-FAST = {"class_image": {"iterations": "3"}}
+FAST = {name: {k: str(v) for k, v in spec.test_params.items()} for name, spec in list_methods().items()}
 
 
 def png(arr: np.ndarray) -> bytes:
@@ -68,13 +68,8 @@ def reference(served):
 
 
 def _engine(model, card, x: torch.Tensor, method: str, target: int) -> np.ndarray:
-    params = dict(FAST.get(method, {}))
-    spec = list_methods()[method]
-    if "mean" in spec.params:
-        params["mean"] = list(card.mean)
-    if "std" in spec.params:
-        params["std"] = list(card.std)
-    return explain(model, x[None], {method: params}, [target])[method][0].detach().numpy()
+    context = ModelContext.of(card.mean, card.std)
+    return explain(model, x[None], {method: FAST[method]}, [target], context)[method][0].detach().numpy()
 
 
 def _worker_pids(served) -> list[int]:

@@ -172,7 +172,8 @@ def test_default_layer_on_every_registered_model() -> None:
         layer = spatial_layer(model, shape)
         x = torch.rand(1, *shape)
         seen: dict[str, torch.Tensor] = {}
-        handle = model.get_submodule(layer).register_forward_hook(lambda _m, _i, o, s=seen: s.setdefault("o", o))
+        module = model.get_submodule(layer)
+        handle = module.register_forward_hook(lambda _m, _i, o, s=seen: s.setdefault("o", o))
         with torch.no_grad():
             out = model(x)
         handle.remove()

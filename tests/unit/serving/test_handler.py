@@ -154,6 +154,14 @@ def test_describe(handler, unpacked, context_cls):
     (out,) = handler.handle([{}], ctx)
     d = json.loads(out)
     assert d["card"]["model"] == "simplenet_310k" and "gradient" in d["methods"]
+    # full parameter specs from the registry, and the archive's cost limits
+    from xai_serve.explain import list_methods
+
+    assert set(d["methods"]) == set(list_methods())
+    comp = d["methods"]["lrp"]["params"]["composite"]
+    assert comp["type"] == "str" and comp["default"] == "epsilon_plus_flat" and comp["doc"] and comp["choices"]
+    assert d["methods"]["class_image"]["iterations"] == "iterations"
+    assert d["limits"]["max_rows"] >= 1 and d["limits"]["lrp_cache_entries"] >= 1
 
 
 def test_tampered_weights_are_refused(unpacked, context_cls, tmp_path):
