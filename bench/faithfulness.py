@@ -7,6 +7,8 @@ Models: the default digits checkpoint (runs/digits_simplenet, SimpleNet-310k) wh
 SimpleNet-310k with random weights (throughput does not depend on the weights), and an MLP
 (784-100-100-10) for which the forward pass is cheap and the perturbation machinery dominates.
 ``extra.max_abs_diff`` is the largest difference between our curves and Quantus' (agreement check).
+Last, the forward-bound figure (issue 14): the seconds of pixel flipping on the digits SimpleNet as a
+ratio to the seconds of the forward passes it needs (target <= 1.3x).
 """
 
 from __future__ import annotations
@@ -115,12 +117,78 @@ def _case(name: str, n: int, runs: int, quantus_runs: int) -> list[Measurement]:
     return rows
 
 
+FORWARDS = "its forward passes alone (same inputs, same chunks)"
+
+
+def _forward_bound(n_images: int, runs: int) -> list[Measurement]:
+    """Pixel flipping as the faithfulness suite runs it (removal order + curves, default forward batch
+    2048) on the digits SimpleNet, in seconds, as a ratio to the seconds of the forward passes it needs
+    (the same number of inputs through the model in the same chunks, from a preallocated input);
+    target <= 1.3x. ``extra`` has the user and system CPU seconds of the curves."""
+    import resource
+
+    from xai_serve.evaluation import make_baseline, perturbation_curves, pixel_steps
+    from xai_serve.evaluation.perturbation import forward_chunk
+    from xai_serve.explain import create_explainer
+
+    model, source = _model("simplenet_310k")
+    x, y = _digits(n_images)
+    a = create_explainer("input_x_gradient", model)(x, y.tolist()).detach()
+    base = make_baseline("black", x)
+    chunk = forward_chunk(model, x[:1], 2048)
+    total = x.shape[0] * (x.shape[-1] * x.shape[-2] + 1)
+    inputs = x[:1].expand(chunk, *x.shape[1:]).clone()
+
+    def suite() -> None:
+        steps, k = pixel_steps(a, "morf", 1)
+        perturbation_curves(model, x, y, steps, base, k, output="softmax", batch_size=2048)
+
+    @torch.no_grad()
+    def forwards() -> None:
+        for start in range(0, total, chunk):
+            model(inputs[: min(chunk, total - start)])
+
+    times: dict[str, list[float]] = {"suite": [], "forwards": []}
+    cpu = {"user": 0.0, "system": 0.0}
+    suite()  # warm-up (and the chunk probe)
+    for _ in range(runs):
+        for name, fn in (("suite", suite), ("forwards", forwards)):
+            r0 = resource.getrusage(resource.RUSAGE_SELF)
+            t0 = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t0)
+            r1 = resource.getrusage(resource.RUSAGE_SELF)
+            if name == "suite":
+                cpu["user"] += (r1.ru_utime - r0.ru_utime) / runs
+                cpu["system"] += (r1.ru_stime - r0.ru_stime) / runs
+    case = f"pixel flipping, {source}, {x.shape[0]} digits images x 785 inputs"
+    extra = {"chunk": chunk, "inputs": total, "threads": torch.get_num_threads()}
+    med_f, q1_f, q3_f = summarise(times["forwards"])
+    med_s, q1_s, q3_s = summarise(times["suite"])
+    return [
+        Measurement(SUITE, case, FORWARDS, "s", med_f, q1_f, q3_f, n=runs, extra=extra),
+        Measurement(
+            SUITE,
+            case,
+            "ours pixel flipping (ordering + curves)",
+            "s",
+            med_s,
+            q1_s,
+            q3_s,
+            n=runs,
+            baseline=FORWARDS,
+            target="<= 1.3x",
+            extra={**extra, "cpu_user_s": cpu["user"], "cpu_system_s": cpu["system"]},
+        ),
+    ]
+
+
 def run(quick: bool) -> list[Measurement]:
     """MLP over the whole digits test set (quick: 32 images); full mode adds SimpleNet on 8 images
     (Quantus needs minutes per image batch there on a 2-core machine)."""
     if quick:
-        return _case("mlp", 32, 1, 1)
-    return _case("mlp", 359, 3, 1) + _case("simplenet_310k", 8, 2, 1)
+        return _case("mlp", 32, 1, 1) + _forward_bound(4, 3)
+    return _case("mlp", 359, 3, 1) + _case("simplenet_310k", 8, 2, 1) + _forward_bound(16, 5)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -12,6 +12,7 @@ import math
 import operator
 import re
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from bench.common import Measurement
@@ -105,6 +106,47 @@ def _notes(rows: list[dict[str, Any]]) -> list[str]:
     return out
 
 
+WHERE_TIME_GOES = Path(__file__).with_name("where_time_goes.md")
+
+
+def _reason(m: dict[str, Any]) -> str:
+    """Why a target was met or missed: the row's own ``extra.reason``, else the comparison itself."""
+    extra = m.get("extra") or {}
+    if extra.get("reason"):
+        return str(extra["reason"])
+    if "error" in extra:
+        return "the measurement failed"
+    match = _TARGET.match(m.get("target") or "")
+    if match is None:
+        return ""
+    if match.group(3) is not None:
+        value = "—" if m.get("ratio") is None else f"{m['ratio']:.2f}×"
+        shown = f"ratio {value} to {m.get('baseline')}"
+    else:
+        shown = f"{_num(m['median'])} {m['unit']}"
+    return f"{shown} {'meets' if m.get('met') else 'misses'} {m['target'].strip()}"
+
+
+def _targets(run: dict[str, Any]) -> list[str]:
+    """Every row with a target, across suites: measured, baseline (peer) beside it, met, reason."""
+    out = [
+        "| suite | case | measured | median | ratio | baseline | target | met | reason |",
+        "|---|---|---|---:|---:|---|---|---|---|",
+    ]
+    for name, suite in run["suites"].items():
+        for m in suite["measurements"]:
+            if not m.get("target"):
+                continue
+            ratio = "" if m.get("ratio") is None else f"{m['ratio']:.2f}×"
+            met = "" if m.get("met") is None else ("met" if m["met"] else "**missed**")
+            out.append(
+                f"| {name} | {_cell(m['case'])} | {_cell(m['name'])} "
+                f"| {_num(m['median'])} {m['unit']} | {ratio} "
+                f"| {_cell(m.get('baseline') or '')} | {_cell(m['target'])} | {met} | {_cell(_reason(m))} |"
+            )
+    return out
+
+
 def render(run: dict[str, Any]) -> str:
     machine, versions = run["machine"], run["versions"]
     lines = [
@@ -133,6 +175,8 @@ def render(run: dict[str, Any]) -> str:
         seconds, count = suite.get("seconds", 0), len(suite["measurements"])
         summary.append(f"| {name} | {status} | {seconds:.0f} | {count} |")
     lines += ["## Suites", "", *summary, ""]
+    lines += ["## Targets", "", "Every figure with a target, beside the baseline or peer of its ratio.", ""]
+    lines += [*_targets(run), ""]
     for name, suite in run["suites"].items():
         lines += [f"## {name}", ""]
         if suite.get("doc"):
@@ -153,4 +197,6 @@ def render(run: dict[str, Any]) -> str:
         if notes:
             lines += ["", *notes]
         lines.append("")
+    if WHERE_TIME_GOES.is_file():
+        lines += [WHERE_TIME_GOES.read_text().rstrip(), ""]
     return "\n".join(lines).rstrip() + "\n"

@@ -1,23 +1,29 @@
 """Serving overheads: what TorchServe + the wire cost on top of the in-process explain service.
 
-Three figures (issue 4): the end-to-end gRPC latency of one ResNet-18 224x224 explanation minus the
-in-process latency of the same request through ``ExplainService.handle`` (same decode, predict,
-explain and encode code), p50 target <= 10 ms. On a shared 2-core machine the compute time of two
-separate runs varies by more than the overhead, so the overhead is taken per call: end-to-end time
-minus the ``ExplainService.handle`` time the worker measured for that very call (its
-``timings.total_ms``); the difference of the two medians (served vs in-process, calls interleaved)
-is kept as a row too. The
-throughput of the digits SimpleNet with dynamic batching (batchSize 16, maxBatchDelay 50 ms) under
-16 concurrent gRPC clients as a share of in-process batched throughput (batches of 16), target
->= 70 %; and the cold start from launching TorchServe to the first explanation answered, target
-<= 15 s. The method is ``gradient`` throughout (one forward + one backward pass).
+Issue-14 figures, all measured in the same run and on the digits SimpleNet-310k (1x28x28 PNG, random
+weights, archived with the ``xai archive`` defaults but ``batchSize`` 16), next to a *trivial
+TorchServe model* (a handler that answers empty bytes: the floor of TorchServe's frontend + worker
+round trip on this machine, reached through the same gRPC client):
+
+* ``xai serve`` to every model READY (a subprocess, as a user runs it), target <= 8 s, beside the
+  same command for the trivial model;
+* gRPC ``explain(gradient)`` B=1, sequential: served p50 minus the in-process p50 of the same request
+  through ``ExplainService.handle``, target <= 8 ms (calls interleaved round-robin);
+* gRPC ``predict`` B=1 p50, target <= 10 ms, with the in-process forward and the trivial model;
+* 16 closed-loop gRPC clients in their own process (``bench/loadproc.py``), gradient: served items/s
+  as a share of in-process batched items/s (``handle`` of 16 requests), target >= 0.7x.
+
+Full mode adds the ResNet-18 224x224 latency rows (gRPC and HTTP minus in-process).
 """
 
 from __future__ import annotations
 
+import json
+import os
 import statistics
+import subprocess
+import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -28,6 +34,19 @@ SUITE = "serving"
 METHOD = "gradient"
 CONCURRENCY = 16
 DIGITS_MODEL = "simplenet_digits"
+TRIVIAL_MODEL = "trivial"
+ROOT = Path(__file__).resolve().parents[1]
+
+# the peer: a TorchServe handler that does nothing (one class, as TorchServe requires)
+_TRIVIAL_HANDLER = '''class TrivialHandler:
+    """Answers every request of a batch with empty bytes (an empty, OK ExplainResponse)."""
+
+    def initialize(self, context):
+        self.initialized = True
+
+    def handle(self, data, context):
+        return [b"" for _ in data]
+'''
 
 
 def _service(
@@ -57,7 +76,7 @@ def _service(
     return ExplainService("in-process", model, card)
 
 
-def _latency_rows(quick: bool) -> list[Measurement]:
+def _resnet_latency_rows(quick: bool) -> list[Measurement]:
     from xai_client.requests import build_request
 
     from bench import servers
@@ -111,7 +130,6 @@ def _latency_rows(quick: bool) -> list[Measurement]:
                 o_q1,
                 o_q3,
                 n=n,
-                target="<= 10 ms" if p == "grpc" else None,
             )
         )
         rows.append(
@@ -128,13 +146,22 @@ def _latency_rows(quick: bool) -> list[Measurement]:
     return rows
 
 
-def _build_digits(store: Path) -> None:
+def _progress(text: str) -> None:
+    print(f"[bench] serving: {text}", file=sys.stderr, flush=True)
+
+
+def _build_stores(root: Path) -> tuple[Path, Path, Path]:
+    """(digits store, trivial store, digits PNG)."""
+    import io
+
+    import numpy as np
     import torch
+    from PIL import Image
 
     from xai_serve.models import ModelCard, create_model
-    from xai_serve.serving.archive import ArchiveOptions, build_archive
+    from xai_serve.serving.archive import ArchiveOptions, _archiver, build_archive
 
-    ckpt = store.parent / "ckpt"
+    ckpt = root / "ckpt"
     ckpt.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(0)
     torch.save(create_model("simplenet_310k", num_classes=10).state_dict(), ckpt / "best.pt")
@@ -147,137 +174,288 @@ def _build_digits(store: Path) -> None:
         std=[0.25],
         labels=[str(i) for i in range(10)],
     ).save(ckpt / "model.json")
-    build_archive(
-        ckpt, DIGITS_MODEL, store=store, options=ArchiveOptions(batch_size=CONCURRENCY, max_batch_delay_ms=50)
+    digits_store = root / "store_digits"
+    # `xai archive` defaults (max batch delay, threads), batchSize = the number of clients
+    build_archive(ckpt, DIGITS_MODEL, store=digits_store, options=ArchiveOptions(batch_size=CONCURRENCY))
+    trivial_store = root / "store_trivial"
+    trivial_store.mkdir()
+    handler = root / "trivial_handler.py"
+    handler.write_text(_TRIVIAL_HANDLER)
+    subprocess.run(
+        [
+            *_archiver(),
+            "--model-name",
+            TRIVIAL_MODEL,
+            "--version",
+            "1.0",
+            "--handler",
+            str(handler),
+            "--export-path",
+            str(trivial_store),
+            "--force",
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
     )
-
-
-def _digit_png() -> bytes:
-    import io
-
-    import numpy as np
-    from PIL import Image
-
     buf = io.BytesIO()
     Image.fromarray((np.random.default_rng(0).random((28, 28)) * 255).astype(np.uint8)).save(
         buf, format="PNG"
     )
-    return buf.getvalue()
+    png = root / "digit.png"
+    png.write_bytes(buf.getvalue())
+    return digits_store, trivial_store, png
 
 
-def _throughput_and_cold_start(quick: bool) -> list[Measurement]:
-    from xai_client import Client
-    from xai_client.requests import build_request
-
+def _xai_serve(store: Path, state: Path, model: str) -> tuple[float, Any]:
+    """Seconds of ``xai serve MODEL`` (a subprocess, returns once every model is READY) and the config."""
     from xai_serve.serving import server as srv
 
-    png = _digit_png()
-    request = build_request(png, methods=[METHOD])
-    rows: list[Measurement] = []
-    root = Path(tempfile.mkdtemp(prefix="xai-bench-serving-"))
-    _build_digits(root / "model_store")
     ports = srv.free_ports(5)
+    xai = Path(sys.executable).parent / "xai"
+    cmd = [
+        str(xai),
+        "serve",
+        model,
+        "--store",
+        str(store),
+        "--state-dir",
+        str(state),
+        "--inference-port",
+        str(ports[0]),
+        "--management-port",
+        str(ports[1]),
+        "--metrics-port",
+        str(ports[2]),
+        "--grpc-port",
+        str(ports[3]),
+        "--grpc-management-port",
+        str(ports[4]),
+        "--timeout",
+        "300",
+    ]
+    t0 = time.perf_counter()
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    seconds = time.perf_counter() - t0
+    if done.returncode != 0:
+        raise RuntimeError(f"xai serve failed: {done.stdout[-2000:]} {done.stderr[-2000:]}")
     cfg = srv.ServerConfig(
-        model_store=root / "model_store",
-        models=[DIGITS_MODEL],
-        state_dir=root / "state",
+        model_store=store,
+        models=[model],
+        state_dir=state,
         inference_port=ports[0],
         management_port=ports[1],
         metrics_port=ports[2],
         grpc_port=ports[3],
         grpc_management_port=ports[4],
+    ).resolved()
+    return seconds, cfg
+
+
+def _worker_load_ms(state: Path) -> float | None:
+    """WorkerLoadTime (ms) from TorchServe's metrics log, when present."""
+    import re
+
+    for log in (state / "logs").glob("*.log"):
+        m = re.findall(r"WorkerLoadTime\.Milliseconds:(\d+)", log.read_text(errors="replace"))
+        if m:
+            return float(m[-1])
+    return None
+
+
+def _loadproc(cfg: Any, model: str, png: Path, methods: list[str], duration: float) -> dict[str, Any]:
+    cmd = [
+        sys.executable,
+        "-m",
+        "bench.loadproc",
+        "--address",
+        cfg.grpc_address,
+        "--key-file",
+        str(cfg.key_file),
+        "--model",
+        model,
+        "--png",
+        str(png),
+        "--clients",
+        str(CONCURRENCY),
+        "--duration",
+        str(duration),
+    ]
+    for m in methods:
+        cmd += ["--method", m]
+    done = subprocess.run(
+        cmd,
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
+    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    if not lines:
+        raise RuntimeError(f"load generator failed: {done.stderr[-2000:]}")
+    out = json.loads(lines[-1])
+    if out["errors"]:
+        raise RuntimeError(f"{out['errors']} served requests failed, e.g. {out['first_error']}")
+    return out
+
+
+def _digits_rows(quick: bool) -> list[Measurement]:
+    import torch
+    from xai_client import Client
+    from xai_client.requests import build_request
+
+    from xai_serve.serving import server as srv
+
+    rows: list[Measurement] = []
+    root = Path(tempfile.mkdtemp(prefix="xai-bench-serving-"))
+    digits_store, trivial_store, png = _build_stores(root)
+    started: list[Path] = []
     try:
-        t0 = time.perf_counter()
-        srv.start(cfg, timeout=300)
-        t_ready = time.perf_counter() - t0
-        client = Client(cfg.grpc_address, "grpc", key_file=cfg.key_file, timeout=120, retries=0)
-        client.send(DIGITS_MODEL, request)
-        cold = time.perf_counter() - t0
+        # 1. cold start: `xai serve` until READY, the trivial model first (the floor), then ours
+        case = "xai serve to every model READY, 1 worker"
+        t_trivial, cfg_t = _xai_serve(trivial_store, root / "state_trivial", TRIVIAL_MODEL)
+        started.append(cfg_t.state_dir)
+        t_ours, cfg = _xai_serve(digits_store, root / "state_digits", DIGITS_MODEL)
+        started.append(cfg.state_dir)
+        floor = "trivial TorchServe model (empty handler)"
         rows.append(
             Measurement(
-                SUITE,
-                "digits SimpleNet, 1 worker, 2 cores",
-                "cold start to first explanation",
-                "s",
-                cold,
-                target="<= 15 s",
-                extra={"all_workers_ready_s": t_ready},
+                SUITE, case, floor, "s", t_trivial, extra={"worker_load_ms": _worker_load_ms(cfg_t.state_dir)}
             )
         )
-
-        # in-process batched throughput (batches of CONCURRENCY through the same service code)
-        service = _service("simplenet_310k", {"num_classes": 10}, [1, 28, 28], [0.5], [0.25], 10)
-        batch = [request] * CONCURRENCY
-        times = []
-        service.handle(batch)
-        for _ in range(5 if quick else 15):
-            t = time.perf_counter()
-            service.handle(batch)
-            times.append(time.perf_counter() - t)
-        in_rate = CONCURRENCY / statistics.median(times)
-        case = f"digits SimpleNet 28x28 PNG, gradient, {CONCURRENCY} clients"
-        base = f"in-process batched (B={CONCURRENCY})"
-        rows.append(Measurement(SUITE, case, base, "items/s", in_rate, n=len(times)))
-
-        # served: CONCURRENCY closed-loop gRPC clients for a fixed time
-        duration = 6.0 if quick else 20.0
-        counts = [0] * CONCURRENCY
-        errors: list[str] = []
-        batch_sizes: list[int] = []
-        stop_at = [0.0]
-        start_evt = threading.Event()
-
-        def loop(i: int) -> None:
-            start_evt.wait()
-            while time.perf_counter() < stop_at[0]:
-                try:
-                    resp = client.send(DIGITS_MODEL, request)
-                    counts[i] += 1
-                    batch_sizes.append(resp.timings.batch_size)
-                except Exception as exc:
-                    errors.append(repr(exc))
-                    return
-
-        for _ in range(CONCURRENCY):  # warm the worker at full batch size
-            client.send(DIGITS_MODEL, request)
-        threads = [threading.Thread(target=loop, args=(i,)) for i in range(CONCURRENCY)]
-        for th in threads:
-            th.start()
-        t = time.perf_counter()
-        stop_at[0] = t + duration
-        start_evt.set()
-        for th in threads:
-            th.join()
-        elapsed = time.perf_counter() - t
-        client.close()
-        if errors:
-            raise RuntimeError(f"{len(errors)} served requests failed, e.g. {errors[0]}")
-        served_rate = sum(counts) / elapsed
         rows.append(
             Measurement(
                 SUITE,
                 case,
-                f"served gRPC, dynamic batching (batchSize {CONCURRENCY}, 50 ms)",
-                "items/s",
-                served_rate,
-                n=sum(counts),
-                baseline=base,
-                target=">= 0.7x",
+                "digits SimpleNet archive (ours)",
+                "s",
+                t_ours,
+                baseline=floor,
+                target="<= 8 s",
+                extra={"worker_load_ms": _worker_load_ms(cfg.state_dir)},
+            )
+        )
+
+        _progress(f"cold start: trivial {t_trivial:.1f} s, ours {t_ours:.1f} s")
+        # 2. B=1 latency, calls interleaved: in-process handle / served explain / served predict / trivial
+        service = _service("simplenet_310k", {"num_classes": 10}, [1, 28, 28], [0.5], [0.25], 10)
+        explain_req = build_request(png.read_bytes(), methods=[METHOD])
+        predict_req = build_request(png.read_bytes())
+        ours = Client(cfg.grpc_address, "grpc", key_file=cfg.key_file, timeout=120, retries=0)
+        trivial = Client(cfg_t.grpc_address, "grpc", key_file=cfg_t.key_file, timeout=120, retries=0)
+        from xai_serve.serving.decode import decode_input
+
+        x = decode_input(predict_req.input, service.card).x[None]
+
+        def forward() -> None:
+            with torch.inference_mode():
+                service.model(x)
+
+        calls = {
+            "in-process forward (inference_mode)": forward,
+            "in-process ExplainService.handle predict": lambda: service.handle([predict_req]),
+            "in-process ExplainService.handle explain(gradient)": lambda: service.handle([explain_req]),
+            "served gRPC predict": lambda: ours.send(DIGITS_MODEL, predict_req),
+            "served gRPC explain(gradient)": lambda: ours.send(DIGITS_MODEL, explain_req),
+            floor + ", gRPC": lambda: trivial.send(TRIVIAL_MODEL, predict_req),
+        }
+        samples: dict[str, list[float]] = {k: [] for k in calls}
+        for fn in calls.values():
+            for _ in range(3):
+                fn()
+        for _ in range(30 if quick else 100):
+            for name, fn in calls.items():
+                t0 = time.perf_counter()
+                fn()
+                samples[name].append(time.perf_counter() - t0)
+        ours.close()
+        trivial.close()
+        case = "digits SimpleNet 28x28 PNG, B=1, sequential"
+        stats = {k: summarise(v, 1e3) for k, v in samples.items()}
+        n = len(samples[floor + ", gRPC"])
+        for name, (med, q1, q3) in stats.items():
+            baseline = None
+            target = None
+            if name == "served gRPC predict":
+                baseline, target = floor + ", gRPC", "<= 10 ms"
+            elif name == "served gRPC explain(gradient)":
+                baseline = "in-process ExplainService.handle explain(gradient)"
+            elif name == "in-process ExplainService.handle predict":
+                baseline = "in-process forward (inference_mode)"
+            rows.append(
+                Measurement(SUITE, case, name, "ms", med, q1, q3, n=n, baseline=baseline, target=target)
+            )
+        e_med = stats["served gRPC explain(gradient)"][0]
+        i_med = stats["in-process ExplainService.handle explain(gradient)"][0]
+        rows.append(
+            Measurement(
+                SUITE,
+                case,
+                "explain(gradient): served p50 - in-process p50",
+                "ms",
+                e_med - i_med,
+                n=n,
+                target="<= 8 ms",
                 extra={
-                    "mean_batch_size": statistics.fmean(batch_sizes) if batch_sizes else 0.0,
-                    "duration_s": elapsed,
+                    "served_p50_ms": e_med,
+                    "in_process_p50_ms": i_med,
+                    "trivial_p50_ms": stats[floor + ", gRPC"][0],
                 },
             )
         )
+
+        _progress("B=1 latency done")
+        # 3. throughput: in-process batches of 16 vs 16 closed-loop clients in their own process
+        case = f"digits SimpleNet 28x28 PNG, gradient, {CONCURRENCY} clients"
+        batch = [explain_req] * CONCURRENCY
+        service.handle(batch)
+        times = []
+        for _ in range(5 if quick else 15):
+            t = time.perf_counter()
+            service.handle(batch)
+            times.append(time.perf_counter() - t)
+        base = f"in-process batched (B={CONCURRENCY})"
+        rows.append(
+            Measurement(SUITE, case, base, "items/s", CONCURRENCY / statistics.median(times), n=len(times))
+        )
+        duration = 6.0 if quick else 20.0
+        load = _loadproc(cfg, DIGITS_MODEL, png, [METHOD], duration)
+        rows.append(
+            Measurement(
+                SUITE,
+                case,
+                f"served gRPC, {CONCURRENCY} clients in their own process (batchSize {CONCURRENCY})",
+                "items/s",
+                load["items_per_s"],
+                n=load["requests"],
+                baseline=base,
+                target=">= 0.7x",
+                extra=load,
+            )
+        )
+        peer = _loadproc(cfg_t, TRIVIAL_MODEL, png, [], min(duration, 6.0))
+        rows.append(
+            Measurement(
+                SUITE,
+                case,
+                f"{floor}, {CONCURRENCY} clients (frontend ceiling)",
+                "items/s",
+                peer["items_per_s"],
+                n=peer["requests"],
+                extra=peer,
+            )
+        )
     finally:
-        srv.stop(cfg.state_dir)
+        for state in started:
+            srv.stop(state)
     return rows
 
 
 def run(quick: bool) -> list[Measurement]:
-    rows = _throughput_and_cold_start(quick)  # first: its cold start should not share the CPU
-    rows += _latency_rows(quick)
+    rows = _digits_rows(quick)  # first: its cold start should not share the CPU
+    if not quick:
+        rows += _resnet_latency_rows(quick)
     return rows
 
 
@@ -290,9 +468,7 @@ if __name__ == "__main__":
     try:
         for r in run(quick=not args.full):
             print(
-                f"{r.case} | {r.name}: {r.median:.2f} {r.unit}"
-                + (f" (ratio {r.ratio:.2f})" if r.ratio else "")
-                + (f" target {r.target}" if r.target else "")
+                f"{r.case} | {r.name}: {r.median:.2f} {r.unit}" + (f" target {r.target}" if r.target else "")
             )
     finally:
         from bench import servers

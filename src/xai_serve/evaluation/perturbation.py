@@ -3,21 +3,58 @@
 Given removal-step maps (``ordering.py``), the curve of image b is
 ``curve[b, k] = score(model(where(steps_b <= k, baseline_b, x_b)))[target_b]`` for k = 0..K_b
 (k = 0 is the unperturbed image). All (image, step) pairs are flattened and evaluated in
-chunks of ``batch_size`` inputs, so a 784-step curve over a batch of images costs
-``ceil(B * 785 / batch_size)`` forward passes instead of 784 * B.
+chunks of at most ``batch_size`` inputs, so a 784-step curve over a batch of images costs
+``ceil(B * 785 / chunk)`` forward passes instead of 784 * B.
+
+Chunks are sized from memory (:func:`forward_chunk`): at most ``batch_size`` inputs, and few enough that
+the largest activation of one forward pass stays within :data:`ACTIVATION_BUDGET` bytes. Larger chunks
+do not make a CPU forward pass cheaper per input, but their activations exceed the allocator's reuse
+threshold, so every pass maps and faults in fresh pages (system time that exceeded the user time of the
+forward passes themselves). The perturbed inputs are written into one reused buffer.
 """
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable
 
 import torch
+from torch import nn
 
 from xai_serve.errors import InvalidParameterError
 from xai_serve.evaluation.ordering import pixel_steps, region_steps
 
 Model = Callable[[torch.Tensor], torch.Tensor]
 OUTPUTS = ("softmax", "logit")
+# bytes of the largest activation of one pass (glibc's heap reuses blocks below 32 MiB instead of mmap)
+ACTIVATION_BUDGET = 32 * 2**20
+_CHUNKS: weakref.WeakKeyDictionary[nn.Module, dict[tuple[int, ...], int]] = weakref.WeakKeyDictionary()
+
+
+def forward_chunk(model: Model, sample: torch.Tensor, limit: int, budget: int = ACTIVATION_BUDGET) -> int:
+    """Inputs per forward pass for inputs like ``sample`` (one input, batch dim included): at most
+    ``limit``, and ``budget // (largest per-input activation in bytes)`` (measured once per model and
+    input shape by one probe pass with forward hooks; ``limit`` for a model that is not an nn.Module)."""
+    if not isinstance(model, nn.Module):
+        return max(1, limit)
+    key = (*sample.shape[1:], budget)
+    known = _CHUNKS.setdefault(model, {})
+    if key not in known:
+        sizes = [sample[:1].numel() * sample.element_size()]
+
+        def hook(module: nn.Module, inputs: object, output: object) -> None:
+            if isinstance(output, torch.Tensor):
+                sizes.append(output.numel() * output.element_size())
+
+        handles = [m.register_forward_hook(hook) for m in model.modules() if next(m.children(), None) is None]
+        try:
+            with torch.no_grad():
+                model(sample[:1])
+        finally:
+            for h in handles:
+                h.remove()
+        known[key] = max(1, budget // max(sizes))
+    return max(1, min(limit, known[key]))
 
 
 def class_scores(logits: torch.Tensor, target: torch.Tensor, output: str) -> torch.Tensor:
@@ -61,6 +98,7 @@ def perturbation_curves(
     small = torch.int16 if int(steps.max()) < 2**15 else torch.int32
     steps = steps.to(device=device, dtype=small)
     shape = (-1, *([1] * (x.dim() - 1)))
+    batch_size = forward_chunk(model, x[:1], batch_size)
     buf = torch.empty((min(batch_size, img.numel()), *x.shape[1:]), dtype=x.dtype, device=device)
     for start in range(0, img.numel(), batch_size):
         bi = img[start : start + batch_size]
