@@ -17,6 +17,7 @@ class FeatureRemovalOptions:
     signed: dict[str, bool] | None = None  # method -> diverging colour map (default: the engine's specs)
     blur_sigma: float = opt(2.0, "sigma of the blur baseline")
     batch_size: int = opt(32, "images per stored batch")
+    curve_steps: int = opt(100, "removal curves: steps from none to all pixels (100: 1 percent each; 0: off)")
 
 
 SUITE = register_suite(

@@ -5,6 +5,14 @@ relevant pixels replaced by the baseline and the one with the least relevant rep
 its class confidences (softmax). Outputs: ``samples.json`` (every sample's confidences),
 ``summary.csv`` (accuracy and mean true-class confidence per method and variant) and one PNG per
 sample and method under ``figures/`` for the first ``max_figures`` samples.
+
+Removal curves (D.5, "remove most vs least relevant pixels" on MNIST-style data): with
+``curve_steps`` K > 0, for k = 0..K the ``round(k / K * pixels)`` most (MoRF) / least (LeRF) relevant
+pixels (relevance summed over channels) are replaced by the baseline and the model scores the batch:
+accuracy (argmax == label) and the target's softmax probability. ``curves.csv`` holds the mean curves
+per method and order, ``curves_summary.csv`` their AUCs over the fraction axis (trapezoid, x from 0 to
+1; MoRF lower = better, LeRF higher = better) and the ABPC (LeRF AUC - MoRF AUC);
+``curves_accuracy.png`` / ``curves_probability.png`` plot them.
 """
 
 from __future__ import annotations
@@ -37,6 +45,10 @@ def run_feature_removal(
     signed = opts.signed if opts.signed is not None else _engine_signed(methods)
     n_pixels = int(np.prod(ctx.images.shape[-2:]))
     n_remove = max(1, round(opts.fraction * n_pixels))
+    if opts.curve_steps < 0:
+        raise InvalidParameterError(f"curve_steps must be >= 0, got {opts.curve_steps}")
+    fractions = np.linspace(0.0, 1.0, opts.curve_steps + 1) if opts.curve_steps else np.zeros(0)
+    counts = [round(float(f) * n_pixels) for f in fractions]
 
     @torch.no_grad()
     def probs(x: torch.Tensor) -> torch.Tensor:
@@ -64,6 +76,9 @@ def run_feature_removal(
                 xr = torch.where(steps.to(x.device) <= n_remove, base, x)
                 removed[name] = xr
                 out[f"{m}.{name}"] = probs(xr).cpu().numpy()
+                if opts.curve_steps > 0:
+                    correct, score = _removal_curve(probs, x, base, steps.to(x.device), y, t, counts)
+                    out[f"{m}.curve.{order}.accuracy"], out[f"{m}.curve.{order}.probability"] = correct, score
             for j in range(x.shape[0]):
                 pos = sl.start + j
                 if pos >= opts.max_figures:
@@ -136,7 +151,78 @@ def run_feature_removal(
         },
     )
     write_csv(run.path("summary.csv"), rows)
-    return {"n": int(index.size), "summary": rows}
+    result: dict[str, Any] = {"n": int(index.size), "summary": rows}
+    if opts.curve_steps > 0:
+        result["curves"] = _write_curves(run, parts, methods, fractions, seed)
+    return result
+
+
+def _removal_curve(
+    probs: Any,
+    x: torch.Tensor,
+    base: torch.Tensor,
+    steps: torch.Tensor,
+    label: torch.Tensor,
+    target: torch.Tensor,
+    counts: list[int],
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per sample and step k: correct (0/1) and the target's probability with the ``counts[k]`` first
+    pixels of the order (``steps`` ranks, 1-based) replaced by the baseline; (B, K + 1) each."""
+    correct, score = [], []
+    rows = torch.arange(x.shape[0], device=x.device)
+    for n in counts:
+        p = probs(torch.where(steps <= n, base, x))
+        correct.append((p.argmax(dim=1) == label).float().cpu().numpy())
+        score.append(p[rows, target].cpu().numpy())
+    return np.stack(correct, axis=1), np.stack(score, axis=1)
+
+
+def _write_curves(
+    run: RunDir, parts: Any, methods: list[str], fractions: np.ndarray, seed: int
+) -> list[dict[str, Any]]:
+    curve_rows: list[dict[str, Any]] = []
+    summary: list[dict[str, Any]] = []
+    per_sample: dict[str, dict[tuple[str, str], np.ndarray]] = {"accuracy": {}, "probability": {}}
+    for m in methods:
+        areas: dict[tuple[str, str], float] = {}
+        for order in ("morf", "lerf"):
+            for kind in ("accuracy", "probability"):
+                values = concat(parts, f"{m}.curve.{order}.{kind}")
+                per_sample[kind][(m, order)] = values
+                areas[(order, kind)] = float(np.trapezoid(values.mean(axis=0), fractions))
+            acc = per_sample["accuracy"][(m, order)].mean(axis=0)
+            prob = per_sample["probability"][(m, order)].mean(axis=0)
+            for f, a, p in zip(fractions, acc, prob, strict=True):
+                curve_rows.append(
+                    {"method": m, "order": order, "fraction": float(f), "accuracy": float(a),
+                     "target_probability": float(p)}
+                )  # fmt: skip
+            summary.append(
+                {
+                    "method": m,
+                    "order": order,
+                    "auc_accuracy": areas[(order, "accuracy")],
+                    "auc_probability": areas[(order, "probability")],
+                    "steps": int(fractions.size - 1),
+                    "n": int(per_sample["accuracy"][(m, order)].shape[0]),
+                    "seed": seed,
+                }
+            )
+        for row in summary[-2:]:
+            row["abpc_accuracy"] = areas[("lerf", "accuracy")] - areas[("morf", "accuracy")]
+            row["abpc_probability"] = areas[("lerf", "probability")] - areas[("morf", "probability")]
+    write_csv(run.path("curves.csv"), curve_rows)
+    write_csv(run.path("curves_summary.csv"), summary)
+    for kind, label in (("accuracy", "accuracy"), ("probability", "target class probability")):
+        plots.perturbation_curves(
+            per_sample[kind],
+            fractions,
+            "fraction of pixels removed",
+            label,
+            f"feature removal: {label} (MoRF solid, LeRF dashed)",
+            run.path(f"curves_{kind}.png"),
+        )
+    return summary
 
 
 def _engine_signed(methods: list[str]) -> dict[str, bool]:
