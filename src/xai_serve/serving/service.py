@@ -289,7 +289,11 @@ class ExplainService:
             return False
         kinds = [r.target.WhichOneof("kind") for r in reqs]
         target: Any
-        if all(k in (None, "predicted") or (k == "top_k" and r.target.top_k == 1) for k, r in zip(kinds, reqs)):
+        top1 = [
+            k in (None, "predicted") or (k == "top_k" and r.target.top_k == 1)
+            for k, r in zip(kinds, reqs, strict=True)
+        ]
+        if all(top1):
             target = "predicted"
         elif all(k == "class_index" for k in kinds):
             target = [int(r.target.class_index) for r in reqs]
@@ -301,7 +305,8 @@ class ExplainService:
             t0 = time.perf_counter()
             x = torch.stack([state.decoded[i].x for i in idx]).detach().clone()
             with torch.inference_mode(False), torch.enable_grad():
-                results = self._explain_fn(self.model, x, self._method_params(key), target, context=self.context)
+                params = self._method_params(key)
+                results = self._explain_fn(self.model, x, params, target, context=self.context)
             seconds = time.perf_counter() - t0
             first = results[key[0][0]]
             logits, classes = getattr(first, "logits", None), getattr(first, "classes", None)
