@@ -77,8 +77,13 @@ def run_demo() -> None:
     # serving: archive `ckpt`, start TorchServe, explain test images over gRPC with every method, stop
     from xai_serve.serving.demo import serve_and_report
 
+    from xai_serve.evaluation.certify import demo_certify  # issue 15: credentials of every method
+
+    creds = demo_certify(ckpt, Path("demo") / "credentials", log=lambda msg: print(f"[demo] {msg}"))
     tic = time.perf_counter()
-    report = serve_and_report(ckpt, out_dir=Path("demo"), log=lambda msg: print(f"[demo] {msg}"))
+    report = serve_and_report(
+        ckpt, out_dir=Path("demo"), credentials=creds, log=lambda msg: print(f"[demo] {msg}")
+    )
     print(f"[demo] served and explained in {time.perf_counter() - tic:.1f} s")
     from xai_serve.dissection.demo import demo_section  # seed C: `xai dissect`, linked from the report
 
@@ -92,4 +97,9 @@ def run_demo() -> None:
     link_from_report(report)
     page = report.parent / "decomposed.html"
     print(f"[demo] decomposed-layer page: {page.resolve()} ({time.perf_counter() - tic:.1f} s)")
+    from xai_serve.gpt.demo import gpt_section  # seed A: GPT model, class + component heatmaps
+
+    tic = time.perf_counter()
+    gpt_page = gpt_section(report, log=lambda msg: print(f"[demo] {msg}"))
+    print(f"[demo] GPT page: {gpt_page.resolve()} ({time.perf_counter() - tic:.1f} s)")
     print(f"[demo] report: {report.resolve()}")

@@ -8,6 +8,7 @@ the PNGs the server renders, written next to the report and linked from it.
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import io
 import json
@@ -74,6 +75,7 @@ def serve_and_report(
     n_images: int = 10,
     server: ServerConfig | None = None,
     log: Any = print,
+    credentials: str | Path | None = None,
 ) -> Path:
     """Archive, serve, explain ``n_images`` test images with every method over gRPC, write the report.
 
@@ -99,7 +101,9 @@ def serve_and_report(
             checkpoint,
             name,
             store=store,
-            options=ArchiveOptions(batch_size=4, max_batch_delay_ms=5, response_timeout_s=300),
+            options=ArchiveOptions(
+                batch_size=4, max_batch_delay_ms=5, response_timeout_s=300, credentials=credentials
+            ),
         )
         phases["archive"] = time.perf_counter() - t
         log(f"archived {mar}")
@@ -121,6 +125,7 @@ def serve_and_report(
         phases["TorchServe start to READY"] = time.perf_counter() - t
         server = started.config
     rows: list[Row] = []
+    creds: dict[str, dict[str, Any]] = {}  # method -> credential served with its heatmaps
     try:
         with Client(server.grpc_address, "grpc", key_file=server.key_file, timeout=300) as client:
             # each spec's demo parameters (class_image: fewer steps keep the demo inside its budget)
@@ -138,6 +143,8 @@ def serve_and_report(
                     (out / "images" / fname).write_bytes(h.png or b"")
                     overlays[h.method] = fname
                     stats[h.method] = dict(h.stats)
+                    if h.credential is not None:
+                        creds[h.method] = dataclasses.asdict(h.credential)
                 rows.append(
                     Row(
                         i,
@@ -161,7 +168,12 @@ def serve_and_report(
             shutil.rmtree(server.state_dir, ignore_errors=True)
     phases["explanations (gRPC)"] = sum(r.latency_ms for r in rows) / 1e3
     report = out / "report.html"
-    report.write_text(render_report(rows, methods, specs, name, phases, time.perf_counter() - t_start))
+    cred_doc = json.loads(Path(credentials).read_text()) if credentials else None
+    report.write_text(
+        render_report(
+            rows, methods, specs, name, phases, time.perf_counter() - t_start, credentials=(creds, cred_doc)
+        )
+    )
     (out / "results.json").write_text(json.dumps([r.__dict__ for r in rows], indent=2))
     return report
 
@@ -173,6 +185,7 @@ def render_report(
     model: str,
     phases: dict[str, float],
     total_s: float,
+    credentials: tuple[dict[str, dict[str, Any]], dict[str, Any] | None] | None = None,
 ) -> str:
     esc = html.escape
     correct = sum(1 for r in rows if r.prediction and r.prediction[0][0] == r.label)
@@ -205,6 +218,14 @@ def render_report(
             + "</tr>"
         )
     phase_rows = "".join(f"<li>{esc(k)}: {v:.1f} s</li>" for k, v in phases.items())
+    cred_section = ""
+    if credentials and credentials[0]:  # issue 15: the credentials served with the heatmaps
+        from xai_serve.evaluation.certify import credentials_table
+
+        cred_section = (
+            "<h2>Explanation credentials (served with every heatmap; badge on each overlay: "
+            "green ✓ passed, red ✗ failed the sanity check)</h2>" + credentials_table(*credentials)
+        )
     median = statistics.median(lat) if lat else 0.0
     return f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>xai-serve demo: {esc(model)}</title>
@@ -217,6 +238,7 @@ img{{image-rendering:pixelated}}</style>
 {correct}/{len(rows)} correct. End-to-end latency per image: median {median:.0f} ms.
 Total {total_s:.1f} s.</p>
 <ul>{phase_rows}</ul>
+{cred_section}
 <table><tr><th>input</th><th>true</th><th>prediction (top 3)</th><th>latency</th>{head}</tr>
 {"".join(body)}
 </table></body></html>
