@@ -75,9 +75,8 @@ def run_demo() -> None:
     ckpt = ensure_default_model()
     print_metrics(ckpt)
     # serving: archive `ckpt`, start TorchServe, explain test images over gRPC with every method, stop
-    from xai_serve.serving.demo import serve_and_report
-
     from xai_serve.evaluation.certify import demo_certify  # issue 15: credentials of every method
+    from xai_serve.serving.demo import serve_and_report
 
     creds = demo_certify(ckpt, Path("demo") / "credentials", log=lambda msg: print(f"[demo] {msg}"))
     tic = time.perf_counter()
