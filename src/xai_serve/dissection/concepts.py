@@ -180,14 +180,21 @@ class ConceptStore:
         return self.rows[self.loc[concept, images]]
 
     def join(
-        self, images: np.ndarray, bits: np.ndarray, groups: np.ndarray | None = None, n_groups: int = 1
+        self,
+        images: np.ndarray,
+        bits: np.ndarray,
+        groups: np.ndarray | None = None,
+        n_groups: int = 1,
+        *,
+        with_present: bool = True,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Intersection counts with every concept, summed per group.
 
         ``images`` (M,) image index of each packed mask ``bits`` (M, words); ``groups`` (M,) group id
         (default all 0). Returns ``(inter, present)``: ``inter`` (n_groups, C) int64 pixel counts of
         the intersections, ``present`` (n_groups, C) bool -- the concept occurs in at least one of the
-        group's images (image-level co-occurrence)."""
+        group's images (image-level co-occurrence; all False unless ``with_present``). Whole-image
+        entries (scene, texture) are counted from the masks' own popcounts, without a gather."""
         images = np.asarray(images, np.int64)
         groups = np.zeros(images.shape[0], np.int64) if groups is None else np.asarray(groups, np.int64)
         c = self.n_concepts
@@ -199,25 +206,42 @@ class ConceptStore:
         lens = self.image_ptr[images + 1] - starts
         ends = np.cumsum(lens)
         per_chunk = max(1, _CHUNK_WORDS // max(1, self.n_words))
+        own = bitsets.popcount_rows(bits)  # |mask| per mask: the intersection with a whole-image entry
+        buf_a = np.empty((per_chunk, self.n_words), np.uint64)
+        buf_b = np.empty((per_chunk, self.n_words), np.uint64)
+        buf_c = np.empty((per_chunk, self.n_words), np.uint8)
         lo = 0
         m = images.shape[0]
         while lo < m:
             # masks lo..hi whose entries fit in one chunk
             base = ends[lo - 1] if lo else 0
             hi = int(np.searchsorted(ends, base + per_chunk, side="right"))
-            hi = max(hi, lo + 1)
-            hi = min(hi, m)
+            hi = min(max(hi, lo + 1), m)
             ln = lens[lo:hi]
             total = int(ln.sum())
             if total:
                 pos = np.repeat(np.arange(lo, hi), ln)
                 offs = np.arange(total) - np.repeat(np.cumsum(ln) - ln, ln)
                 ent = starts[lo:hi].repeat(ln) + offs
-                both = np.bitwise_and(bits[pos], self.rows[self.entry_row[ent]])
-                pc = bitsets.popcount_rows(both)
+                rows = self.entry_row[ent]
+                pc = own[pos].astype(np.float64)
+                pixel = np.flatnonzero(rows != FULL_ROW)
+                k = pixel.size
+                if k > buf_a.shape[0]:  # a single image with more entries than a chunk
+                    buf_a = np.empty((k, self.n_words), np.uint64)
+                    buf_b = np.empty((k, self.n_words), np.uint64)
+                    buf_c = np.empty((k, self.n_words), np.uint8)
+                if k:
+                    a, b, cnt = buf_a[:k], buf_b[:k], buf_c[:k]
+                    np.take(bits, pos[pixel], axis=0, out=a, mode="clip")
+                    np.take(self.rows, rows[pixel], axis=0, out=b, mode="clip")
+                    np.bitwise_and(a, b, out=a)
+                    np.bitwise_count(a, out=cnt)
+                    pc[pixel] = cnt.sum(axis=1, dtype=np.int64)
                 key = groups[pos] * c + self.entry_concept[ent]
                 inter += np.bincount(key, weights=pc, minlength=n_groups * c)
-                present += np.bincount(key, minlength=n_groups * c)
+                if with_present:
+                    present += np.bincount(key, minlength=n_groups * c)
             lo = hi
         return np.rint(inter).astype(np.int64).reshape(n_groups, c), present.reshape(n_groups, c) > 0
 

@@ -91,7 +91,7 @@ class Searcher:
                 hit = np.intersect1d(self._support(left), self._support(right), assume_unique=True)
             else:
                 hit = self._support(left)
-        if len(self._supports) > 8192:
+        if len(self._supports) > 2048:
             self._supports.clear()
         self._supports[f] = hit
         return hit
@@ -130,11 +130,13 @@ class Searcher:
             op, g, right = f
             b = int(right[1])
             images = np.intersect1d(self._support(g), self.store.images_of(b), assume_unique=True)
-            triple = self.store.join(images, self.formula_bits(g, images) & self.store.bits(b, images))[0][0]
+            triple = self.store.join(
+                images, self.formula_bits(g, images) & self.store.bits(b, images), with_present=False
+            )[0][0]
             hit = self._extend(op, self.formula_concept_counts(g), self.formula_concept_counts(right), triple)
         else:
             images = self._support(f)
-            hit = self.store.join(images, self.formula_bits(f, images))[0][0]
+            hit = self.store.join(images, self.formula_bits(f, images), with_present=False)[0][0]
         if len(self._cache) > 8192:
             self._cache.clear()
         self._cache[f] = hit
@@ -151,7 +153,7 @@ class Searcher:
         if f[0] == "leaf":
             images = np.intersect1d(mask.images, self.store.images_of(f[1]), assume_unique=True)
             bits = mask.bits[np.searchsorted(mask.images, images)] & self.store.bits(f[1], images)
-            hit = self.store.join(images, bits)[0][0]
+            hit = self.store.join(images, bits, with_present=False)[0][0]
         elif f[2][0] == "leaf":
             op, g, right = f
             b = int(right[1])
@@ -159,7 +161,7 @@ class Searcher:
             images = np.intersect1d(images, self.store.images_of(b), assume_unique=True)
             bits = mask.bits[np.searchsorted(mask.images, images)]
             bits &= self.formula_bits(g, images) & self.store.bits(b, images)
-            triple = self.store.join(images, bits)[0][0]
+            triple = self.store.join(images, bits, with_present=False)[0][0]
             hit = self._extend(
                 op,
                 self.unit_formula_counts(g, mask, local),
@@ -167,7 +169,9 @@ class Searcher:
                 triple,
             )
         else:
-            hit = self.store.join(mask.images, mask.bits & self.formula_bits(f, mask.images))[0][0]
+            hit = self.store.join(
+                mask.images, mask.bits & self.formula_bits(f, mask.images), with_present=False
+            )[0][0]
         local[f] = hit
         return hit
 
