@@ -14,6 +14,7 @@ from xai_serve.export import commands as export_commands
 from xai_serve.gpt import commands as gpt_commands
 from xai_serve.serving import commands as serving_commands
 from xai_serve.training import commands as training_commands
+from xai_serve.visualise import commands as visualise_commands
 
 app = typer.Typer(
     name="xai",
@@ -32,6 +33,7 @@ for _module in (
     certify_commands,
     export_commands,
     gpt_commands,
+    visualise_commands,
 ):
     _module.register(app)
 

@@ -21,6 +21,7 @@ its samples one by one, and one class always starts from the same noise.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -79,6 +80,10 @@ class ClassImage(Explainer):
 
     The normalisation comes from the model context (its mean/std)."""
 
+    #: called after every step as ``observer(step, images, losses)`` (``xai class-image`` saves
+    #: intermediate images with it); ``losses`` are ``-logit[target]`` before the step, per sample
+    observer: Callable[[int, torch.Tensor, list[float]], None] | None = None
+
     def _noise(self, classes: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
         images = []
         for c in classes.tolist():
@@ -116,6 +121,8 @@ class ClassImage(Explainer):
                 with torch.no_grad():
                     z = z - p["lr"] * (grad + decay * z)
                     img = ((z * std + mean).clamp(0, 1) * 255).round() / 255
+                if self.observer is not None:
+                    self.observer(step, img, (-score.detach()[:, 0]).tolist())
             with torch.no_grad():
                 final = primary(self.model((img - mean) / std)).gather(1, index)[:, 0]
         return Attribution(
