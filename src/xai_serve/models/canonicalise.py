@@ -10,18 +10,37 @@ called once per forward pass and never to overwrite its input (methods.md A.8). 
 3. replaces a parameter-free module registered under several names by independent copies.
 
 Parameters and buffers are untouched (same ``state_dict`` keys and values) and outputs stay
-bit-identical. It works in place, returns the model and is idempotent.
+bit-identical. It works in place, returns the model and is idempotent. It is reversible: the changes
+are recorded (:class:`Changes`), which the explanation engine uses to canonicalise a model that was not
+canonicalised at load time for the duration of one call (:mod:`xai_serve.explain.canonizers`).
 """
 
 from __future__ import annotations
 
 import copy
+import weakref
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 from torch import nn
 from torchvision.models.resnet import BasicBlock, Bottleneck
 
 from xai_serve.models.layers import Sum
+
+
+def block_forward(block: Any, x: torch.Tensor, relus: Sequence[nn.Module], add: nn.Module) -> torch.Tensor:
+    """The forward pass of a torchvision ``BasicBlock`` (2 ReLU uses) or ``Bottleneck`` (3), with the
+    ReLU module of each use and the residual addition as the module ``add`` (the one copy of these
+    forwards: the canonical blocks below use it)."""
+    identity = x
+    out = relus[0](block.bn1(block.conv1(x)))
+    out = block.bn2(block.conv2(out))
+    if len(relus) == 3:
+        out = block.bn3(block.conv3(relus[1](out)))
+    if block.downsample is not None:
+        identity = block.downsample(x)
+    return relus[-1](add(out, identity))
 
 
 class CanonicalBasicBlock(BasicBlock):
@@ -31,12 +50,7 @@ class CanonicalBasicBlock(BasicBlock):
     add: nn.Module
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        identity = x
-        out = self.relu(self.bn1(self.conv1(x)))
-        out = self.bn2(self.conv2(out))
-        if self.downsample is not None:
-            identity = self.downsample(x)
-        return self.relu2(self.add(out, identity))
+        return block_forward(self, x, (self.relu, self.relu2), self.add)
 
 
 class CanonicalBottleneck(Bottleneck):
@@ -47,46 +61,78 @@ class CanonicalBottleneck(Bottleneck):
     add: nn.Module
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        identity = x
-        out = self.relu(self.bn1(self.conv1(x)))
-        out = self.relu2(self.bn2(self.conv2(out)))
-        out = self.bn3(self.conv3(out))
-        if self.downsample is not None:
-            identity = self.downsample(x)
-        return self.relu3(self.add(out, identity))
+        return block_forward(self, x, (self.relu, self.relu2, self.relu3), self.add)
 
 
-def _swap_block(module: nn.Module) -> None:
-    if type(module) is BasicBlock:
-        module.__class__ = CanonicalBasicBlock
-        module.relu2 = nn.ReLU()
-        module.add = Sum()
-    elif type(module) is Bottleneck:
-        module.__class__ = CanonicalBottleneck
-        module.relu2 = nn.ReLU()
-        module.relu3 = nn.ReLU()
-        module.add = Sum()
+class Changes:
+    """The record of a canonicalisation: :meth:`remove` undoes it (newest first). Load time keeps the
+    changes; the explanation engine removes them after each call (through its ``ModelPatch``)."""
+
+    def __init__(self) -> None:
+        self._undo: list[Callable[[], None]] = []
+
+    def set(self, obj: Any, name: str, value: Any) -> None:
+        """``setattr(obj, name, value)`` (a flag, a child module, ``__class__``), undone by :meth:`remove`."""
+        modules = obj.__dict__.get("_modules", {}) if isinstance(obj, nn.Module) else {}
+        if name in modules:
+            previous = modules[name]
+            self._undo.append(lambda: modules.__setitem__(name, previous))
+        elif isinstance(value, nn.Module) and isinstance(obj, nn.Module):
+            self._undo.append(lambda: modules.pop(name, None))
+        else:
+            previous = getattr(obj, name)
+            self._undo.append(lambda: setattr(obj, name, previous))
+        setattr(obj, name, value)
+
+    def remove(self) -> None:
+        while self._undo:
+            self._undo.pop()()
 
 
-def _split_shared_modules(model: nn.Module) -> None:
+# the modules a block gets, kept per block so a block canonicalised again (every explanation of a
+# torchvision model) gets the same module objects (the engine caches its graph analysis by them)
+_ADDED: weakref.WeakKeyDictionary[nn.Module, dict[str, nn.Module]] = weakref.WeakKeyDictionary()
+
+
+def _swap_block(module: nn.Module, changes: Changes) -> None:
+    kind = type(module)
+    if kind is not BasicBlock and kind is not Bottleneck:
+        return
+    names = ("relu2", "add") if kind is BasicBlock else ("relu2", "relu3", "add")
+    added = _ADDED.setdefault(module, {})
+    changes.set(module, "__class__", CanonicalBasicBlock if kind is BasicBlock else CanonicalBottleneck)
+    for name in names:
+        if name not in added:
+            added[name] = Sum() if name == "add" else nn.ReLU()
+        changes.set(module, name, added[name])
+
+
+def _split_shared_modules(model: nn.Module, changes: Changes) -> None:
     seen: set[int] = set()
     for name, module in list(model.named_modules(remove_duplicate=False)):
         if not name:
             continue
-        if id(module) in seen and not any(True for _ in module.parameters()) \
-                and not any(True for _ in module.buffers()):
+        if (
+            id(module) in seen
+            and not any(True for _ in module.parameters())
+            and not any(True for _ in module.buffers())
+        ):
             parent_name, _, child = name.rpartition(".")
             parent = model.get_submodule(parent_name) if parent_name else model
-            setattr(parent, child, copy.deepcopy(module))
+            changes.set(parent, child, copy.deepcopy(module))
         seen.add(id(module))
 
 
-def canonicalise(model: nn.Module) -> nn.Module:
-    """Rewrite ``model`` in place so every ReLU is a distinct, non-in-place module; returns ``model``."""
+def canonicalise(model: nn.Module, changes: Changes | None = None) -> nn.Module:
+    """Rewrite ``model`` in place so every ReLU is a distinct, non-in-place module; returns ``model``.
+
+    The rewrite is recorded in ``changes`` (``changes.remove()`` undoes it); without one it is kept
+    (load time)."""
+    changes = changes if changes is not None else Changes()
     for module in model.modules():
-        if hasattr(module, "inplace") and isinstance(module.inplace, bool):
-            module.inplace = False
+        if isinstance(getattr(module, "inplace", None), bool) and module.inplace:
+            changes.set(module, "inplace", False)
     for module in list(model.modules()):
-        _swap_block(module)
-    _split_shared_modules(model)
+        _swap_block(module, changes)
+    _split_shared_modules(model, changes)
     return model
