@@ -1,0 +1,68 @@
+"""Suite ``saliency-images`` (seed B.2): the images the seed's ``save_gradient_images`` writes.
+
+Per sample and method, the map's four renderings (:mod:`xai_client.saliency`, one copy of the seed's
+post-processing): colour (min-max normalised map), grey-scale (Σ_c |g| clipped at the 99th
+percentile), positive and negative saliency, each min-max normalised to uint8 PNG under ``images/``.
+With ``seed_names`` the files are ``<name>_Guided_BP_color.png``, ``<name>_Guided_BP_gray.png``,
+``<name>_pos_sal.png``, ``<name>_neg_sal.png`` (``<name>`` = ``<position>_<dataset index>_<method>``);
+otherwise ``<name>_color.png``, ``_gray``, ``_pos``, ``_neg``. ``images.json`` lists every file.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import numpy as np
+from PIL import Image
+from xai_client.saliency import SEED_SUFFIXES, seed_images
+
+from xai_serve.errors import InvalidParameterError
+from xai_serve.evaluation.context import EvalContext
+from xai_serve.evaluation.specs.saliency_images import SaliencyImagesOptions
+from xai_serve.evaluation.store import RunDir, atomic_write_bytes, write_json
+from xai_serve.evaluation.suites.common import concat, run_batches
+
+PLAIN_SUFFIXES = {seed: f"_{kind}" for kind, seed in SEED_SUFFIXES.items()}
+
+
+def _png(img: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(img[..., 0] if img.ndim == 3 and img.shape[-1] == 1 else img).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def run_saliency_images(
+    ctx: EvalContext, run: RunDir, opts: SaliencyImagesOptions, seed: int
+) -> dict[str, Any]:
+    methods = list(ctx.attributions)
+    if not methods:
+        raise InvalidParameterError("saliency-images needs at least one method")
+
+    def compute(i: int, sl: slice) -> dict[str, np.ndarray]:
+        x, y = ctx.batch(sl)
+        t = ctx.targets(x, y, opts.target)
+        for m in methods:
+            maps = ctx.attributions[m](x, t).detach().cpu().numpy()
+            for j in range(x.shape[0]):
+                name = f"{sl.start + j:04d}_{int(ctx.indices[sl][j])}_{m}"
+                for suffix, img in seed_images(maps[j]).items():
+                    suffix = suffix if opts.seed_names else PLAIN_SUFFIXES[suffix]
+                    atomic_write_bytes(run.path("images", f"{name}{suffix}.png"), _png(img))
+        return {"index": ctx.indices[sl].numpy(), "target": t.cpu().numpy()}
+
+    parts = run_batches(run, ctx, opts.batch_size, compute, "saliency-images")
+    index, target = concat(parts, "index"), concat(parts, "target")
+    suffixes = list(SEED_SUFFIXES.values()) if opts.seed_names else list(PLAIN_SUFFIXES.values())
+    files = [
+        {
+            "index": int(index[j]),
+            "target": int(target[j]),
+            "method": m,
+            "files": [f"images/{j:04d}_{int(index[j])}_{m}{s}.png" for s in suffixes],
+        }
+        for m in methods
+        for j in range(index.size)
+    ]
+    write_json(run.path("images.json"), {"seed": seed, "seed_names": opts.seed_names, "images": files})
+    return {"n": int(index.size), "methods": methods, "files": sum(len(f["files"]) for f in files)}
