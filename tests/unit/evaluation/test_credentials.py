@@ -196,3 +196,16 @@ def test_cli_shards_merge_to_the_in_process_credentials(digits_checkpoint, tmp_p
     assert a["methods"] == b["methods"] and a["samples"] == b["samples"] == 8 and a["split"] == "val"
     assert sorted(whole["passed"] + whole["failed"]) == ["gradient", "input_x_gradient"]
     assert a["checkpoint_sha256"] == cred.file_sha256(digits_checkpoint / "best.pt")
+
+
+def test_report_table_shows_credentials_side_by_side(records):
+    from xai_serve.evaluation.certify import credentials_table
+
+    recs, _meta, _ = records
+    doc = _doc(recs)
+    summaries = {m: cred.summary(doc, m) for m in ("gradient", "weight_blind", "lrp")}
+    page = credentials_table(summaries, doc)
+    head = page.index("<th>gradient</th>"), page.index("<th>lrp</th>"), page.index("<th>weight_blind</th>")
+    assert head == tuple(sorted(head))  # one column per method, in name order
+    assert page.count("✓ pass") == 1 and page.count("✗ fail") == 1 and page.count("not certified") == 1
+    assert f"{recs['gradient']['sanity']['spearman_abs']:.3f}" in page and "threshold 0.5" in page
