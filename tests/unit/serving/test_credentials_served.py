@@ -202,3 +202,18 @@ def test_an_archive_without_credentials_serves_heatmaps_without_one(
     e = explanation_from_proto(_explain(h, context_cls, d, digit_png, ["gradient"]))
     assert e.heatmap("gradient").credential is None
     assert h.service.credentials.describe() is None
+
+
+def test_client_command_overlays_carry_the_badge(archives, context_cls, digit_png, tmp_path):
+    from xai_client.cli import write_explanation
+
+    d = archives["served"]
+    h = _handler(context_cls, d)
+    e = explanation_from_proto(_explain(h, context_cls, d, digit_png, ["gradient", "guided_backprop"]))
+    image = tmp_path / "digit.png"
+    image.write_bytes(digit_png)
+    write_explanation(image, e, tmp_path / "out")
+    for method, colour in (("gradient", BADGE_PASS), ("guided_backprop", BADGE_FAIL)):
+        img = np.asarray(Image.open(tmp_path / "out" / f"digit_{method}.png").convert("RGB"))
+        side = max(5, img.shape[1] // 8)
+        assert tuple(int(v) for v in img[max(1, side // 8) + 1, img.shape[1] - side + 1]) == colour
