@@ -26,6 +26,7 @@ CHROMIUM_TESTS = {
     "src/xai_serve/serving/demo.py": "tests/integration/test_report_chromium.py",
     "src/xai_serve/dissection/report.py": "tests/unit/dissection/test_report_chromium.py",
     "src/xai_serve/decomposition/demo.py": "tests/unit/decomposition/test_report_chromium.py",
+    "src/xai_serve/gpt/figures.py": "tests/unit/gpt/test_report_chromium.py",
 }
 # a few fast options per suite (others run with --samples 4 and their defaults)
 FAST = {
