@@ -155,25 +155,12 @@ def _build_stores(root: Path) -> tuple[Path, Path, Path]:
     import io
 
     import numpy as np
-    import torch
     from PIL import Image
 
-    from xai_serve.models import ModelCard, create_model
     from xai_serve.serving.archive import ArchiveOptions, _archiver, build_archive
+    from xai_serve.testing import write_checkpoint
 
-    ckpt = root / "ckpt"
-    ckpt.mkdir(parents=True, exist_ok=True)
-    torch.manual_seed(0)
-    torch.save(create_model("simplenet_310k", num_classes=10).state_dict(), ckpt / "best.pt")
-    ModelCard(
-        model="simplenet_310k",
-        model_kwargs={"num_classes": 10},
-        dataset="digits",
-        input_shape=[1, 28, 28],
-        mean=[0.5],
-        std=[0.25],
-        labels=[str(i) for i in range(10)],
-    ).save(ckpt / "model.json")
+    ckpt = write_checkpoint(root / "ckpt", mean=(0.5,), std=(0.25,))  # random SimpleNet-310k, seed 0
     digits_store = root / "store_digits"
     # `xai archive` defaults (max batch delay, threads), batchSize = the number of clients
     build_archive(ckpt, DIGITS_MODEL, store=digits_store, options=ArchiveOptions(batch_size=CONCURRENCY))

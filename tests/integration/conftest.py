@@ -12,11 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import torch
 
-from xai_serve.models import ModelCard, create_model
 from xai_serve.serving.archive import ArchiveOptions, build_archive
 from xai_serve.serving.server import ServerConfig, free_ports, start, stop
+from xai_serve.testing import write_checkpoint
 
 MODEL = "tiny"
 BATCH_SIZE = 4
@@ -44,25 +43,10 @@ class Served:
         return Client(address, protocol, management_address=maddr, **kwargs)
 
 
-def write_checkpoint(d: Path, seed: int = 0) -> Path:
-    d.mkdir(parents=True, exist_ok=True)
-    torch.manual_seed(seed)
-    torch.save(create_model("simplenet_310k", num_classes=10).state_dict(), d / "best.pt")
-    ModelCard(
-        model="simplenet_310k",
-        model_kwargs={"num_classes": 10},
-        dataset="digits",
-        input_shape=[1, 28, 28],
-        mean=[0.25],
-        std=[0.5],
-        labels=[f"digit {i}" for i in range(10)],
-    ).save(d / "model.json")
-    return d
-
-
 @pytest.fixture(scope="session")
 def checkpoint_factory():
-    """``checkpoint_factory(dir, seed=0) -> dir`` with model.json + best.pt of a random SimpleNet."""
+    """``checkpoint_factory(dir, seed=0) -> dir``: the shared tiny checkpoint writer
+    (:func:`xai_serve.testing.write_checkpoint`: model.json + best.pt of a random SimpleNet)."""
     return write_checkpoint
 
 

@@ -7,10 +7,8 @@ from __future__ import annotations
 import base64
 import io
 import json
-import struct
 import urllib.error
 import urllib.request
-import zlib
 from concurrent.futures import ThreadPoolExecutor
 
 import grpc
@@ -27,6 +25,7 @@ from xai_client.tensors import from_proto
 from xai_serve.explain import ModelContext, explain, list_methods
 from xai_serve.models import load_checkpoint
 from xai_serve.serving.decode import decode_input
+from xai_serve.testing import png_header_only
 
 pytestmark = pytest.mark.integration
 
@@ -38,24 +37,6 @@ def png(arr: np.ndarray) -> bytes:
     buf = io.BytesIO()
     Image.fromarray(arr).save(buf, format="PNG")
     return buf.getvalue()
-
-
-def huge_png_header(width: int = 20000, height: int = 20000) -> bytes:
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return (
-            struct.pack(">I", len(data))
-            + kind
-            + data
-            + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-        )
-
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", ihdr)
-        + chunk(b"IDAT", zlib.compress(b"\0" * 16))
-        + chunk(b"IEND", b"")
-    )
 
 
 DIGIT = (np.random.default_rng(0).random((28, 28)) * 255).astype(np.uint8)
@@ -133,7 +114,7 @@ BAD_INPUTS = [
     ),
     (
         "20000x20000 png",
-        lambda: build_request(huge_png_header(), methods=["gradient"]),
+        lambda: build_request(png_header_only(20000, 20000), methods=["gradient"]),
         InvalidArgument,
         "refused before decoding",
     ),

@@ -81,20 +81,15 @@ class ServedModel:
 
 
 def make_checkpoint(directory: Path, *, seed: int = 0) -> Path:
-    """A checkpoint directory (model.json + best.pt) of a random-weight MLP for 1x28x28 digits."""
-    import torch
+    """A checkpoint directory (model.json + best.pt) of a random-weight MLP for 1x28x28 digits (the
+    shared writer, :func:`xai_serve.testing.write_checkpoint`)."""
+    from xai_serve.testing import write_checkpoint
 
-    from xai_serve.models import ModelCard, create_model
-
-    directory.mkdir(parents=True, exist_ok=True)
     kwargs: dict[str, Any] = {"input_shape": INPUT_SHAPE, "hidden": [128, 64]}
-    torch.manual_seed(seed)
-    model = create_model("mlp", **kwargs)
-    card = ModelCard(model="mlp", model_kwargs=kwargs, dataset="digits", input_shape=INPUT_SHAPE,
-                     mean=[0.5], std=[0.25], labels=[str(i) for i in range(10)])
-    card.save(directory / "model.json")
-    torch.save(model.state_dict(), directory / "best.pt")
-    return directory
+    return write_checkpoint(
+        directory, model="mlp", model_kwargs=kwargs, input_shape=INPUT_SHAPE, mean=(0.5,), std=(0.25,),
+        seed=seed,
+    )
 
 
 def server_config(root: Path, **overrides: Any) -> srv.ServerConfig:

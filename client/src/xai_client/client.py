@@ -126,8 +126,13 @@ class Client:
     def send(
         self, model: str, request: pb.ExplainRequest, *, explain: bool | None = None
     ) -> pb.ExplainResponse:
-        """Send a ready-made ExplainRequest; raises the typed error of a non-OK Status."""
+        """Send a ready-made ExplainRequest; raises the typed error of a non-OK Status.
+
+        Without a deadline of its own the request gets ``now + timeout``: a worker that reaches it
+        later answers DEADLINE_EXCEEDED instead of computing an answer nobody waits for."""
         use_explain = bool(request.methods) if explain is None else explain
+        if not request.deadline_unix_s and self.timeout:
+            request.deadline_unix_s = time.time() + self.timeout
         resp = self._with_retries(
             lambda: self._transport.call(model, request, timeout=self.timeout, explain=use_explain)
         )

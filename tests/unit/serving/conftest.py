@@ -1,5 +1,5 @@
-"""Shared fixtures for the serving unit tests: a random-init digits-shaped model, its card and
-checkpoint directory, image encoders and a TorchServe context double."""
+"""Shared fixtures for the serving unit tests: the shared tiny checkpoint (random-init digits-shaped
+SimpleNet), its model and card, image encoders and a TorchServe context double."""
 
 from __future__ import annotations
 
@@ -12,24 +12,8 @@ import pytest
 import torch
 from PIL import Image
 
-from xai_serve.models import ModelCard, canonicalise, create_model
-
-
-def make_card() -> ModelCard:
-    return ModelCard(
-        model="simplenet_310k",
-        model_kwargs={"num_classes": 10},
-        dataset="digits",
-        input_shape=[1, 28, 28],
-        mean=[0.25],
-        std=[0.5],
-        labels=[f"digit {i}" for i in range(10)],
-    )
-
-
-def make_model(seed: int = 0) -> torch.nn.Module:
-    torch.manual_seed(seed)
-    return canonicalise(create_model("simplenet_310k", num_classes=10)).eval()
+from xai_serve.models import ModelCard, load_checkpoint
+from xai_serve.testing import write_checkpoint
 
 
 def png_bytes(arr: np.ndarray, fmt: str = "PNG") -> bytes:
@@ -39,21 +23,19 @@ def png_bytes(arr: np.ndarray, fmt: str = "PNG") -> bytes:
 
 
 @pytest.fixture(scope="session")
-def card() -> ModelCard:
-    return make_card()
-
-
-@pytest.fixture(scope="session")
-def model() -> torch.nn.Module:
-    return make_model()
-
-
-@pytest.fixture(scope="session")
 def ckpt_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    d = tmp_path_factory.mktemp("ckpt")
-    torch.save(make_model().state_dict(), d / "best.pt")
-    make_card().save(d / "model.json")
-    return d
+    """The shared tiny checkpoint (:func:`xai_serve.testing.write_checkpoint`): random SimpleNet-310k."""
+    return write_checkpoint(tmp_path_factory.mktemp("ckpt"))
+
+
+@pytest.fixture(scope="session")
+def card(ckpt_dir: Path) -> ModelCard:
+    return ModelCard.load(ckpt_dir / "model.json")
+
+
+@pytest.fixture(scope="session")
+def model(ckpt_dir: Path) -> torch.nn.Module:
+    return load_checkpoint(ckpt_dir)[0]
 
 
 @pytest.fixture()

@@ -6,22 +6,9 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from xai_serve.cli import app
+from xai_serve.testing import tiny_recipe_text
 
-TINY = """
-name = "cli_tiny"
-seed = 1
-device = "cpu"
-epochs = 2
-batch_size = 128
-[model]
-name = "mlp"
-kwargs = { hidden = [16] }
-[data]
-name = "digits"
-[optimizer]
-name = "adam"
-lr = 0.01
-"""
+TINY = tiny_recipe_text("cli_tiny", seed=1)
 
 
 def test_train_and_finetune_commands(tmp_path: Path) -> None:

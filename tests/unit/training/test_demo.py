@@ -6,22 +6,9 @@ from pathlib import Path
 import pytest
 
 from xai_serve.demo import ensure_default_model, format_metrics
+from xai_serve.testing import tiny_recipe_text
 
-TINY = """
-name = "demo_tiny"
-seed = 0
-device = "cpu"
-epochs = 2
-batch_size = 128
-[model]
-name = "mlp"
-kwargs = { hidden = [16] }
-[data]
-name = "digits"
-[optimizer]
-name = "adam"
-lr = 0.01
-"""
+TINY = tiny_recipe_text("demo_tiny", seed=0)
 
 
 def test_demo_trains_once_then_reuses_the_checkpoint(
