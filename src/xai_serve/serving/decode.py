@@ -25,6 +25,7 @@ from PIL import Image
 from xai_client.api.v1 import explain_pb2 as pb
 from xai_client.targets import TargetSyntaxError, parse_output_form, parse_target
 from xai_client.tensors import from_proto
+from xai_client.values import value_options
 
 from xai_serve.errors import InvalidInputError, InvalidTargetError
 from xai_serve.models import ModelCard
@@ -108,7 +109,7 @@ def parse_json(data: Any) -> pb.ExplainRequest:
     return req
 
 
-IMAGE_PARAMS = ("method", "target", "output", "top_k")
+IMAGE_PARAMS = ("method", "target", "output", "top_k", "reduction", "value_type")
 
 
 def request_from_image_body(data: bytes, params: Mapping[str, Any]) -> pb.ExplainRequest:
@@ -133,6 +134,12 @@ def request_from_image_body(data: bytes, params: Mapping[str, Any]) -> pb.Explai
     if not top_k.isdigit():
         raise InvalidInputError(f"top_k must be a non-negative integer, not {top_k!r}")
     req.top_k = int(top_k)
+    reduction = _text(params.get("reduction", "") or "none")
+    value_type = _text(params.get("value_type", "") or "float32")
+    try:  # compact answers (X-Xai-Reduction / X-Xai-Value-Type), see xai_client.values
+        req.values.CopyFrom(value_options(reduction.strip().lower(), value_type.strip().lower()))
+    except ValueError as exc:
+        raise InvalidInputError(str(exc)) from None
     return req
 
 
@@ -142,8 +149,9 @@ def parse_payload(
     """Turn one TorchServe request dict into an ExplainRequest (gRPC, protobuf, JSON or raw image).
 
     For a raw image, the options come from multipart fields (``method``, ``target``, ...) or else from
-    request headers ``X-Xai-Method``, ``X-Xai-Target``, ``X-Xai-Output``, ``X-Xai-Top-K`` (TorchServe
-    does not pass query parameters of a request with a body to the handler)."""
+    request headers ``X-Xai-Method``, ``X-Xai-Target``, ``X-Xai-Output``, ``X-Xai-Top-K``,
+    ``X-Xai-Reduction``, ``X-Xai-Value-Type`` (TorchServe does not pass query parameters of a request
+    with a body to the handler)."""
     if GRPC_INPUT_KEY in row:
         return parse_protobuf(_as_bytes(row[GRPC_INPUT_KEY]))
     key = next((k for k in PAYLOAD_KEYS if k in row), None)

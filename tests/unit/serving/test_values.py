@@ -107,3 +107,16 @@ def test_service_answers_the_requested_form(model, card, reduction, value_type) 
     assert float(np.abs(got - reduced).max()) <= tolerance + 1e-9
     assert tolerance <= float(np.abs(reduced).max()) / 100  # a compact map, not a different one
     assert small.heatmaps[0].values.ByteSize() < full.heatmaps[0].values.ByteSize()
+
+
+def test_raw_image_headers_set_value_options(digit_png) -> None:
+    from xai_serve.errors import InvalidInputError
+    from xai_serve.serving.decode import parse_payload
+
+    headers = {"X-Xai-Method": "gradient", "X-Xai-Reduction": "abs_sum", "X-Xai-Value-Type": "uint8"}
+    req = parse_payload({"body": digit_png}, "image/png", headers)
+    assert (
+        req.values.reduction == pb.CHANNEL_REDUCTION_ABS_SUM and req.values.value_type == pb.VALUE_TYPE_UINT8
+    )
+    with pytest.raises(InvalidInputError, match="reduction"):
+        parse_payload({"body": digit_png}, "image/png", {"X-Xai-Reduction": "median"})
