@@ -65,13 +65,17 @@ def _standard(model: nn.Module) -> list[Layer]:
 
 def _seed_a(model: nn.Module) -> list[Layer]:
     linears = [n for n, m in model.named_modules() if isinstance(m, nn.Linear)]
+    if not linears:  # seed A's ResGPTNet: a 1x1 conv classifier named fc (possibly nested)
+        linears = [n for n, m in model.named_modules() if n.split(".")[-1] == "fc" and _own_params(m)]
     if not linears:
-        raise InvalidParameterError("the seed_a schedule needs a final nn.Linear classifier")
+        raise InvalidParameterError("the seed_a schedule needs a final nn.Linear (or 'fc') classifier")
     fc = linears[-1]
     levels = [Layer(fc, (f"{fc}.weight",), (), "normal", 1.0)]
+    stages = [n for n, _ in model.named_modules() if re.fullmatch(r"layer\d+", n.split(".")[-1])]
+    depth = min((n.count(".") for n in stages), default=0)  # the ResNet stages (ResGPTNet: backbone.*)
     groups = sorted(
-        (n for n, _ in model.named_children() if re.fullmatch(r"layer\d+", n)),
-        key=lambda n: int(n[5:]),
+        (n for n in stages if n.count(".") == depth),
+        key=lambda n: int(n.split(".")[-1][5:]),
         reverse=True,
     )
     if groups:

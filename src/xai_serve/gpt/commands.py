@@ -74,6 +74,57 @@ def gpt_figures(
     return fg.write_report(out, f"GPT figures of {checkpoint}", report)
 
 
+#: seed A's three attribution methods of the sanity check (A.6)
+SANITY_METHODS = {
+    "gradCAM": ("gradcam", {"layer": "channel_adj", "relu": False}),
+    "deconv": ("deconvnet", {}),
+    "GuidedBP": ("guided_backprop", {}),
+}
+
+
+def gpt_sanity(
+    checkpoint: Path, out: Path, *, samples: int = 2, pixels: int = 4, seed: int = 0
+) -> list[Path]:
+    """Seed A's component-wise cascading randomisation: ``out/{yg|ys}.cascade_rand.{L}.csv`` and
+    ``abs.`` variants, columns gradCAM / deconv / GuidedBP, one row per explained pixel (L = 0..6)."""
+    import numpy as np
+
+    from xai_serve.evaluation.store import write_csv
+    from xai_serve.gpt.sanity import component_cascade
+    from xai_serve.models import load_checkpoint
+
+    model, _ = load_checkpoint(checkpoint)
+    rng = np.random.default_rng(seed)
+    from xai_serve.data.pattern_digits import sample_batch
+
+    x, _, _, _ = sample_batch([int(c) for c in rng.integers(0, 10, size=samples)], rng)
+    per: dict[tuple[str, str, str], list[np.ndarray]] = {}
+    for s in range(samples):
+        for title, (method, params) in SANITY_METHODS.items():
+            res = component_cascade(model, x[s : s + 1], {method: params}, seed=seed + s, pixels=pixels)
+            for output, by_method in res.items():
+                for key, values in by_method[method].items():
+                    per.setdefault((output, key, title), []).append(values)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for output in ("yg", "ys"):
+        for key, prefix in (("spearman", ""), ("spearman_abs", "abs.")):
+            cols = {t: per.get((output, key, t), []) for t in SANITY_METHODS}
+            if not any(cols.values()):
+                continue
+            stacked = {t: np.concatenate(v, axis=1) for t, v in cols.items() if v}
+            for level in range(next(iter(stacked.values())).shape[0]):
+                n = max(a.shape[1] for a in stacked.values())
+                rows = [
+                    {t: (float(a[level, r]) if r < a.shape[1] else -999) for t, a in stacked.items()}
+                    for r in range(n)
+                ]
+                path = out / f"{prefix}{output}.cascade_rand.{level}.csv"
+                write_csv(path, rows)
+                written.append(path)
+    return written
+
+
 def register(app: typer.Typer) -> None:
     """Add ``xai gpt ...`` to ``app``."""
     gpt = typer.Typer(
@@ -117,3 +168,21 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Component heatmaps: per seed pixel, maps of yg and ys (true and predicted seeds), per class."""
         run("heatmapsGC", checkpoint, out, seed, pixels)
+
+    @gpt.command("sanity")
+    def sanity(
+        checkpoint: Path = typer.Argument(..., help="checkpoint directory of a resgptnet model"),
+        out: Path = typer.Option(Path("gpt_sanity"), "--out", help="output folder"),
+        samples: int = typer.Option(2, "--samples", min=1, help="pattern_digits samples (random classes)"),
+        pixels: int = typer.Option(4, "--pixels", min=1, help="at most this many predicted seed pixels each"),
+        seed: int = typer.Option(0, "--seed", help="seed of the samples and of the noise"),
+    ) -> None:
+        """Component-wise cascading weight randomisation (seed A): Spearman per pixel and level, as CSVs.
+        The class output y: `xai evaluate randomisation CKPT --variant seed_a`."""
+        from xai_serve.errors import XaiError
+
+        try:
+            files = gpt_sanity(checkpoint, out, samples=samples, pixels=pixels, seed=seed)
+        except XaiError as exc:
+            _fail(str(exc))
+        typer.echo(f"wrote {len(files)} files to {out}")
