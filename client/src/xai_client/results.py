@@ -135,6 +135,8 @@ class Heatmap:
     units: list[UnitEvidence] = field(default_factory=list)
     # a component target (seed A): which scalar was explained; ``target`` is then its channel
     component: Component | None = None
+    # the module a layer method used (Grad-CAM's default: the last layer larger than 1x1)
+    layer: str = ""
 
     @property
     def concepts(self) -> str:
@@ -213,6 +215,7 @@ def explanation_from_proto(msg: pb.ExplainResponse) -> Explanation:
             component=Component(h.component.output, h.component.row, h.component.col, h.component.channel)
             if h.HasField("component")
             else None,
+            layer=h.layer,
         )
         for h in msg.heatmaps
     ]

@@ -126,6 +126,7 @@ def serve_and_report(
         server = started.config
     rows: list[Row] = []
     creds: dict[str, dict[str, Any]] = {}  # method -> credential served with its heatmaps
+    layers: dict[str, str] = {}  # method -> the layer a layer method used (Heatmap.layer)
     try:
         with Client(server.grpc_address, "grpc", key_file=server.key_file, timeout=300) as client:
             # each spec's demo parameters (class_image: fewer steps keep the demo inside its budget)
@@ -143,6 +144,8 @@ def serve_and_report(
                     (out / "images" / fname).write_bytes(h.png or b"")
                     overlays[h.method] = fname
                     stats[h.method] = dict(h.stats)
+                    if h.layer:
+                        layers[h.method] = h.layer
                     if h.credential is not None:
                         creds[h.method] = dataclasses.asdict(h.credential)
                 rows.append(
@@ -171,7 +174,14 @@ def serve_and_report(
     cred_doc = json.loads(Path(credentials).read_text()) if credentials else None
     report.write_text(
         render_report(
-            rows, methods, specs, name, phases, time.perf_counter() - t_start, credentials=(creds, cred_doc)
+            rows,
+            methods,
+            specs,
+            name,
+            phases,
+            time.perf_counter() - t_start,
+            credentials=(creds, cred_doc),
+            layers=layers,
         )
     )
     (out / "results.json").write_text(json.dumps([r.__dict__ for r in rows], indent=2))
@@ -186,13 +196,16 @@ def render_report(
     phases: dict[str, float],
     total_s: float,
     credentials: tuple[dict[str, dict[str, Any]], dict[str, Any] | None] | None = None,
+    layers: dict[str, str] | None = None,
 ) -> str:
     esc = html.escape
+    layers = layers or {}
     correct = sum(1 for r in rows if r.prediction and r.prediction[0][0] == r.label)
     lat = [r.latency_ms for r in rows]
     head = "".join(
         f"<th>{esc(m)}<br><small>"
         f"{'signed: red +, blue −' if getattr(specs[m], 'signed', True) else 'unsigned'}"
+        f"{'<br>layer ' + esc(layers[m]) if m in layers else ''}"
         f"</small></th>"
         for m in methods
     )
