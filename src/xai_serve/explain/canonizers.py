@@ -40,4 +40,9 @@ def explicit_residuals(patch: ModelPatch, model: nn.Module) -> dict[str, Sum]:
     changes = Changes()
     patch.on_exit(changes.remove)
     canonicalise(model, changes)
-    return {f"{name}.add" if name else "add": model.get_submodule(name).add for name in blocks}
+    sums: dict[str, Sum] = {}
+    for name in blocks:
+        add = model.get_submodule(f"{name}.add" if name else "add")
+        assert isinstance(add, Sum)
+        sums[f"{name}.add" if name else "add"] = add
+    return sums

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import io
 import json
-import math
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -339,7 +338,3 @@ def validate_target(target: pb.Target, num_classes: int) -> None:
         )
     if kind == "top_k" and not 1 <= target.top_k <= num_classes:
         raise InvalidTargetError(f"target top_k={target.top_k} must be in 1..{num_classes}")
-
-
-def element_count(shape: list[int]) -> int:
-    return math.prod(shape)
