@@ -102,3 +102,35 @@ def test_service_encodes_filters_and_client_reads_numpy(decomposed: nn.Module) -
 
     png = Image.open(BytesIO(h.png))
     assert png.size[0] > 4 * png.size[1]
+
+
+def test_first_order_terms_on_a_model_without_pooled_head() -> None:
+    torch.manual_seed(0)
+    model = (
+        nn.Sequential(
+            nn.Conv2d(1, 4, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(4, 6, 3, padding=1),
+            nn.ReLU(),
+            nn.Flatten(),
+            nn.Linear(6 * 4 * 4, 8),
+            nn.ReLU(),
+            nn.Linear(8, 3),
+        )
+        .double()
+        .eval()
+    )
+    x = torch.randn(2, 1, 8, 8, dtype=torch.float64)
+    a = create_explainer("decomposed", model, layer="4", top=6).attribute(x, [0, 2])
+    # reference: gradient x activation of the layer-4 output, by autograd
+    acts = model[:5](x).detach().requires_grad_(True)
+    out = model[5:](acts)
+    for i, c in enumerate([0, 2]):
+        (g,) = torch.autograd.grad(out[i, c], acts, retain_graph=True)
+        terms = (acts[i] * g[i]).sum(dim=(1, 2)).detach()
+        assert a.filters[i].filters.tolist() == terms.argsort(descending=True).tolist()
+        torch.testing.assert_close(a.filters[i].contributions, terms.sort(descending=True).values)
+        assert a.stats["exact"][i] == 0.0
+        total = float(a.filters[i].contributions.sum()) + a.stats["bias"][i] + a.stats["others"][i]
+        assert total == pytest.approx(float(out[i, c].detach()), abs=1e-9)
