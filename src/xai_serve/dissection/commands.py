@@ -15,7 +15,7 @@ from typing import Annotated
 
 import typer
 
-from xai_serve.errors import XaiError
+from xai_serve.errors import InvalidParameterError, XaiError
 
 dissect_app = typer.Typer(
     help="Neuron dissection: label each unit of a layer with the concept formula (OR / AND / AND NOT "
@@ -58,6 +58,8 @@ def run_command(
     shard: Annotated[str | None, typer.Option(help="K/N: run only every N-th part starting at K")] = None,
     workers: Annotated[int, typer.Option(help="processes for the parts on this machine")] = 1,
     overwrite: Annotated[bool, typer.Option(help="replace a different run in --out")] = False,
+    backend: Annotated[str, typer.Option(help="local | ray (parts as Ray tasks, then the merge)")] = "local",
+    address: Annotated[str | None, typer.Option(help="Ray cluster address (default: a local Ray)")] = None,
 ) -> None:
     """Dissect one layer; resumable, shardable (then `xai dissect merge OUT`)."""
     from xai_serve.dissection.runner import DissectConfig, dissect, parse_shard
@@ -78,6 +80,14 @@ def run_command(
             limit=limit,
             batch_size=batch_size,
         )
+        if backend not in ("local", "ray") or (backend == "ray" and shard):
+            raise InvalidParameterError("--backend is local or ray (ray runs every shard itself: no --shard)")
+        if backend == "ray":
+            from xai_serve.dissection.ray_backend import dissect_on_ray
+
+            merged = dissect_on_ray(out, config, address=address, overwrite=overwrite)
+            typer.echo(json.dumps({"out": out, "merged": True, **merged}))
+            return
         summary = dissect(
             out,
             config,

@@ -71,6 +71,7 @@ class DissectConfig:
     top_images: int = 4
     limit: int | None = None
     batch_size: int = 64
+    weights_sha256: str = ""  # filled by :func:`dissect`: a continued run must use the same weights
 
     def check(self) -> None:
         if not 0.0 < self.quantile < 1.0:
@@ -165,6 +166,23 @@ def prepare(out: Path, config: DissectConfig, log: Callable[[str], None] = print
     if not (out / CONCEPTS / "concepts.json").is_file():
         log(f"concept masks of {len(dataset.names)} concepts")
         dataset.concept_store().save(out / CONCEPTS)
+
+
+def _weights_sha256(config: DissectConfig) -> str:
+    import hashlib
+
+    from xai_serve.models.checkpoint import WEIGHT_FILES
+
+    path = Path(config.checkpoint) / WEIGHT_FILES.get(config.which, "")
+    if not path.is_file():
+        from xai_serve.errors import CheckpointError
+
+        raise CheckpointError(f"{config.checkpoint} has no {path.name} (which={config.which!r})")
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _save_npy(path: Path, array: np.ndarray) -> None:
@@ -299,6 +317,8 @@ def dissect(
     """The whole job: open/continue the run, prepare, run this shard's missing parts, and merge when
     every part exists (a shard that is not the last to finish leaves the merge to `xai dissect merge`)."""
     out = Path(out)
+    if not config.weights_sha256:
+        config.weights_sha256 = _weights_sha256(config)
     open_run(out, config, overwrite=overwrite)
     prepare(out, config, log)
     n_units = int(json.loads((out / acts.ACTIVATIONS_META).read_text())["shape"][1])

@@ -31,6 +31,12 @@ def _quiet(_msg: str) -> None:
     pass
 
 
+def _sha(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory, checkpoint, broden) -> Path:
     out = tmp_path_factory.mktemp("ref") / "run"
@@ -135,6 +141,13 @@ def test_errors(tmp_path, checkpoint, broden, reference) -> None:
         dissect(tmp_path / "x", DissectConfig(str(checkpoint), str(broden[0]), "nope"), log=_quiet)
     with pytest.raises(InvalidParameterError):
         dissect(tmp_path / "y", _config(checkpoint, broden[0], quantile=1.5), log=_quiet)
+    # a continued run must use the same weights (the checkpoint file may have been retrained in place)
+    from xai_serve.dissection.runner import open_run
+
+    open_run(tmp_path / "w", _config(checkpoint, broden[0], weights_sha256="a" * 64))
+    with pytest.raises(InvalidArgumentError, match="weights_sha256"):
+        open_run(tmp_path / "w", _config(checkpoint, broden[0], weights_sha256="b" * 64))
+    assert json.loads((reference / "run.json").read_text())["weights_sha256"] == _sha(checkpoint / "best.pt")
 
 
 def test_cli(tmp_path, checkpoint, broden) -> None:
