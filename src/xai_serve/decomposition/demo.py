@@ -35,7 +35,7 @@ def decomposed_section(
     from xai_serve.decomposition.indices import save_indices
     from xai_serve.decomposition.runs import find_report, validate
     from xai_serve.decomposition.source import open_model, open_split
-    from xai_serve.explain.decomposed import DecomposedExplainer
+    from xai_serve.explain.decomposed import DecomposedAttribution, DecomposedExplainer
     from xai_serve.models.decomposed import decompose
 
     model, card = open_model(checkpoint)
@@ -61,6 +61,7 @@ def decomposed_section(
     dec = decompose(copy.deepcopy(model), indices).eval()
     x, label = test.dataset[0]
     a = DecomposedExplainer(dec).attribute(x[None], "predicted")
+    assert isinstance(a, DecomposedAttribution)
     ev = a.filters[0]
     cls = int(a.classes[0]) if a.classes else -1
     pixels = test.denormalise(x).clamp(0, 1).numpy()
