@@ -43,7 +43,15 @@ class Component:
     channel: int | str = "predicted"
 
 
-Target = int | str | Sequence[int] | torch.Tensor | Callable[[torch.Tensor], torch.Tensor] | Component
+Target = (
+    int
+    | str
+    | Sequence[int]
+    | Sequence[int | str | Component]
+    | torch.Tensor
+    | Callable[[torch.Tensor], torch.Tensor]
+    | Component
+)
 
 
 def output_names(model: Any) -> tuple[str, ...]:
@@ -95,7 +103,9 @@ def select_component(
     scores, channels = [], []
     for b, t in enumerate(items):
         if not isinstance(t, Component):
-            c = int(class_indices(outputs[0][b : b + 1], t)[0])  # type: ignore[index]
+            picked = class_indices(outputs[0][b : b + 1], t)
+            assert picked is not None  # t is an int or a string here, not a callable
+            c = int(picked[0])
             scores.append(outputs[0][b, c])
             channels.append(c)
             continue
@@ -168,7 +178,7 @@ def class_indices(output: torch.Tensor, target: Target) -> torch.Tensor | None:
             values = target.reshape(-1).tolist() if target.ndim == 1 else [int(target)] * batch
         else:
             try:
-                values = list(target)
+                values = list(target)  # type: ignore[arg-type]  # no Component reaches here
             except TypeError:
                 raise InvalidTargetError(f"unsupported target {target!r}") from None
         if any(isinstance(v, bool) or not isinstance(v, int) for v in values):

@@ -61,7 +61,7 @@ def _figure(rows: int, cols: int) -> tuple[Any, np.ndarray]:
 
 def grow_from_maps(yg: np.ndarray, ys: np.ndarray, t_max: int = 8) -> np.ndarray:
     """The image grown from predicted seeds: ``develop(t_max, code(yg + 1, ys + 1))`` binarised."""
-    board = pg.code(np.asarray(yg, dtype=np.int64) + 1, np.asarray(ys, dtype=np.int64) + 1)
+    board = np.asarray(pg.code(np.asarray(yg, dtype=np.int64) + 1, np.asarray(ys, dtype=np.int64) + 1))
     return ((pg.develop(t_max, board) - 1) > 0).astype(float)
 
 

@@ -78,6 +78,11 @@ def _layer(cin: int, cout: int, blocks: int, stride: int) -> nn.Sequential:
 class Backbone(nn.Module):
     """torchvision's ResNet feature extractor (conv1, bn1, relu, maxpool, layer1..4) of BasicBlocks."""
 
+    layer1: nn.Sequential
+    layer2: nn.Sequential
+    layer3: nn.Sequential
+    layer4: nn.Sequential
+
     def __init__(self, blocks: Sequence[int], widths: Sequence[int], in_chans: int = 3) -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(in_chans, widths[0], 7, stride=2, padding=3, bias=False)
@@ -120,7 +125,7 @@ class ResGPTNet(nn.Module):
         self.channel_adj = nn.Conv2d(1, 3, 1, bias=False)
         nn.init.ones_(self.channel_adj.weight)
         self.cf = ConvPipe(3, pipe)
-        self.backbone = Backbone(blocks, widths)
+        self.backbone: Backbone = Backbone(blocks, widths)
         self.fc = nn.Conv2d(widths[3], num_classes, 1, bias=False)
         self.eb2 = ExpansionBlock(widths[1], expansion)
         self.eb1 = ExpansionBlock(widths[0] + expansion, expansion)
@@ -129,7 +134,7 @@ class ResGPTNet(nn.Module):
         self.cys = ConvPipe(pipe + expansion, n_bsg)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        b = self.backbone
+        b: Backbone = self.backbone
         xc = self.channel_adj(x)
         x1 = b.relu(b.bn1(b.conv1(xc)))
         x2 = b.layer1(b.maxpool(x1))
