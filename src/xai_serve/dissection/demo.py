@@ -17,6 +17,7 @@ def run_dissection_demo(
     checkpoint: Path | None = None,
     out_dir: Path = Path("dissect/demo"),
     log: Callable[[str], None] = lambda m: print(f"[dissect] {m}"),
+    n_images: int = DEMO_IMAGES,
 ) -> Path:
     """Write the synthetic set (once) and dissect the layer; returns the report path."""
     from xai_serve.data.synthetic_broden import write_synthetic_broden
@@ -29,7 +30,7 @@ def run_dissection_demo(
     tic = time.perf_counter()
     broden = out_dir / "broden"
     if not (broden / "index.csv").is_file():
-        write_synthetic_broden(broden, DEMO_IMAGES, image_size=56, mask_size=28, seed=0)
+        write_synthetic_broden(broden, n_images, image_size=56, mask_size=28, seed=0)
     config = DissectConfig(
         checkpoint=str(checkpoint), broden=str(broden), layer=DEMO_LAYER, units_per_part=16, top_images=4
     )
@@ -43,14 +44,20 @@ def run_dissection_demo(
     return out_dir / "run" / "report.html"
 
 
-def demo_section(checkpoint: Path, demo_report: Path) -> Path:
+def demo_section(checkpoint: Path, demo_report: Path, n_images: int = DEMO_IMAGES) -> Path:
     """``make demo``'s dissection step: dissect into ``<demo>/dissection/`` and link the result from
-    the demo report (a paragraph inserted before ``</body>``). Returns the dissection report."""
+    the demo report. Returns the dissection report."""
+    report = run_dissection_demo(checkpoint, demo_report.parent / "dissection", n_images=n_images)
+    link_from_report(demo_report, report)
+    return report
+
+
+def link_from_report(demo_report: Path, report: Path) -> None:
+    """Insert a paragraph linking ``report`` before the demo report's ``</body>`` (once)."""
     import html
 
     from xai_serve.atomic import atomic_write_text
 
-    report = run_dissection_demo(checkpoint, demo_report.parent / "dissection")
     rel = report.relative_to(demo_report.parent).as_posix()
     link = (
         f'<p id="dissection">Neuron dissection of <code>{html.escape(DEMO_LAYER)}</code> on a synthetic '
@@ -61,4 +68,3 @@ def demo_section(checkpoint: Path, demo_report: Path) -> Path:
     if 'id="dissection"' not in text:
         text = text.replace("</body>", link + "\n</body>", 1) if "</body>" in text else text + link
         atomic_write_text(demo_report, text)
-    return report
