@@ -71,7 +71,7 @@ class DissectConfig:
     top_images: int = 4
     limit: int | None = None
     batch_size: int = 64
-    weights_sha256: str = ""  # filled by :func:`dissect`: a continued run must use the same weights
+    weights_sha256: str = ""  # filled by open_run: a continued run must use the same weights
 
     def check(self) -> None:
         if not 0.0 < self.quantile < 1.0:
@@ -119,8 +119,11 @@ def shard_ranges(ranges: list[tuple[int, int]], shard: tuple[int, int] | None) -
 
 # ---------------------------------------------------------------------- preparation
 def open_run(out: Path, config: DissectConfig, *, overwrite: bool = False) -> None:
-    """Create ``out`` with ``run.json`` or check that an existing run has the same configuration."""
+    """Create ``out`` with ``run.json`` or check that an existing run has the same configuration
+    (``config.weights_sha256`` is filled from the checkpoint when empty)."""
     config.check()
+    if not config.weights_sha256:
+        config.weights_sha256 = _weights_sha256(config)
     run_file = out / RUN_FILE
     if run_file.is_file() and not overwrite:
         old = json.loads(run_file.read_text())
@@ -317,8 +320,6 @@ def dissect(
     """The whole job: open/continue the run, prepare, run this shard's missing parts, and merge when
     every part exists (a shard that is not the last to finish leaves the merge to `xai dissect merge`)."""
     out = Path(out)
-    if not config.weights_sha256:
-        config.weights_sha256 = _weights_sha256(config)
     open_run(out, config, overwrite=overwrite)
     prepare(out, config, log)
     n_units = int(json.loads((out / acts.ACTIVATIONS_META).read_text())["shape"][1])
