@@ -32,6 +32,7 @@ def decomposed_section(
     from xai_client.overlay import filters_overlay, to_png
 
     from xai_serve.atomic import atomic_write_bytes, atomic_write_text
+    from xai_serve.decomposition.features import capture
     from xai_serve.decomposition.indices import save_indices
     from xai_serve.decomposition.runs import find_report, validate
     from xai_serve.decomposition.source import open_model, open_split
@@ -63,6 +64,7 @@ def decomposed_section(
     a = DecomposedExplainer(dec).attribute(x[None], "predicted")
     assert isinstance(a, DecomposedAttribution)
     ev = a.filters[0]
+    fh, fw = capture(dec, x[None]).maps.shape[2:]
     cls = int(a.classes[0]) if a.classes else -1
     pixels = test.denormalise(x).clamp(0, 1).numpy()
     heat = a.heatmap[0].numpy()
@@ -89,6 +91,8 @@ images: <a href="decomposed_indices.json">index file</a>).</p>
 <p>Class map, then the filters' activation maps, largest contribution first. Logit {a.stats["logit"][0]:.3f}
 = bias {a.stats["bias"][0]:.3f} + the contributions below.</p>
 <img src="decomposed_explanation.png">
+<p><small>The filter maps are {fh}x{fw} at {esc(report["layer"].split(" ")[0])}, upsampled to the input
+(a 1x1 map is uniform: SimpleNet's last stage on 28x28 digits is 1x1).</small></p>
 <table><tr><th>filter</th><th>contribution W[c,f]&middot;h_f</th></tr>{rows}</table>
 </body></html>
 """
