@@ -107,8 +107,10 @@ def compact_answer_rows(
         small = grpc.send(servers.OURS, request)
     finally:
         grpc.close()
-    reference = reduce_channels(explanation_from_proto(full).heatmaps[0].values, "sum")
+    full_values = explanation_from_proto(full).heatmaps[0].values
     compact_map = explanation_from_proto(small).heatmaps[0].values
+    assert full_values is not None and compact_map is not None  # output form "tensor"
+    reference = reduce_channels(full_values, "sum")
     deviation = float(np.abs(compact_map.astype(np.float64) - reference).max())
     peak = float(np.abs(reference).max())
     out = []

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 import traceback
 from collections.abc import Callable, Iterator
 from typing import Any, Literal
@@ -111,11 +112,26 @@ def _is_known(module: nn.Module) -> bool:
     return owner.startswith("torch.nn.") or owner == "xai_serve.models.layers"
 
 
+_CALL_IMPL = nn.Module._call_impl.__code__
+
+
+def _innermost_module() -> Any:
+    """The module whose call is innermost on the Python stack (its ``Module._call_impl`` frame)."""
+    frame = sys._getframe(2)
+    while frame is not None:
+        if frame.f_code is _CALL_IMPL:
+            return frame.f_locals.get("self")
+        frame = frame.f_back  # type: ignore[assignment]
+    return None
+
+
 class _Watch(TorchFunctionMode):
-    def __init__(self, policy: Policy, method: str, relu: ReluApply | None, eps: float) -> None:
+    def __init__(
+        self, policy: Policy, method: str, relu: ReluApply | None, eps: float, known: set[int]
+    ) -> None:
         super().__init__()
         self.policy, self.method, self.relu, self.eps = policy, method, relu, eps
-        self.depth = 0
+        self.known = known  # ids of the known modules
         self.handled: list[str] = []
 
     def refuse(self, name: str, why: str) -> UnsupportedOperationError:
@@ -129,7 +145,7 @@ class _Watch(TorchFunctionMode):
         self, func: Any, types: Any, args: tuple[Any, ...] = (), kwargs: Any = None
     ) -> Any:
         kwargs = kwargs or {}
-        if self.depth > 0:
+        if id(_innermost_module()) in self.known:  # inside a module the method has a rule for
             return func(*args, **kwargs)
         name = _name(func)
         tracked = _grad_tensors(args, kwargs)
@@ -270,22 +286,14 @@ def watch_functional(
 
     Known modules (their internals are not watched) are the leaf modules of ``torch.nn`` and
     :mod:`xai_serve.models.layers` in ``model`` plus ``extra`` (hidden modules such as the engine's
-    residual ``Sum`` modules); their call depth is tracked by hooks added to ``patch``. Yields the list of
-    the calls the policy handled (``"name at file:line ..."``), filled during the block.
+    residual ``Sum`` modules); an operation is inside one when the innermost module call on the Python
+    stack (its ``Module._call_impl`` frame) is a known module, so no hook is needed (``patch`` is kept
+    for symmetry with the other installers). Yields the list of the calls the policy handled
+    (``"name at file:line ..."``), filled during the block.
     """
     if policy == "relu" and relu is None:
         raise ValueError("the relu policy needs the ReLU rule to apply")
-    watch = _Watch(policy, method, relu, eps)
-
-    def enter(module: nn.Module, inputs: Any) -> None:
-        watch.depth += 1
-
-    def leave(module: nn.Module, inputs: Any, output: Any) -> None:
-        watch.depth -= 1
-
-    known = [m for m in model.modules() if _is_known(m)] + list((extra or {}).values())
-    for module in dict.fromkeys(known):
-        patch.forward_pre_hook(module, enter)
-        patch.forward_hook(module, leave)
+    known = {id(m) for m in model.modules() if _is_known(m)} | {id(m) for m in (extra or {}).values()}
+    watch = _Watch(policy, method, relu, eps, known)
     with watch:
         yield watch.handled

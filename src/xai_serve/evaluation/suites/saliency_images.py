@@ -54,7 +54,7 @@ def run_saliency_images(
     parts = run_batches(run, ctx, opts.batch_size, compute, "saliency-images")
     index, target = concat(parts, "index"), concat(parts, "target")
     suffixes = list(SEED_SUFFIXES.values()) if opts.seed_names else list(PLAIN_SUFFIXES.values())
-    files = [
+    files: list[dict[str, Any]] = [
         {
             "index": int(index[j]),
             "target": int(target[j]),
