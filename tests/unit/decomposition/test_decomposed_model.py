@@ -118,3 +118,24 @@ def test_unsupported_heads_and_bad_sets() -> None:
         decompose(create_model("resnet20"), [[0]] * 9)
     with pytest.raises(InvalidArgumentError, match="out of range"):
         decompose(create_model("resnet20"), [[64]] * 10)
+
+
+def test_every_method_runs_and_sees_the_masked_layer(resnet20: nn.Module, seed_e) -> None:
+    from xai_serve.explain import create_explainer, list_methods
+
+    indices = seed_e.released_indices(5)
+    dec = decompose(copy.deepcopy(resnet20), indices).eval()
+    plain = copy.deepcopy(resnet20).eval()  # an independent construction: a plain Linear with W * mask
+    with torch.no_grad():
+        mask = torch.zeros(10, 64)
+        for c, s in enumerate(indices):
+            mask[c, s] = 1
+        plain.linear.weight.mul_(mask)
+    x = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(5))
+    for name, spec in list_methods().items():
+        params = dict(spec.test_params)
+        got = create_explainer(name, dec, **params)(x, [3, 7])
+        assert got.shape == x.shape and torch.isfinite(got).all(), name
+        if name in ("gradient", "lrp", "gradcam", "decomposed"):
+            want = create_explainer(name, plain, **params)(x, [3, 7])
+            torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6, msg=name)
