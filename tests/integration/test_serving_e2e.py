@@ -98,6 +98,11 @@ def test_png_input_and_prediction_equal_in_process(served, reference, protocol):
         assert e.heatmap(m).png.startswith(b"\x89PNG")
 
 
+def _with_class(req: pb.ExplainRequest, index: int) -> pb.ExplainRequest:
+    req.target.class_index = index
+    return req
+
+
 BAD_INPUTS = [
     ("empty body", lambda: build_request(b"", methods=["gradient"]), InvalidArgument, "empty"),
     (
@@ -143,8 +148,8 @@ BAD_INPUTS = [
         "out of range",
     ),
     (
-        "negative target",
-        lambda: build_request(png(DIGIT), methods=["gradient"], target=-1),
+        "negative target",  # the client's grammar refuses it: set the wire field directly
+        lambda: _with_class(build_request(png(DIGIT), methods=["gradient"]), -1),
         InvalidArgument,
         "out of range",
     ),
