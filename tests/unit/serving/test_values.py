@@ -120,3 +120,17 @@ def test_raw_image_headers_set_value_options(digit_png) -> None:
     )
     with pytest.raises(InvalidInputError, match="reduction"):
         parse_payload({"body": digit_png}, "image/png", {"X-Xai-Reduction": "median"})
+
+
+def test_filter_image_is_bounded_by_the_iteration_limit(model, card) -> None:
+    from xai_serve.serving.limits import CostLimits
+
+    service = ExplainService("tiny", model, card, cost_limits=CostLimits(max_iterations=20))
+    x = np.random.default_rng(1).normal(size=(1, 28, 28)).astype(np.float32)
+    over = build_request(x, methods={"filter_image": {"iterations": "21"}}, normalized=True)
+    under = build_request(x, methods={"filter_image": {"iterations": "2"}}, normalized=True)
+    refused, answered = service.handle([over, under])
+    assert refused.status.code == pb.RESOURCE_EXHAUSTED and "iterations" in refused.status.message
+    assert answered.status.code == pb.OK and answered.heatmaps[0].kind == "image"
+    values = explanation_from_proto(answered).heatmaps[0].values
+    assert values.min() >= 0 and values.max() <= 1
