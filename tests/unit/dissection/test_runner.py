@@ -109,16 +109,16 @@ def test_resume_after_sigkill_equals_one_run(tmp_path, checkpoint, broden, refer
     ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + 600
     parts = out / "parts"
     while time.monotonic() < deadline and proc.poll() is None:
-        if parts.is_dir() and len(list(parts.glob("*.json"))) >= 2:
+        if parts.is_dir() and len(list(parts.glob("*.json"))) >= 1:
             break
         time.sleep(0.005)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     done = len(list(parts.glob("*.json")))
-    assert 2 <= done < 8, f"the run was not interrupted mid-way ({done} parts)"
+    assert 1 <= done < 8, f"the run was not interrupted mid-way ({done} parts)"
     assert not (out / "results.csv").exists()
     result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
