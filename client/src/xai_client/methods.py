@@ -59,7 +59,8 @@ class MethodInfo:
     targeted: bool = True
 
     def help(self) -> str:
-        lines = [f"{self.name}: {self.doc.splitlines()[0] if self.doc else ''}"]
+        summary = " ".join(self.doc.split("\n\n")[0].split())  # the doc's first paragraph
+        lines = [f"{self.name}: {summary}"]
         lines += [f"    {p.help()}" for p in self.params.values()]
         return "\n".join(lines)
 
