@@ -36,6 +36,7 @@ class Row:
     stats: dict[str, dict[str, float]]
     latency_ms: float
     server_ms: dict[str, float] = field(default_factory=dict)
+    constant: dict[str, float] = field(default_factory=dict)  # method -> its value, for a constant map
 
 
 def _png(pixels: np.ndarray, scale: int) -> bytes:
@@ -136,14 +137,18 @@ def serve_and_report(
                 image_png = _png(pixels, 1)
                 (out / "images" / f"{i:02d}_input.png").write_bytes(_png(pixels, scale))
                 t = time.perf_counter()
-                e = client.explain(name, image_png, request_methods, output="png", top_k=3)
+                e = client.explain(name, image_png, request_methods, output="both", top_k=3)
                 latency = (time.perf_counter() - t) * 1e3
-                overlays, stats = {}, {}
+                overlays, stats, constant = {}, {}, {}
                 for h in e.heatmaps:
                     fname = f"{i:02d}_{h.method}.png"
                     (out / "images" / fname).write_bytes(h.png or b"")
                     overlays[h.method] = fname
                     stats[h.method] = dict(h.stats)
+                    if h.kind == "heatmap" and h.values is not None and h.values.size:
+                        v = np.asarray(h.values, dtype=np.float64)
+                        if float(v.max() - v.min()) <= 1e-12 * max(1.0, float(np.abs(v).max())):
+                            constant[h.method] = float(v.flat[0])
                     if h.layer:
                         layers[h.method] = h.layer
                     if h.credential is not None:
@@ -158,6 +163,7 @@ def serve_and_report(
                         stats,
                         latency,
                         {k: v for k, v in e.timings.items() if k != "batch_size"},
+                        constant,
                     )
                 )
                 log(
@@ -188,6 +194,64 @@ def serve_and_report(
     return report
 
 
+REPORT_WIDTH = 1280  # the report fits a window this wide (methods are rows, images columns)
+METHOD_COLUMN = 190
+
+
+def constant_reason(method: str, value: float) -> str:
+    """Why a method can return the same value for every pixel (shown next to such a map)."""
+    if "cam" in method:
+        return (
+            f"constant ({value:.3g}): the gradient-weighted sum of the layer's activations is <= 0 "
+            "everywhere, and Grad-CAM's ReLU clips it to 0"
+        )
+    return (
+        f"constant ({value:.3g}): the explained score does not change with any pixel locally "
+        "(e.g. every path to it passes an inactive ReLU)"
+    )
+
+
+def _verdict(
+    rows: list[Row],
+    methods: list[str],
+    model: str,
+    median_ms: float,
+    creds: dict[str, dict[str, Any]],
+) -> str:
+    esc = html.escape
+    correct = sum(1 for r in rows if r.prediction and r.prediction[0][0] == r.label)
+    parts = [
+        f"<b>{correct}/{len(rows)}</b> test images predicted correctly by <code>{esc(model)}</code> "
+        f"served by TorchServe over gRPC; {len(methods)} explanation methods per request, median "
+        f"end-to-end latency {median_ms:.0f} ms per image."
+    ]
+    scored = {m: c for m, c in creds.items() if c.get("certified") and c.get("aopc_morf") is not None}
+    if scored:
+        best = max(scored, key=lambda m: scored[m]["aopc_morf"])
+        parts.append(
+            f"Most faithful by AOPC (MoRF, the archive's credentials): <b>{esc(best)}</b> "
+            f"({scored[best]['aopc_morf']:.3f})."
+        )
+        passed = [m for m, c in scored.items() if c.get("sanity_pass")]
+        failed = [m for m, c in scored.items() if not c.get("sanity_pass")]
+        parts.append(
+            "Weight-randomisation sanity check: "
+            + (f"passed by {esc(', '.join(passed))}" if passed else "passed by none")
+            + (f"; <b>failed by {esc(', '.join(failed))}</b>." if failed else ".")
+        )
+    flat = {m: sum(m in r.constant for r in rows) for m in methods}
+    flat = {m: k for m, k in flat.items() if k}
+    if flat:
+        parts.append(
+            "Constant maps (reason shown under each): "
+            + ", ".join(f"{esc(m)} on {k}/{len(rows)} images" for m, k in flat.items())
+            + "."
+        )
+    else:
+        parts.append("No method returned a constant map.")
+    return " ".join(parts)
+
+
 def render_report(
     rows: list[Row],
     methods: list[str],
@@ -198,39 +262,42 @@ def render_report(
     credentials: tuple[dict[str, dict[str, Any]], dict[str, Any] | None] | None = None,
     layers: dict[str, str] | None = None,
 ) -> str:
+    """The demo report, verdict first: the verdict, the maps (one row per method, one column per
+    image: it fits a 1280-pixel window), predictions and latency per image, the credentials, the
+    run's phases (collapsed); other demo sections link themselves at the end."""
     esc = html.escape
     layers = layers or {}
-    correct = sum(1 for r in rows if r.prediction and r.prediction[0][0] == r.label)
     lat = [r.latency_ms for r in rows]
+    median = statistics.median(lat) if lat else 0.0
+    width = max(48, min(112, (REPORT_WIDTH - 60 - METHOD_COLUMN) // max(1, len(rows)) - 10))
     head = "".join(
-        f"<th>{esc(m)}<br><small>"
-        f"{'signed: red +, blue −' if getattr(specs[m], 'signed', True) else 'unsigned'}"
-        f"{'<br>layer ' + esc(layers[m]) if m in layers else ''}"
-        f"</small></th>"
-        for m in methods
+        f'<th><img src="images/{esc(r.image)}" width="{width}" alt="input {r.index}"><br>'
+        f"{esc(r.label)} {'✓' if r.prediction and r.prediction[0][0] == r.label else '✗'}</th>"
+        for r in rows
     )
     body = []
-    for r in rows:
-        pred = "<br>".join(f"{esc(lbl)}: {p:.3f}" for lbl, p in r.prediction)
-        ok = "✓" if r.prediction and r.prediction[0][0] == r.label else "✗"
+    for m in methods:
+        note = "signed: red +, blue −" if getattr(specs[m], "signed", True) else "unsigned"
         cells = []
-        for m in methods:
-            st = r.stats.get(m, {})
-            extra = (
-                f"<br><small>conservation {st['conservation']:.3f}</small>" if "conservation" in st else ""
-            )
+        for r in rows:
             src = r.overlays.get(m)
-            cells.append(
-                f'<td><img src="images/{esc(src)}" width="112">{extra}</td>' if src else "<td>—</td>"
-            )
+            st = r.stats.get(m, {})
+            extra = f"<br><small>cons. {st['conservation']:.2f}</small>" if "conservation" in st else ""
+            if m in r.constant:
+                extra += f"<br><small class='why'>{esc(constant_reason(m, r.constant[m]))}</small>"
+            img = f'<img src="images/{esc(src)}" width="{width}" alt="{esc(m)} {r.index}">' if src else "—"
+            cells.append(f"<td>{img}{extra}</td>")
+        layer = f"<br>layer {esc(layers[m])}" if m in layers else ""
+        body.append(f"<tr><th class='m'>{esc(m)}<br><small>{note}{layer}</small></th>{''.join(cells)}</tr>")
+    per_image = []
+    for r in rows:
+        pred = ", ".join(f"{esc(lbl)} {p:.3f}" for lbl, p in r.prediction)
         server = ", ".join(f"{k[:-3]} {v:.0f}" for k, v in r.server_ms.items() if v)
-        body.append(
-            f'<tr><td><img src="images/{esc(r.image)}" width="112"></td><td>{esc(r.label)} {ok}</td>'
-            f"<td>{pred}</td><td>{r.latency_ms:.0f} ms<br><small>server ms: {esc(server)}</small></td>"
-            + "".join(cells)
-            + "</tr>"
+        per_image.append(
+            f"<tr><td>{r.index}</td><td>{esc(r.label)}</td><td>{pred}</td><td>{r.latency_ms:.0f}</td>"
+            f"<td>{esc(server)}</td></tr>"
         )
-    phase_rows = "".join(f"<li>{esc(k)}: {v:.1f} s</li>" for k, v in phases.items())
+    creds = credentials[0] if credentials else {}
     cred_section = ""
     if credentials and credentials[0]:  # issue 15: the credentials served with the heatmaps
         from xai_serve.evaluation.certify import credentials_table
@@ -239,20 +306,30 @@ def render_report(
             "<h2>Explanation credentials (served with every heatmap; badge on each overlay: "
             "green ✓ passed, red ✗ failed the sanity check)</h2>" + credentials_table(*credentials)
         )
-    median = statistics.median(lat) if lat else 0.0
+    phase_rows = "".join(f"<li>{esc(k)}: {v:.1f} s</li>" for k, v in phases.items())
     return f"""<!doctype html>
-<html><head><meta charset="utf-8"><title>xai-serve demo: {esc(model)}</title>
-<style>body{{font-family:sans-serif;margin:1.5em}} table{{border-collapse:collapse}}
-td,th{{border:1px solid #ccc;padding:4px;text-align:center;vertical-align:top}}
+<html lang="en"><head><meta charset="utf-8"><title>xai-serve demo: {esc(model)}</title>
+<link rel="icon" href="data:,">
+<style>body{{font-family:sans-serif;margin:1.5em;max-width:{REPORT_WIDTH - 60}px}}
+table{{border-collapse:collapse;margin:0.5em 0}}
+td,th{{border:1px solid #ccc;padding:3px;text-align:center;vertical-align:top;font-size:12px}}
+th.m{{width:{METHOD_COLUMN}px;text-align:left}} small.why{{color:#a40;display:block;max-width:{width}px}}
+.verdict{{font-size:1.05em;background:#eef6ee;border-left:4px solid #2a7;padding:0.6em 1em}}
 img{{image-rendering:pixelated}}</style>
 </head><body>
 <h1>xai-serve demo: model <code>{esc(model)}</code> served by TorchServe over gRPC</h1>
-<p>{len(rows)} test images, {len(methods)} methods per request (one gRPC call per image), predictions
-{correct}/{len(rows)} correct. End-to-end latency per image: median {median:.0f} ms.
-Total {total_s:.1f} s.</p>
-<ul>{phase_rows}</ul>
-{cred_section}
-<table><tr><th>input</th><th>true</th><th>prediction (top 3)</th><th>latency</th>{head}</tr>
+<p class="verdict">{_verdict(rows, methods, model, median, creds)}</p>
+<h2>Explanations (one row per method; columns: the test images, true label ✓/✗ prediction)</h2>
+<table><tr><th class="m">method</th>{head}</tr>
 {"".join(body)}
-</table></body></html>
+</table>
+<h2>Predictions and latency per image</h2>
+<table><tr><th>image</th><th>true</th><th>prediction (top 3)</th><th>latency ms</th><th>server ms</th></tr>
+{"".join(per_image)}
+</table>
+{cred_section}
+<details><summary>Run: phases and total time</summary><ul>{phase_rows}</ul>
+<p>Total {total_s:.1f} s; {len(rows)} images, {len(methods)} methods per request, one gRPC call per image.</p>
+</details>
+</body></html>
 """

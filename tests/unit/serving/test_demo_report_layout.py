@@ -1,0 +1,53 @@
+"""The demo report's layout in headless Chromium, from rows as `serve_and_report` collects them
+(10 images, every registered method): verdict first, it fits a 1280-pixel-wide window, every image
+loads, no console error, and a constant map says why it is constant."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+from PIL import Image
+
+from xai_serve.explain import list_methods
+from xai_serve.serving import demo
+
+
+def _png(seed: int) -> bytes:
+    arr = (np.random.default_rng(seed).random((112, 112, 3)) * 255).astype(np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def test_demo_report_is_verdict_first_fits_1280_and_explains_constant_maps(tmp_path, render_report):
+    specs = list_methods()
+    methods = sorted(specs)
+    cam = next(m for m in methods if "cam" in m)  # Grad-CAM: its own reason for a constant map
+    (tmp_path / "images").mkdir()
+    rows = []
+    for i in range(10):
+        (tmp_path / "images" / f"{i:02d}_input.png").write_bytes(_png(i))
+        overlays = {}
+        for m in methods:
+            (tmp_path / "images" / f"{i:02d}_{m}.png").write_bytes(_png(1000 + i))
+            overlays[m] = f"{i:02d}_{m}.png"
+        top = [(str(i), 0.9), (str((i + 1) % 10), 0.05), (str((i + 2) % 10), 0.01)]
+        constant = {cam: 0.0} if i < 3 else {}
+        if i == 5:
+            constant["gradient"] = 0.0
+        rows.append(
+            demo.Row(i, str(i if i else 7), f"{i:02d}_input.png", top, overlays, {}, 40.0 + i, {}, constant)
+        )
+    html = demo.render_report(rows, methods, specs, "digits", {"archive": 1.0}, 12.0)
+    (tmp_path / "report.html").write_text(html)
+    assert html.index('class="verdict"') < html.index("<table") < html.index("<details>")
+    assert "9/10</b> test images predicted correctly" in html
+    assert f"{cam} on 3/10 images" in html and "gradient on 1/10 images" in html
+    assert html.count("class='why'") == 4 and html.count("ReLU clips it to 0") == 3
+    page = render_report(tmp_path / "report.html")
+    assert page.scroll_width <= 1280, f"{page.scroll_width} px wide"
+    assert len(page.images) == 10 * (len(methods) + 1)
+    assert all(i["naturalWidth"] > 0 for i in page.images)
+    assert page.console_errors == []
+    assert page.screenshot.stat().st_size > 10_000
