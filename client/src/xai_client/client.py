@@ -128,14 +128,22 @@ class Client:
     ) -> pb.ExplainResponse:
         """Send a ready-made ExplainRequest; raises the typed error of a non-OK Status.
 
-        Without a deadline of its own the request gets ``now + timeout``: a worker that reaches it
-        later answers DEADLINE_EXCEEDED instead of computing an answer nobody waits for."""
+        Without a deadline of its own the request carries ``now + timeout`` on each attempt (the
+        caller's message is left as it was): a worker that reaches it later answers DEADLINE_EXCEEDED
+        instead of computing an answer nobody waits for."""
         use_explain = bool(request.methods) if explain is None else explain
-        if not request.deadline_unix_s and self.timeout:
-            request.deadline_unix_s = time.time() + self.timeout
-        resp = self._with_retries(
-            lambda: self._transport.call(model, request, timeout=self.timeout, explain=use_explain)
-        )
+        stamp = not request.deadline_unix_s and bool(self.timeout)
+
+        def attempt() -> pb.ExplainResponse:
+            if stamp:
+                request.deadline_unix_s = time.time() + self.timeout
+            return self._transport.call(model, request, timeout=self.timeout, explain=use_explain)
+
+        try:
+            resp = self._with_retries(attempt)
+        finally:
+            if stamp:
+                request.ClearField("deadline_unix_s")
         if resp.status.code != pb.OK:
             raise error_for_code(
                 pb.Code.Name(resp.status.code), resp.status.message, reason=resp.status.reason

@@ -171,3 +171,29 @@ def test_describe_specs_reach_the_client_types() -> None:
         "iterations": 3
     }
     assert "stabilizer (float, default 1e-06, > 0" in lrp.help()
+
+
+def test_client_stamps_a_deadline_per_attempt_and_leaves_the_request_alone() -> None:
+    from xai_client import Client
+
+    sent: list[float] = []
+
+    class Recorder:  # a transport double: the client, not the transport, is under test here
+        def call(self, model, request, *, timeout, explain):
+            sent.append(request.deadline_unix_s)
+            return pb.ExplainResponse(status=pb.Status(code=pb.OK))
+
+        def close(self) -> None:
+            pass
+
+    c = Client("127.0.0.1:1", "grpc", token="t", management_token="m", timeout=7.0)
+    c._transport = Recorder()  # type: ignore[assignment]
+    req = build_request(_x(0), methods=["gradient"], normalized=True)
+    before = time.time()
+    c.send("m", req)
+    c.send("m", req)
+    assert len(sent) == 2 and all(before + 7.0 <= d <= time.time() + 7.0 for d in sent)
+    assert req.deadline_unix_s == 0.0  # the caller's message is unchanged: it can be sent again
+    req.deadline_unix_s = 123.0
+    c.send("m", req)
+    assert sent[-1] == 123.0
