@@ -177,6 +177,7 @@ def serve_and_report(
             shutil.rmtree(server.state_dir, ignore_errors=True)
     phases["explanations (gRPC)"] = sum(r.latency_ms for r in rows) / 1e3
     report = out / "report.html"
+    graph = _model_graph(checkpoint, out)
     cred_doc = json.loads(Path(credentials).read_text()) if credentials else None
     report.write_text(
         render_report(
@@ -188,10 +189,23 @@ def serve_and_report(
             time.perf_counter() - t_start,
             credentials=(creds, cred_doc),
             layers=layers,
+            graph=graph,
         )
     )
     (out / "results.json").write_text(json.dumps([r.__dict__ for r in rows], indent=2))
     return report
+
+
+def _model_graph(checkpoint: Path, out: Path) -> str:
+    """``model_graph.png`` (``xai graph``) for the report, or why it is missing."""
+    from xai_serve.errors import XaiError
+    from xai_serve.export.graph import graph_checkpoint
+
+    try:
+        graph_checkpoint(checkpoint, out / "model_graph")
+    except XaiError as e:
+        return f"(no layer graph: {e})"
+    return "model_graph.png"
 
 
 REPORT_WIDTH = 1280  # the report fits a window this wide (methods are rows, images columns)
@@ -252,6 +266,18 @@ def _verdict(
     return " ".join(parts)
 
 
+def _graph_section(graph: str | None) -> str:
+    if not graph:
+        return ""
+    if not graph.endswith(".png"):
+        return f"<p>{html.escape(graph)}</p>"
+    return (
+        "<h2>Model layer graph (the module names the <code>layer=</code> parameter takes)</h2>"
+        f'<p><a href="{html.escape(graph)}"><img src="{html.escape(graph)}" alt="layer graph" '
+        'style="max-width:100%;max-height:900px"></a></p>'
+    )
+
+
 def render_report(
     rows: list[Row],
     methods: list[str],
@@ -261,6 +287,7 @@ def render_report(
     total_s: float,
     credentials: tuple[dict[str, dict[str, Any]], dict[str, Any] | None] | None = None,
     layers: dict[str, str] | None = None,
+    graph: str | None = None,
 ) -> str:
     """The demo report, verdict first: the verdict, the maps (one row per method, one column per
     image: it fits a 1280-pixel window), predictions and latency per image, the credentials, the
@@ -328,6 +355,7 @@ img{{image-rendering:pixelated}}</style>
 {"".join(per_image)}
 </table>
 {cred_section}
+{_graph_section(graph)}
 <details><summary>Run: phases and total time</summary><ul>{phase_rows}</ul>
 <p>Total {total_s:.1f} s; {len(rows)} images, {len(methods)} methods per request, one gRPC call per image.</p>
 </details>

@@ -39,7 +39,8 @@ def test_demo_report_is_verdict_first_fits_1280_and_explains_constant_maps(tmp_p
         rows.append(
             demo.Row(i, str(i if i else 7), f"{i:02d}_input.png", top, overlays, {}, 40.0 + i, {}, constant)
         )
-    html = demo.render_report(rows, methods, specs, "digits", {"archive": 1.0}, 12.0)
+    (tmp_path / "model_graph.png").write_bytes(_png(7))
+    html = demo.render_report(rows, methods, specs, "digits", {"archive": 1.0}, 12.0, graph="model_graph.png")
     (tmp_path / "report.html").write_text(html)
     assert html.index('class="verdict"') < html.index("<table") < html.index("<details>")
     assert "9/10</b> test images predicted correctly" in html
@@ -47,7 +48,7 @@ def test_demo_report_is_verdict_first_fits_1280_and_explains_constant_maps(tmp_p
     assert html.count("class='why'") == 4 and html.count("ReLU clips it to 0") == 3
     page = render_report(tmp_path / "report.html")
     assert page.scroll_width <= 1280, f"{page.scroll_width} px wide"
-    assert len(page.images) == 10 * (len(methods) + 1)
+    assert len(page.images) == 10 * (len(methods) + 1) + 1  # + the layer graph
     assert all(i["naturalWidth"] > 0 for i in page.images)
     assert page.console_errors == []
     assert page.screenshot.stat().st_size > 10_000
