@@ -99,7 +99,7 @@ def test_stabilisers_must_be_positive(zoo) -> None:
     from xai_serve.explain import create_explainer
 
     model, _ = zoo("cnn")
-    with pytest.raises(InvalidParameterError, match="stabilizer.*greater than 0"):
+    with pytest.raises(InvalidParameterError, match=r"stabilizer.*greater than 0"):
         create_explainer("lrp", model, composite="zplus", stabilizer=0.0)
     with pytest.raises(InvalidParameterError, match="stabilizer"):
         create_explainer("lrp", model, composite="alpha_beta", stabilizer="-1e-9")
