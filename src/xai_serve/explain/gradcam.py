@@ -6,8 +6,8 @@ the attribution names the layer used), ReLU'd unless ``relu=false``, upsampled t
 (bilinear by default, ``align_corners=False`` like Captum's ``LayerAttribution.interpolate``) and
 repeated over the input channels so the map is shaped like the input. The backward pass stops at the
 layer (Captum ``LayerGradCam`` semantics), so Grad-CAM alone costs about half an input gradient.
-Guided Grad-CAM is the guided-backprop map times the upsampled, ReLU'd Grad-CAM map (Captum ``GuidedGradCam``, whose
-default interpolation is ``nearest``).
+Guided Grad-CAM is the guided-backprop map times the upsampled, ReLU'd Grad-CAM map (Captum
+``GuidedGradCam``, whose default interpolation is ``nearest``).
 
 Seed A used Grad-CAM on a 1x1 input-adapter conv at full resolution: name that layer to reproduce it
 (the map is then a signed scalar times the input; ``relu=false`` as in Captum's default).
