@@ -59,7 +59,8 @@ def test_free_ports_are_distinct():
 def test_host_binds_only_the_inference_listeners(tmp_path):
     """`xai serve --host 0.0.0.0`: REST and gRPC inference on every interface; management and
     metrics stay on loopback unless --management-host / --metrics-host say otherwise."""
-    cfg = ServerConfig(model_store=tmp_path, models=["m"], state_dir=tmp_path / "s", host="0.0.0.0").resolved()
+    cfg = ServerConfig(model_store=tmp_path, models=["m"], state_dir=tmp_path / "s", host="0.0.0.0")
+    cfg = cfg.resolved()
     p = _props(render_config(cfg, tmp_path / "metrics.yaml"))
     assert p["inference_address"] == "http://0.0.0.0:8080" and p["grpc_inference_address"] == "0.0.0.0"
     assert p["management_address"] == "http://127.0.0.1:8081" and p["grpc_management_address"] == "127.0.0.1"
