@@ -101,3 +101,37 @@ def feature_removal(root: Path) -> str | None:
         f"(by {best[0]:.3f}; least relevant removed: {best[1]:.3f}). "
         + " ".join(f"{m}: {a:.3f} vs {b:.3f}." for a, b, m in drops[1:])
     )
+
+
+def saliency_images(root: Path) -> str | None:
+    """How many maps were exported, and which are blank (a constant map renders as one grey level)."""
+    import json
+
+    import numpy as np
+    from PIL import Image
+
+    path = root / "images.json"
+    if not path.exists():
+        return None
+    entries = json.loads(path.read_text())["images"]
+    blank: dict[str, int] = {}
+    for e in entries:
+        with Image.open(root / e["files"][0]) as im:  # the colour rendering
+            a = np.asarray(im)
+        if a.size and int(a.max()) == int(a.min()):
+            blank[e["method"]] = blank.get(e["method"], 0) + 1
+    methods = list(dict.fromkeys(e["method"] for e in entries))
+    n = len({e["index"] for e in entries})
+    files = sum(len(e["files"]) for e in entries)
+    text = (
+        f"{files} PNGs for {n} samples and {len(methods)} method(s) ({', '.join(methods)}): colour, "
+        "grey-scale (P99-clipped), positive and negative saliency per sample, listed in images.json."
+    )
+    if blank:
+        text += " <b>Constant maps</b> (rendered blank): " + ", ".join(
+            f"{m} {k}/{n}" for m, k in blank.items()
+        )
+        text += "."
+    else:
+        text += " No map is constant."
+    return text

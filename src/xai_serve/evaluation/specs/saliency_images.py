@@ -23,5 +23,6 @@ SUITE = register_suite(
         options=SaliencyImagesOptions,
         run="xai_serve.evaluation.suites.saliency_images:run_saliency_images",
         defaults={"samples": 8, "methods": ["guided_backprop"]},
+        verdict="xai_serve.evaluation.verdicts:saliency_images",
     )
 )
