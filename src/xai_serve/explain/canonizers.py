@@ -20,7 +20,7 @@ from __future__ import annotations
 from torch import nn
 
 from xai_serve.explain.patching import ModelPatch
-from xai_serve.models.canonicalise import Changes, canonicalise
+from xai_serve.models.canonicalise import Changes, canonicalise, torchvision_blocks
 from xai_serve.models.layers import Sum
 
 
@@ -34,9 +34,8 @@ def disable_inplace(patch: ModelPatch, model: nn.Module) -> None:
 def explicit_residuals(patch: ModelPatch, model: nn.Module) -> dict[str, Sum]:
     """Canonicalise ``model`` (:func:`xai_serve.models.canonicalise`, the one mechanism) until the patch
     is restored; returns the residual :class:`Sum` modules this added, by name (``"<block>.add"``)."""
-    from torchvision.models.resnet import BasicBlock, Bottleneck
-
-    blocks = [name for name, m in model.named_modules() if type(m) is BasicBlock or type(m) is Bottleneck]
+    kinds = torchvision_blocks()  # None: torchvision not imported, so the model holds no such block
+    blocks = [name for name, m in model.named_modules() if kinds is not None and type(m) in kinds]
     changes = Changes()
     patch.on_exit(changes.remove)
     canonicalise(model, changes)

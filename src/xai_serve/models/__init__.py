@@ -14,7 +14,7 @@ from xai_serve.models import (  # noqa: F401  (registration)
     simplenet,
 )
 from xai_serve.models import decomposed  # noqa: F401  (registration; after its bases)
-from xai_serve.models.canonicalise import CanonicalBasicBlock, CanonicalBottleneck, canonicalise
+from xai_serve.models.canonicalise import canonicalise
 from xai_serve.models.card import ModelCard
 from xai_serve.models.checkpoint import load_checkpoint
 from xai_serve.models.layers import PadShortcut, Sum
@@ -36,3 +36,12 @@ __all__ = [
     "register_model",
     "strip_prefix",
 ]
+
+
+def __getattr__(name: str) -> object:
+    # the canonical torchvision blocks import torchvision: only on use (a worker's cold start)
+    if name in ("CanonicalBasicBlock", "CanonicalBottleneck"):
+        from xai_serve.models import canonical_blocks
+
+        return getattr(canonical_blocks, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -18,13 +18,13 @@ canonicalised at load time for the duration of one call (:mod:`xai_serve.explain
 from __future__ import annotations
 
 import copy
+import sys
 import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
 from torch import nn
-from torchvision.models.resnet import BasicBlock, Bottleneck
 
 from xai_serve.models.layers import Sum
 
@@ -32,7 +32,7 @@ from xai_serve.models.layers import Sum
 def block_forward(block: Any, x: torch.Tensor, relus: Sequence[nn.Module], add: nn.Module) -> torch.Tensor:
     """The forward pass of a torchvision ``BasicBlock`` (2 ReLU uses) or ``Bottleneck`` (3), with the
     ReLU module of each use and the residual addition as the module ``add`` (the one copy of these
-    forwards: the canonical blocks below use it)."""
+    forwards: the canonical blocks of :mod:`xai_serve.models.canonical_blocks` use it)."""
     identity = x
     out = relus[0](block.bn1(block.conv1(x)))
     out = block.bn2(block.conv2(out))
@@ -43,25 +43,13 @@ def block_forward(block: Any, x: torch.Tensor, relus: Sequence[nn.Module], add: 
     return relus[-1](add(out, identity))
 
 
-class CanonicalBasicBlock(BasicBlock):
-    """torchvision ``BasicBlock`` with distinct ReLUs (``relu``, ``relu2``) and a ``Sum`` module ``add``."""
-
-    relu2: nn.Module
-    add: nn.Module
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return block_forward(self, x, (self.relu, self.relu2), self.add)
-
-
-class CanonicalBottleneck(Bottleneck):
-    """torchvision ``Bottleneck`` with distinct ReLUs (``relu``, ``relu2``, ``relu3``) and ``add``."""
-
-    relu2: nn.Module
-    relu3: nn.Module
-    add: nn.Module
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return block_forward(self, x, (self.relu, self.relu2, self.relu3), self.add)
+def torchvision_blocks() -> tuple[type[nn.Module], type[nn.Module]] | None:
+    """torchvision's ``(BasicBlock, Bottleneck)``, or None when torchvision is not imported: then no
+    model can hold one, and a worker serving a model without them never pays torchvision's import."""
+    resnet = sys.modules.get("torchvision.models.resnet")
+    if resnet is None:
+        return None
+    return resnet.BasicBlock, resnet.Bottleneck
 
 
 class Changes:
@@ -95,12 +83,16 @@ _ADDED: weakref.WeakKeyDictionary[nn.Module, dict[str, nn.Module]] = weakref.Wea
 
 
 def _swap_block(module: nn.Module, changes: Changes) -> None:
+    blocks = torchvision_blocks()
     kind = type(module)
-    if kind is not BasicBlock and kind is not Bottleneck:
+    if blocks is None or kind not in blocks:
         return
-    names = ("relu2", "add") if kind is BasicBlock else ("relu2", "relu3", "add")
+    from xai_serve.models.canonical_blocks import CanonicalBasicBlock, CanonicalBottleneck
+
+    basic = kind is blocks[0]
+    names = ("relu2", "add") if basic else ("relu2", "relu3", "add")
     added = _ADDED.setdefault(module, {})
-    changes.set(module, "__class__", CanonicalBasicBlock if kind is BasicBlock else CanonicalBottleneck)
+    changes.set(module, "__class__", CanonicalBasicBlock if basic else CanonicalBottleneck)
     for name in names:
         if name not in added:
             added[name] = Sum() if name == "add" else nn.ReLU()

@@ -30,7 +30,6 @@ from collections.abc import Sequence
 
 import torch
 from torch import nn
-from torchvision.models.resnet import BasicBlock
 
 from xai_serve.models.canonicalise import canonicalise
 from xai_serve.models.registry import register_model
@@ -67,6 +66,8 @@ class ExpansionBlock(nn.Module):
 
 
 def _layer(cin: int, cout: int, blocks: int, stride: int) -> nn.Sequential:
+    from torchvision.models.resnet import BasicBlock  # here, not at import: a worker's cold start
+
     downsample = None
     if stride != 1 or cin != cout:
         downsample = nn.Sequential(nn.Conv2d(cin, cout, 1, stride=stride, bias=False), nn.BatchNorm2d(cout))
