@@ -22,7 +22,7 @@ def _shard_task(out: str, config: Any, shard: Shard) -> int:
     from xai_serve.dissection.runner import dissect
 
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    dissect(out, config, shard=(shard.index + 1, shard.count), log=lambda _m: None)  # 1-based K there
+    dissect(out, config, shard=(shard.index, shard.count), log=lambda _m: None)
     return shard.index
 
 

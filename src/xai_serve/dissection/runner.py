@@ -89,17 +89,14 @@ class DissectConfig:
 
 
 def parse_shard(text: str | None) -> tuple[int, int] | None:
-    """``"K/N"`` (1 <= K <= N) -> (K, N)."""
+    """``"K/N"`` (0 <= K < N, like ``xai evaluate --shard`` and a Kubernetes Indexed Job's
+    JOB_COMPLETION_INDEX) -> (K, N); one grammar for every batch job (:class:`~xai_serve.jobs.shard.Shard`)."""
     if text is None:
         return None
-    k, sep, n = text.partition("/")
-    try:
-        kk, nn = int(k), int(n)
-    except ValueError:
-        kk = nn = 0
-    if not sep or nn < 1 or not 1 <= kk <= nn:
-        raise InvalidParameterError(f"--shard expects K/N with 1 <= K <= N, got {text!r}")
-    return kk, nn
+    from xai_serve.jobs.shard import Shard
+
+    shard = Shard.parse(text)
+    return shard.index, shard.count
 
 
 def part_ranges(n_units: int, per_part: int) -> list[tuple[int, int]]:
@@ -114,7 +111,7 @@ def shard_ranges(ranges: list[tuple[int, int]], shard: tuple[int, int] | None) -
     if shard is None:
         return ranges
     k, n = shard
-    return [r for i, r in enumerate(ranges) if i % n == k - 1]
+    return [r for i, r in enumerate(ranges) if i % n == k]
 
 
 # ---------------------------------------------------------------------- preparation

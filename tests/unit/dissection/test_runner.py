@@ -71,11 +71,11 @@ def test_outputs(reference: Path) -> None:
 def test_shard_and_merge_equal_one_run(tmp_path, checkpoint, broden, reference) -> None:
     out = tmp_path / "sharded"
     config = _config(checkpoint, broden[0], units_per_part=8)
-    assert dissect(out, config, shard=(2, 3), log=_quiet) is None
+    assert dissect(out, config, shard=(1, 3), log=_quiet) is None
     with pytest.raises(InvalidArgumentError, match="not done yet"):
         merge(out)
-    assert dissect(out, config, shard=(1, 3), log=_quiet) is None
-    assert dissect(out, config, shard=(3, 3), log=_quiet) is not None  # the last shard merges
+    assert dissect(out, config, shard=(0, 3), log=_quiet) is None
+    assert dissect(out, config, shard=(2, 3), log=_quiet) is not None  # the last shard merges
     _same(reference, out)
     (out / "results.csv").unlink()
     merge(out)
@@ -131,7 +131,7 @@ def test_resume_after_sigkill_equals_one_run(tmp_path, checkpoint, broden, refer
 
 def test_errors(tmp_path, checkpoint, broden, reference) -> None:
     with pytest.raises(InvalidParameterError):
-        parse_shard("3/2")
+        parse_shard("2/2")
     with pytest.raises(InvalidParameterError):
         parse_shard("a")
     assert parse_shard("2/4") == (2, 4)
@@ -176,12 +176,12 @@ def test_cli(tmp_path, checkpoint, broden) -> None:
         "--max-length",
         "2",
     ]
-    r = runner.invoke(app, [*args, "--shard", "1/2"])
+    r = runner.invoke(app, [*args, "--shard", "0/2"])
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout.strip().splitlines()[-1])["merged"] is False
     r = runner.invoke(app, ["dissect", "merge", str(out)])
     assert r.exit_code == 2 and "not done yet" in r.output
-    r = runner.invoke(app, [*args, "--shard", "2/2"])
+    r = runner.invoke(app, [*args, "--shard", "1/2"])
     assert r.exit_code == 0, r.output
     r = runner.invoke(app, ["dissect", "merge", str(out)])
     assert r.exit_code == 0 and json.loads(r.stdout)["units"] == 64
