@@ -1,7 +1,8 @@
 """LRP composites: which rule each linear layer gets (methods.md D.3).
 
 A composite is a function ``(LayerInfo, LrpSettings) -> Rule`` registered by name. Layers are the
-``nn.Linear`` / ``nn.Conv1d`` / ``nn.Conv2d`` modules in execution order. Rules for the other layer
+``nn.Linear`` / ``nn.Conv1d`` / ``nn.Conv2d`` / ``nn.ConvTranspose2d`` modules in execution order
+(a transposed convolution is a conv layer, as in Zennit). Rules for the other layer
 types are fixed by the engine (:mod:`xai_serve.explain.lrp`) and match Zennit's built-in composites:
 ReLU and other activations pass relevance through, BatchNorm is merged into the preceding linear
 layer (or passes relevance through when there is none), residual ``Sum`` and average pooling use the
@@ -34,6 +35,7 @@ from dataclasses import dataclass
 
 from torch import nn
 
+from xai_serve.explain.graph import CONV_TYPES
 from xai_serve.explain.rules import AlphaBeta, Epsilon, Flat, Gamma, Rule, WSquare, ZBox, ZPlus
 
 
@@ -47,7 +49,7 @@ class LayerInfo:
 
     @property
     def is_conv(self) -> bool:
-        return isinstance(self.module, nn.Conv1d | nn.Conv2d)
+        return isinstance(self.module, CONV_TYPES)
 
     @property
     def first(self) -> bool:

@@ -23,7 +23,8 @@ from typing import Any
 import torch
 from torch import nn
 
-LINEAR_TYPES = (nn.Linear, nn.Conv1d, nn.Conv2d)
+LINEAR_TYPES = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.ConvTranspose2d)
+CONV_TYPES = (nn.Conv1d, nn.Conv2d, nn.ConvTranspose2d)  # Zennit's ``Convolution`` (composites' conv layers)
 BATCHNORM_TYPES = (nn.BatchNorm1d, nn.BatchNorm2d)
 
 

@@ -11,9 +11,9 @@ alpha-beta, z^B) compute them only for the layers that use them, and derived wei
 
 Per layer type:
 
-* ``nn.Linear`` / ``nn.Conv1d`` / ``nn.Conv2d``: the composite's rule (:mod:`xai_serve.explain.composites`),
-  computed with BatchNorm-merged parameters when a BatchNorm follows directly (then the BatchNorm is the
-  identity; the model's own tensors are never modified);
+* ``nn.Linear`` / ``nn.Conv1d`` / ``nn.Conv2d`` / ``nn.ConvTranspose2d``: the composite's rule
+  (:mod:`xai_serve.explain.composites`), computed with BatchNorm-merged parameters when a BatchNorm
+  follows directly (then the BatchNorm is the identity; the model's own tensors are never modified);
 * ``nn.ReLU``: its own backward (relevance is zero wherever the ReLU output is zero, so the mask is a
   no-op); other activations, unmerged BatchNorm: relevance passes through unchanged (Zennit ``Pass``);
 * residual ``Sum`` modules, ``AvgPool`` / ``AdaptiveAvgPool``: ``Norm`` (``R_i = x_i / stab(sum) R``);
@@ -46,7 +46,7 @@ from xai_serve.explain.canonizers import disable_inplace, explicit_residuals
 from xai_serve.explain.composites import COMPOSITES, FIRST_RULES, LayerInfo, LrpSettings
 from xai_serve.explain.context import ModelContext
 from xai_serve.explain.functional import watch_functional
-from xai_serve.explain.graph import BATCHNORM_TYPES, LINEAR_TYPES, ModelGraph, analyse
+from xai_serve.explain.graph import BATCHNORM_TYPES, CONV_TYPES, LINEAR_TYPES, ModelGraph, analyse
 from xai_serve.explain.params import ParamSpec
 from xai_serve.explain.patching import ModelPatch, gradient_context, prepare_input
 from xai_serve.explain.registry import Attribution, Explainer, register_method
@@ -196,7 +196,7 @@ def _version(tensors: list[Any]) -> tuple[Any, ...]:
 
 def merged_params(linear: nn.Module, bn: nn.Module | None) -> tuple[torch.Tensor, torch.Tensor | None]:
     """``(W, b)`` of ``linear`` followed by eval-mode ``bn`` (``W * s``, ``(b - mean) * s + beta``)."""
-    assert isinstance(linear, nn.Linear | nn.Conv1d | nn.Conv2d)
+    assert isinstance(linear, LINEAR_TYPES)
     w = linear.weight.detach()
     b = None if linear.bias is None else linear.bias.detach()
     if bn is None:
@@ -212,6 +212,10 @@ def merged_params(linear: nn.Module, bn: nn.Module | None) -> tuple[torch.Tensor
     if bn.bias is not None:
         shift = shift + bn.bias.detach()
     bias = shift if b is None else b * scale + shift
+    if isinstance(linear, nn.ConvTranspose2d):  # weight (in, out / groups, kh, kw): out channel g * out_g + j
+        groups, (cin, out_g) = linear.groups, w.shape[:2]
+        per_row = scale.view(groups, 1, out_g).expand(groups, cin // groups, out_g).reshape(cin, out_g)
+        return w * per_row[:, :, None, None], bias
     return w * scale.view(-1, *([1] * (w.ndim - 1))), bias
 
 
@@ -280,7 +284,7 @@ class LrpEngine:
         _check_parameter_owners(model, called, self.composite_name)
         merged_into = {linear: bn for bn, linear in graph.merges.items()}
         linears = [n for n in graph.order if isinstance(called[n], LINEAR_TYPES)]
-        convs = [n for n in linears if isinstance(called[n], nn.Conv1d | nn.Conv2d)]
+        convs = [n for n in linears if isinstance(called[n], CONV_TYPES)]
         for name, module in called.items():
             if isinstance(module, LINEAR_TYPES):
                 info = LayerInfo(

@@ -1,4 +1,5 @@
-"""LRP rules: how one linear layer (``nn.Linear``, ``nn.Conv1d``, ``nn.Conv2d``) passes relevance down.
+"""LRP rules: how one linear layer (``nn.Linear``, ``nn.Conv1d``, ``nn.Conv2d``, ``nn.ConvTranspose2d``)
+passes relevance down.
 
 Notation (methods.md D.2): ``a`` layer input, ``W``/``b`` its (BatchNorm-merged) parameters, ``R`` the
 relevance arriving at its output. Every rule is the "gradient trick" of Montavon et al. (2019, §10.2.3)
@@ -22,6 +23,10 @@ with explicit vector-Jacobian products: ``z`` = a modified forward, ``s = R / st
 
 For a non-negative input (after a ReLU) ZPlus, Gamma and AlphaBeta take a fast path with one extra
 convolution in the forward pass (``W+ a``; ``W- a = (W a + b) - b - W+ a``) instead of four.
+
+A transposed convolution is a linear layer like any other (Zennit's ``Convolution`` type includes it):
+its forward is ``conv_transpose2d`` and ``W^T s`` is its adjoint, the ``conv2d`` of ``s`` with the same
+weights; its weight holds the output channels in dimension 1 (``(in, out / groups, kh, kw)``).
 """
 
 from __future__ import annotations
@@ -62,21 +67,29 @@ def divide(relevance: torch.Tensor, den: torch.Tensor) -> torch.Tensor:
 
 
 class LinearOp:
-    """Forward and input vector-Jacobian product of one ``nn.Linear`` / ``nn.Conv1d`` / ``nn.Conv2d``."""
+    """Forward and input vector-Jacobian product of one ``nn.Linear`` / ``nn.Conv1d`` / ``nn.Conv2d`` /
+    ``nn.ConvTranspose2d``."""
 
     def __init__(self, name: str, module: nn.Module) -> None:
         self.name = name
         if isinstance(module, nn.Linear):
             self.kind = "linear"
             return
-        if not isinstance(module, nn.Conv1d | nn.Conv2d):
+        if not isinstance(module, nn.Conv1d | nn.Conv2d | nn.ConvTranspose2d):
             raise UnsupportedLayerError(f"layer {name!r} ({type(module).__name__}) has no LRP rule")
         if module.padding_mode != "zeros":
             raise UnsupportedLayerError(
                 f"layer {name!r}: padding_mode {module.padding_mode!r} has no LRP rule"
             )
-        self.kind = "conv1d" if isinstance(module, nn.Conv1d) else "conv2d"
         self.stride = module.stride
+        if isinstance(module, nn.ConvTranspose2d):
+            self.kind = "conv_transpose2d"
+            self.dilation = module.dilation
+            self.groups = module.groups
+            self.padding = tuple(int(p) for p in module.padding)  # never a string for a transposed conv
+            self.output_padding = module.output_padding
+            return
+        self.kind = "conv1d" if isinstance(module, nn.Conv1d) else "conv2d"
         self.dilation = module.dilation
         self.groups = module.groups
         padding = module.padding
@@ -95,6 +108,11 @@ class LinearOp:
         return -1 if self.kind == "linear" else 1
 
     @property
+    def weight_out_dim(self) -> int:
+        """The dimension of the weight that indexes output channels (per group)."""
+        return 1 if self.kind == "conv_transpose2d" else 0
+
+    @property
     def can_fuse(self) -> bool:
         """Whether weights concatenated along the output channels form a valid layer (no groups)."""
         return self.kind == "linear" or self.groups == 1
@@ -107,6 +125,10 @@ class LinearOp:
     def forward(self, a: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None) -> torch.Tensor:
         if self.kind == "linear":
             return F.linear(a, w, b)
+        if self.kind == "conv_transpose2d":
+            return F.conv_transpose2d(
+                a, w, b, self.stride, self.padding, self.output_padding, self.groups, self.dilation
+            )
         conv = F.conv2d if self.kind == "conv2d" else F.conv1d
         return conv(a, w, b, self.stride, self.padding, self.dilation, self.groups)
 
@@ -114,6 +136,13 @@ class LinearOp:
         """``d forward(a, w) / d a`` applied to ``s`` for an input of ``shape``."""
         if self.kind == "linear":
             return s @ w
+        if self.kind == "conv_transpose2d":  # the adjoint of a transposed convolution: the convolution
+            out = F.conv2d(s, w, None, self.stride, self.padding, self.dilation, self.groups)
+            if tuple(out.shape) != tuple(shape):
+                raise UnsupportedLayerError(
+                    f"layer {self.name!r}: transposed-convolution shapes do not match"
+                )
+            return out
         from torch.nn import grad as nn_grad
 
         grad_input = nn_grad.conv2d_input if self.kind == "conv2d" else nn_grad.conv1d_input
@@ -181,7 +210,7 @@ def _signed_parts(op: LinearOp, w: torch.Tensor, b: torch.Tensor | None, plus_bi
     wp = w.clamp(min=0)
     p: Params = {"w": w, "b": b, "wp": wp, "wn": w.clamp(max=0), "bp": _pos(b), "bn": _neg(b)}
     if op.can_fuse:
-        p["w_cat"] = torch.cat([w, wp], 0)
+        p["w_cat"] = torch.cat([w, wp], op.weight_out_dim)
         p["b_cat"] = (
             None if b is None else torch.cat([b, b.clamp(min=0) if plus_bias else torch.zeros_like(b)])
         )
@@ -192,7 +221,7 @@ def _z_and_plus(
     op: LinearOp, a: torch.Tensor, p: Params, plus_bias: bool
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """``(W a + b, W+ a [+ b+])`` with one fused call when possible."""
-    channels = p["w"].shape[0]
+    channels = p["w"].shape[op.weight_out_dim]  # output channels (fused: one group)
     if "w_cat" in p:
         return op.split(op.forward(a, p["w_cat"], p["b_cat"]), channels)
     return op.forward(a, p["w"], p["b"]), op.forward(a, p["wp"], p["bp"] if plus_bias else None)
