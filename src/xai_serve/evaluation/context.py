@@ -122,7 +122,13 @@ class EvalContext:
         images = torch.stack([im for im, _ in items]).float()
         labels = torch.tensor([lab for _, lab in items], dtype=torch.long)
         attrs = engine_attributions(model, methods, method_params or {}, bundle.mean, bundle.std)
-        info = {"checkpoint": str(checkpoint), "model": card.model, "dataset": dataset, "split": split}
+        info: dict[str, Any] = {
+            "checkpoint": str(checkpoint),
+            "model": card.model,
+            "dataset": dataset,
+            "split": split,
+        }
+        info["method_params"] = {m: dict((method_params or {}).get(m, {})) for m in methods}
         return cls(
             model,
             images,

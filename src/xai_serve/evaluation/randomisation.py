@@ -5,7 +5,7 @@ A *schedule* lists the layers to randomise, top-down (output first). Two modes:
 - ``cascading``: level l randomises layers 1..l of the schedule (cumulative),
 - ``independent``: level l randomises only layer l, the others keep their trained values.
 
-Two variants:
+Three variants:
 
 - ``standard``: every module owning parameters is one level; it is re-initialised with its own
   ``reset_parameters()`` (the layer's initialiser, as Quantus' MPRT) under a seeded RNG, or,
@@ -15,6 +15,8 @@ Two variants:
   branches, not the stem) <- 0.1 * N(0, 1); for other models every remaining parameter module
   top-down except the first (the stem), with the same 0.1 * N(0, 1). BN running statistics are
   never touched.
+- ``components``: seed A's component-wise cascade of the ``yg`` / ``ys`` outputs of a ResGPTNet
+  (:mod:`xai_serve.gpt.sanity`: its levels, its noise, Spearman per explained pixel).
 
 Randomisation is deterministic in (seed, level) and works in place; ``restored(model)`` keeps one
 snapshot of the state and puts it back afterwards (no per-layer deep copies of the model).
@@ -35,7 +37,7 @@ from xai_serve.errors import InvalidParameterError
 from xai_serve.evaluation.similarity import compare_maps
 
 MODES = ("cascading", "independent")
-VARIANTS = ("standard", "seed_a")
+VARIANTS = ("standard", "seed_a", "components")
 
 
 @dataclass(frozen=True)
@@ -99,6 +101,10 @@ def schedule(model: nn.Module, variant: str = "standard") -> list[Layer]:
         return _standard(model)
     if variant == "seed_a":
         return _seed_a(model)
+    if variant == "components":
+        from xai_serve.gpt.sanity import component_levels
+
+        return component_levels(model)
     raise InvalidParameterError(f"variant must be one of {', '.join(VARIANTS)}; got {variant!r}")
 
 

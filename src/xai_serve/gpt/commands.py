@@ -178,7 +178,8 @@ def register(app: typer.Typer) -> None:
         seed: int = typer.Option(0, "--seed", help="seed of the samples and of the noise"),
     ) -> None:
         """Component-wise cascading weight randomisation (seed A): Spearman per pixel and level, as CSVs.
-        The class output y: `xai evaluate randomisation CKPT --variant seed_a`."""
+        The class output y: `xai evaluate randomisation --checkpoint CKPT --variant seed_a`; this check as
+        a suite run (report, shards, Ray): `... --variant components`."""
         from xai_serve.errors import XaiError
 
         try:

@@ -117,3 +117,101 @@ def component_cascade(
             randomise_level(model, layer, seed * 1_000_003 + level)
             record(maps())
     return {o: {m: {k: np.stack(v) for k, v in d.items()} for m, d in md.items()} for o, md in out.items()}
+
+
+def run_component_randomisation(ctx: Any, run: Any, opts: Any, seed: int) -> dict[str, Any]:
+    """``xai evaluate randomisation --variant components``: :func:`component_cascade` on every chosen
+    sample of a multi-output model (``ctx.full_model``), the evaluated methods with their parameters (a
+    ``layer`` named through the classifier view, ``model.channel_adj``, is the model's ``channel_adj``),
+    the same randomised model for every sample (level seeds from ``seed``), cascading only (the seed's
+    check). Writes ``similarity.csv`` (one row per explained pixel and level), ``summary.csv`` (mean /
+    std per method, output and level; ``method`` is ``NAME[yg]`` / ``NAME[ys]``, so the suite's verdict
+    and curves read it unchanged), ``layers.csv`` and ``randomisation.png``."""
+    from xai_serve.errors import InvalidParameterError
+    from xai_serve.evaluation import plots
+    from xai_serve.evaluation.store import write_csv
+    from xai_serve.evaluation.suites.common import concat, mean_std, run_batches
+
+    model = ctx.full_model
+    if model is None:
+        raise InvalidParameterError(
+            "variant 'components' needs a model with several outputs (seed A's yg / ys); this one has one"
+        )
+    if "cascading" not in opts.modes:
+        raise InvalidParameterError("variant 'components' is cascading only: add 'cascading' to --modes")
+    from xai_serve.gpt.views import full_model_layer
+
+    method_params = ctx.info.get("method_params", {})
+    methods = {m: dict(method_params.get(m, {})) for m in ctx.attributions}
+    for params in methods.values():  # layers were named through the classifier view
+        if isinstance(params.get("layer"), str):
+            params["layer"] = full_model_layer(params["layer"])
+    if not methods:
+        raise InvalidParameterError("randomisation needs at least one method")
+    layers = component_levels(model)
+    names = [layer.name for layer in layers]
+    keys = [(o, m, k) for o in ("yg", "ys") for m in methods for k in ("spearman", "spearman_abs")]
+
+    def compute(i: int, sl: slice) -> dict[str, np.ndarray]:
+        x, _ = ctx.batch(sl)
+        cols: dict[str, list[np.ndarray]] = {f"{o}.{m}.{k}": [] for o, m, k in keys}
+        owner: list[np.ndarray] = []
+        for j in range(x.shape[0]):
+            res = component_cascade(model, x[j : j + 1], methods, seed=seed, pixels=opts.pixels)
+            if not res:  # no pixel with a non-empty predicted generator
+                continue
+            for o, m, k in keys:
+                cols[f"{o}.{m}.{k}"].append(res[o][m][k])
+            owner.append(
+                np.full(res["yg"][next(iter(methods))]["spearman"].shape[1], int(ctx.indices[sl][j]))
+            )
+        empty = np.zeros((len(layers) + 1, 0))
+        out = {key: np.concatenate(v, axis=1) if v else empty for key, v in cols.items()}
+        out["index"] = np.concatenate(owner) if owner else np.zeros(0, dtype=np.int64)
+        return out
+
+    parts = run_batches(run, ctx, opts.batch_size, compute, "randomisation (components)")
+    index = concat(parts, "index")
+    write_csv(
+        run.path("layers.csv"),
+        [
+            {
+                "level": i,
+                "layer": layer.name,
+                "params": " ".join(layer.params),
+                "noise": layer.noise,
+                "scale": layer.scale,
+                "variant": opts.variant,
+            }
+            for i, layer in enumerate(layers, start=1)
+        ],
+    )
+    rows, summary = [], []
+    results: dict[tuple[str, str], dict[str, np.ndarray]] = {}
+    for o in ("yg", "ys"):
+        for m in methods:
+            res = {k: concat(parts, f"{o}.{m}.{k}", axis=1) for k in ("spearman", "spearman_abs")}
+            label = f"{m}[{o}]"
+            results[(label, "cascading")] = res
+            for level in range(len(layers) + 1):
+                layer = "original" if level == 0 else names[level - 1]
+                base = {"method": label, "output": o, "mode": "cascading", "level": level, "layer": layer}
+                for p in range(index.size):
+                    rows.append(
+                        {
+                            "index": int(index[p]),
+                            "pixel": p,
+                            **base,
+                            **{k: float(v[level, p]) for k, v in res.items()},
+                        }
+                    )
+                s: dict[str, Any] = {**base, "variant": opts.variant}
+                for k, v in res.items():
+                    s[f"{k}_mean"], s[f"{k}_std"] = mean_std(v[level])
+                s["n"] = int(index.size)
+                s["seed"] = seed
+                summary.append(s)
+    write_csv(run.path("similarity.csv"), rows)
+    write_csv(run.path("summary.csv"), summary)
+    plots.randomisation_curves(results, names, ["cascading"], run.path("randomisation.png"))
+    return {"n": int(index.size), "layers": names, "summary": summary}

@@ -20,3 +20,8 @@ class ClassifierView(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return primary(self.model(x))
+
+
+def full_model_layer(name: str) -> str:
+    """The wrapped model's name of a layer named through the view (``model.cf.c1`` -> ``cf.c1``)."""
+    return name[len("model.") :] if name.startswith("model.") else name

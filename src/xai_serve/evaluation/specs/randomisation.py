@@ -13,7 +13,12 @@ MODES = ("cascading", "independent")
 @dataclass
 class RandomisationOptions:
     modes: list[str] = opt(list(MODES), "cascading,independent")
-    variant: str = opt("standard", "standard | seed_a (seed A's layer order and noise)")
+    variant: str = opt(
+        "standard",
+        "standard | seed_a (seed A's layer order and noise) | components (seed A's component-wise "
+        "cascade of yg / ys of a multi-output model, cascading only)",
+    )
+    pixels: int = opt(4, "variant components: predicted seed pixels explained per sample (at most)")
     target: str = opt("true", "class explained and scored: true | predicted")
     batch_size: int = opt(32, "images per stored batch")
 
