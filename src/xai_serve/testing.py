@@ -1,5 +1,6 @@
 """Small builders shared by the tests and the benchmarks (one copy each): a tiny checkpoint directory,
-a PNG that is only a header, the text of a tiny training recipe.
+a tiny GPT (seed A) checkpoint and its card, a PNG that is only a header, the text of a tiny training
+recipe.
 
 Nothing here is used by the service itself; it lives in the package so that ``tests/`` (imported in
 pytest's importlib mode) and ``bench/`` use the same code.
@@ -25,10 +26,11 @@ def write_checkpoint(
     num_classes: int = 10,
     seed: int = 0,
     files: Sequence[str] = ("best.pt",),
+    labels: Sequence[str] | None = None,
 ) -> Path:
     """A checkpoint directory of a random-weight model (``torch.manual_seed(seed)``): ``model.json``
     and its state_dict under each of ``files``. Default: SimpleNet-310k for 1x28x28 digits, mean 0.25,
-    std 0.5, labels ``digit 0`` .. ``digit 9``."""
+    std 0.5, labels ``digit 0`` .. ``digit 9`` (or ``labels``)."""
     import torch
 
     from xai_serve.models import ModelCard, create_model
@@ -47,8 +49,48 @@ def write_checkpoint(
         input_shape=list(input_shape),
         mean=list(mean),
         std=list(std),
-        labels=[f"digit {i}" for i in range(num_classes)],
+        labels=list(labels) if labels is not None else [f"digit {i}" for i in range(num_classes)],
     ).save(directory / "model.json")
+    return directory
+
+
+def gpt_card(width: int = 4) -> Any:
+    """The model card of a ``resgptnet_small`` of the given width on pattern_digits (seed A): 1x28x28,
+    mean 0, std 1, labels ``0`` .. ``9``, outputs ``y``, ``yg``, ``ys``."""
+    from xai_serve.models import ModelCard
+
+    return ModelCard(
+        model="resgptnet_small",
+        model_kwargs={"width": width},
+        dataset="pattern_digits",
+        input_shape=[1, 28, 28],
+        mean=[0.0],
+        std=[1.0],
+        labels=[str(i) for i in range(10)],
+        outputs=["y", "yg", "ys"],
+    )
+
+
+def write_gpt_checkpoint(
+    directory: str | Path, *, width: int = 4, seed: int = 0, generator_bias: float = 0.0
+) -> Path:
+    """A checkpoint directory of a random-weight ``resgptnet_small`` (``torch.manual_seed(seed)``):
+    ``best.pt`` and :func:`gpt_card`'s ``model.json``. ``generator_bias`` is added to the weights of
+    the ``yg`` head's generator channel 1 (``cyg.c2.weight[:, 1]``) so that some pixels predict a
+    non-empty generator."""
+    import torch
+
+    from xai_serve.models import create_model
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(seed)
+    model = create_model("resgptnet_small", width=width)
+    if generator_bias:
+        with torch.no_grad():
+            model.cyg.c2.weight[:, 1].add_(generator_bias)
+    torch.save(model.state_dict(), directory / "best.pt")
+    gpt_card(width).save(directory / "model.json")
     return directory
 
 

@@ -8,6 +8,7 @@ and token auth on. The finalizer stops Java and its workers by PID, also when a 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,21 +51,24 @@ def checkpoint_factory():
     return write_checkpoint
 
 
-@pytest.fixture(scope="session")
-def served(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Served:
-    root = tmp_path_factory.mktemp("torchserve")
-    ckpt = write_checkpoint(root / "ckpt")
+def start_private_server(
+    request: pytest.FixtureRequest,
+    root: Path,
+    archives: Sequence[tuple[Path, str, ArchiveOptions]],
+    *,
+    timeout: float = 180,
+) -> Served:
+    """One TorchServe of its own: each ``(checkpoint, name, options)`` archived by ``xai archive``'s
+    builder into ``root/store``, all of them served on free loopback ports with the private state dir
+    ``root/state``. Its stop (by PID) is a finalizer of ``request``, registered before the start so it
+    also runs when the start or a test fails. ``Served.checkpoint`` is the first archive's."""
     store = root / "store"
-    build_archive(
-        ckpt,
-        MODEL,
-        store=store,
-        options=ArchiveOptions(batch_size=BATCH_SIZE, max_batch_delay_ms=MAX_BATCH_DELAY_MS),
-    )
+    for ckpt, name, options in archives:
+        build_archive(ckpt, name, store=store, options=options)
     ports = free_ports(5)
     cfg = ServerConfig(
         model_store=store,
-        models=[MODEL],
+        models=[name for _, name, _ in archives],
         state_dir=root / "state",
         inference_port=ports[0],
         management_port=ports[1],
@@ -73,5 +77,21 @@ def served(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequ
         grpc_management_port=ports[4],
     )
     request.addfinalizer(lambda: stop(root / "state"))  # registered before start: runs on any failure
-    server = start(cfg, timeout=180)
-    return Served(server.config, ckpt, server.pid)
+    server = start(cfg, timeout=timeout)
+    return Served(server.config, archives[0][0], server.pid)
+
+
+@pytest.fixture(scope="session")
+def private_server():
+    """``private_server(request, root, [(checkpoint, name, ArchiveOptions), ...], timeout=180) -> Served``:
+    :func:`start_private_server`, for modules whose archives the session server cannot take (its
+    model API is off by design)."""
+    return start_private_server
+
+
+@pytest.fixture(scope="session")
+def served(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Served:
+    root = tmp_path_factory.mktemp("torchserve")
+    ckpt = write_checkpoint(root / "ckpt")
+    options = ArchiveOptions(batch_size=BATCH_SIZE, max_batch_delay_ms=MAX_BATCH_DELAY_MS)
+    return start_private_server(request, root, [(ckpt, MODEL, options)])

@@ -4,7 +4,7 @@ typed credential on every heatmap, over gRPC and HTTP); an archive in refusal mo
 method with the typed FailedPrecondition naming the check and serves the passing one.
 
 The session server cannot take new models (its model API is off by design), so this module starts
-one TorchServe of its own with the two archives, stopped by PID at the end.
+one TorchServe of its own with the two archives (the `private_server` fixture), stopped by PID at the end.
 """
 
 from __future__ import annotations
@@ -13,12 +13,11 @@ import json
 
 import numpy as np
 import pytest
-from xai_client import Client, FailedPrecondition
+from xai_client import FailedPrecondition
 
 from xai_serve.evaluation import credentials as cred
 from xai_serve.evaluation.certify import CertifyOptions, certify
-from xai_serve.serving.archive import ArchiveOptions, build_archive
-from xai_serve.serving.server import ServerConfig, free_ports, start, stop
+from xai_serve.serving.archive import ArchiveOptions
 
 pytestmark = pytest.mark.integration
 
@@ -26,8 +25,8 @@ METHODS = ["gradient", "guided_backprop"]
 
 
 @pytest.fixture(scope="module")
-def certified(checkpoint_factory, tmp_path_factory, request):
-    """(server config, credentials doc, refusal-mode doc): the doc measured on a checkpoint, packed
+def certified(checkpoint_factory, private_server, tmp_path_factory, request):
+    """(served, credentials doc, refusal-mode doc): the doc measured on a checkpoint, packed
     as ``tiny_cred``; ``tiny_refuse`` refuses failed methods."""
     root = tmp_path_factory.mktemp("certify")
     ckpt = checkpoint_factory(root / "ckpt")
@@ -38,34 +37,11 @@ def certified(checkpoint_factory, tmp_path_factory, request):
     refuse_doc["methods"]["guided_backprop"]["sanity"]["pass"] = False
     refuse_doc["methods"]["gradient"]["sanity"]["pass"] = True
     refuse_path = cred.write(root / "refuse" / "credentials.json", refuse_doc)
-    store = root / "store"
-    for name, creds, refuse in (("tiny_cred", path, False), ("tiny_refuse", refuse_path, True)):
-        build_archive(
-            ckpt,
-            name,
-            store=store,
-            options=ArchiveOptions(batch_size=1, credentials=creds, refuse_failed_methods=refuse),
-        )
-    ports = free_ports(5)
-    cfg = ServerConfig(
-        model_store=store,
-        models=["tiny_cred", "tiny_refuse"],
-        state_dir=root / "state",
-        inference_port=ports[0],
-        management_port=ports[1],
-        metrics_port=ports[2],
-        grpc_port=ports[3],
-        grpc_management_port=ports[4],
-    )
-    request.addfinalizer(lambda: stop(root / "state"))
-    server = start(cfg, timeout=300)
-    return server.config, doc, refuse_doc
-
-
-def _client(cfg: ServerConfig, protocol: str) -> Client:
-    address = cfg.grpc_address if protocol == "grpc" else cfg.inference_url
-    maddr = f"{cfg.host}:{cfg.grpc_management_port}" if protocol == "grpc" else cfg.management_url
-    return Client(address, protocol, management_address=maddr, key_file=cfg.key_file, timeout=120)
+    archives = [
+        (ckpt, name, ArchiveOptions(batch_size=1, credentials=creds, refuse_failed_methods=refuse))
+        for name, creds, refuse in (("tiny_cred", path, False), ("tiny_refuse", refuse_path, True))
+    ]
+    return private_server(request, root, archives, timeout=300), doc, refuse_doc
 
 
 def _image() -> np.ndarray:
@@ -74,8 +50,8 @@ def _image() -> np.ndarray:
 
 @pytest.mark.parametrize("protocol", ["grpc", "http"])
 def test_credentials_round_trip(certified, protocol):
-    cfg, doc, _ = certified
-    with _client(cfg, protocol) as c:
+    server, doc, _ = certified
+    with server.client(protocol, timeout=120) as c:
         e = c.explain("tiny_cred", _image(), [*METHODS, "deconvnet"], output="both")
         for m in METHODS:
             want = cred.summary(doc, m)
@@ -95,8 +71,8 @@ def test_credentials_round_trip(certified, protocol):
 
 @pytest.mark.parametrize("protocol", ["grpc", "http"])
 def test_refusal_mode(certified, protocol):
-    cfg, _, _ = certified
-    with _client(cfg, protocol) as c:
+    server, _, _ = certified
+    with server.client(protocol, timeout=120) as c:
         with pytest.raises(FailedPrecondition, match=r"guided_backprop.*sanity check"):
             c.explain("tiny_refuse", _image(), "guided_backprop")
         e = c.explain("tiny_refuse", _image(), "gradient")

@@ -13,8 +13,7 @@ import torch
 
 from xai_serve.explain import explain_detailed
 from xai_serve.models import ModelCard, canonicalise, create_model, load_state_dict_file
-from xai_serve.serving.archive import ArchiveOptions, build_archive
-from xai_serve.serving.server import ServerConfig, free_ports, start, stop
+from xai_serve.serving.archive import ArchiveOptions
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -25,7 +24,7 @@ MODEL = "resnet20_decomposed"
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest):
+def server(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest, private_server):
     root = tmp_path_factory.mktemp("decomposed")
     ckpt = root / "ckpt"
     ckpt.mkdir()
@@ -39,34 +38,8 @@ def server(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequ
         std=[0.247, 0.243, 0.261],
         labels=[f"class {i}" for i in range(10)],
     ).save(ckpt / "model.json")
-    store = root / "store"
-    build_archive(
-        ckpt,
-        MODEL,
-        store=store,
-        options=ArchiveOptions(batch_size=4, max_batch_delay_ms=50, decompose=INDICES),
-    )
-    ports = free_ports(5)
-    cfg = ServerConfig(
-        model_store=store,
-        models=[MODEL],
-        state_dir=root / "state",
-        inference_port=ports[0],
-        management_port=ports[1],
-        metrics_port=ports[2],
-        grpc_port=ports[3],
-        grpc_management_port=ports[4],
-    )
-    request.addfinalizer(lambda: stop(root / "state"))
-    return start(cfg, timeout=180).config
-
-
-def _client(cfg: ServerConfig, protocol: str):
-    from xai_client import Client
-
-    address = cfg.grpc_address if protocol == "grpc" else cfg.inference_url
-    maddr = f"{cfg.host}:{cfg.grpc_management_port}" if protocol == "grpc" else cfg.management_url
-    return Client(address, protocol, management_address=maddr, key_file=cfg.key_file)
+    options = ArchiveOptions(batch_size=4, max_batch_delay_ms=50, decompose=INDICES)
+    return private_server(request, root, [(ckpt, MODEL, options)])
 
 
 @pytest.fixture(scope="module")
@@ -86,7 +59,7 @@ def reference() -> torch.nn.Module:
 @pytest.mark.parametrize("protocol", ["grpc", "http"])
 def test_served_decomposed_equals_in_process(server, reference, protocol: str) -> None:
     x = np.random.default_rng(3).normal(size=(3, 32, 32)).astype(np.float32)
-    with _client(server, protocol) as c:
+    with server.client(protocol) as c:
         e = c.explain(MODEL, x, ["decomposed"], target="predicted", normalized=True, top_k=10)
     with torch.no_grad():
         logits = reference(torch.from_numpy(x)[None])[0]
@@ -112,7 +85,7 @@ def test_served_decomposed_equals_in_process(server, reference, protocol: str) -
 
 def test_every_method_serves_on_the_decomposed_model(server) -> None:
     x = np.random.default_rng(4).normal(size=(3, 32, 32)).astype(np.float32)
-    with _client(server, "grpc") as c:
+    with server.client("grpc") as c:
         e = c.explain(
             MODEL, x, ["gradient", "gradcam", "lrp", "decomposed"], target=2, normalized=True, output="both"
         )

@@ -13,8 +13,7 @@ from xai_serve.data.synthetic_broden import write_synthetic_broden
 from xai_serve.dissection.evidence import Dissection
 from xai_serve.dissection.runner import DissectConfig, dissect
 from xai_serve.models import load_checkpoint
-from xai_serve.serving.archive import ArchiveOptions, build_archive
-from xai_serve.serving.server import ServerConfig, free_ports, start, stop
+from xai_serve.serving.archive import ArchiveOptions
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -23,7 +22,12 @@ LAYER = "features.36"
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest, checkpoint_factory):
+def served(
+    tmp_path_factory: pytest.TempPathFactory,
+    request: pytest.FixtureRequest,
+    checkpoint_factory,
+    private_server,
+):
     root = tmp_path_factory.mktemp("dissected")
     ckpt = checkpoint_factory(root / "ckpt")
     write_synthetic_broden(root / "broden", 16, image_size=28, mask_size=14, seed=0)
@@ -34,41 +38,15 @@ def served(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequ
     )
     assert summary is not None
     results = root / "run" / "results.csv"
-    store = root / "store"
-    build_archive(
-        ckpt,
-        MODEL,
-        store=store,
-        options=ArchiveOptions(batch_size=2, max_batch_delay_ms=20, dissection=results),
-    )
-    ports = free_ports(5)
-    cfg = ServerConfig(
-        model_store=store,
-        models=[MODEL],
-        state_dir=root / "state",
-        inference_port=ports[0],
-        management_port=ports[1],
-        metrics_port=ports[2],
-        grpc_port=ports[3],
-        grpc_management_port=ports[4],
-    )
-    request.addfinalizer(lambda: stop(root / "state"))
-    return start(cfg, timeout=180).config, ckpt, results
-
-
-def _client(cfg: ServerConfig, protocol: str):
-    from xai_client import Client
-
-    address = cfg.grpc_address if protocol == "grpc" else cfg.inference_url
-    maddr = f"{cfg.host}:{cfg.grpc_management_port}" if protocol == "grpc" else cfg.management_url
-    return Client(address, protocol, management_address=maddr, key_file=cfg.key_file)
+    options = ArchiveOptions(batch_size=2, max_batch_delay_ms=20, dissection=results)
+    return private_server(request, root, [(ckpt, MODEL, options)]), ckpt, results
 
 
 @pytest.mark.parametrize("protocol", ["grpc", "http"])
 def test_gradcam_units_carry_formulas(served, protocol: str) -> None:
-    cfg, ckpt, results = served
+    server, ckpt, results = served
     x = np.random.default_rng(0).normal(size=(1, 28, 28)).astype(np.float32)
-    with _client(cfg, protocol) as client:
+    with server.client(protocol) as client:
         exp = client.explain(MODEL, x, {"gradcam": {}, "gradient": {}}, target=3, normalized=True)
     h = exp.heatmap("gradcam")
     assert h.units, "no unit evidence served"

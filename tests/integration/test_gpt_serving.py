@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from xai_serve.explain import Component, explain_detailed
-from xai_serve.models import ModelCard, create_model, load_checkpoint
-from xai_serve.serving.archive import ArchiveOptions, build_archive
-from xai_serve.serving.server import ServerConfig, free_ports, start, stop
+from xai_serve.models import load_checkpoint
+from xai_serve.serving.archive import ArchiveOptions
+from xai_serve.testing import write_gpt_checkpoint
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -25,56 +25,22 @@ METHODS = {
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest):
+def server(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest, private_server):
     root = tmp_path_factory.mktemp("gpt")
-    ckpt = root / "ckpt"
-    ckpt.mkdir()
-    torch.manual_seed(0)
-    torch.save(create_model("resgptnet_small", width=8).state_dict(), ckpt / "best.pt")
-    ModelCard(
-        model="resgptnet_small",
-        model_kwargs={"width": 8},
-        dataset="pattern_digits",
-        input_shape=[1, 28, 28],
-        mean=[0.0],
-        std=[1.0],
-        labels=[str(i) for i in range(10)],
-        outputs=["y", "yg", "ys"],
-    ).save(ckpt / "model.json")
-    store = root / "store"
-    build_archive(ckpt, MODEL, store=store, options=ArchiveOptions(batch_size=4, max_batch_delay_ms=50))
-    ports = free_ports(5)
-    cfg = ServerConfig(
-        model_store=store,
-        models=[MODEL],
-        state_dir=root / "state",
-        inference_port=ports[0],
-        management_port=ports[1],
-        metrics_port=ports[2],
-        grpc_port=ports[3],
-        grpc_management_port=ports[4],
-    )
-    request.addfinalizer(lambda: stop(root / "state"))
-    return start(cfg, timeout=240).config, ckpt
-
-
-def _client(cfg: ServerConfig, protocol: str):
-    from xai_client import Client
-
-    address = cfg.grpc_address if protocol == "grpc" else cfg.inference_url
-    maddr = f"{cfg.host}:{cfg.grpc_management_port}" if protocol == "grpc" else cfg.management_url
-    return Client(address, protocol, management_address=maddr, key_file=cfg.key_file)
+    ckpt = write_gpt_checkpoint(root / "ckpt", width=8)
+    options = ArchiveOptions(batch_size=4, max_batch_delay_ms=50)
+    return private_server(request, root, [(ckpt, MODEL, options)], timeout=240), ckpt
 
 
 @pytest.mark.parametrize("protocol", ["grpc", "http"])
 def test_served_components_equal_in_process(server, protocol: str) -> None:
-    cfg, ckpt = server
+    served, ckpt = server
     model, _ = load_checkpoint(ckpt)
     x = np.random.default_rng(5).random((1, 28, 28)).astype(np.float32)
     xt = torch.from_numpy(x)[None]
     with torch.no_grad():
         y, yg, ys = model(xt)
-    with _client(cfg, protocol) as c:
+    with served.client(protocol) as c:
         pred = c.predict(MODEL, x, normalized=True)
         e = c.explain(MODEL, x, METHODS, target="yg:14,9:predicted", normalized=True)
         e2 = c.explain(MODEL, x, ["gradient"], target="ys:20,3:6", normalized=True)
@@ -102,9 +68,9 @@ def test_served_components_equal_in_process(server, protocol: str) -> None:
 def test_bad_component_targets_are_invalid_argument_and_the_worker_lives(server, protocol: str) -> None:
     from xai_client.errors import InvalidArgument
 
-    cfg, _ = server
+    served, _ = server
     x = np.random.default_rng(6).random((1, 28, 28)).astype(np.float32)
-    with _client(cfg, protocol) as c:
+    with served.client(protocol) as c:
         for target, match in (
             ("yq:1,1", "unknown output"),
             ("yg:28,1:0", "row 28 is out of range"),

@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from xai_serve.models import ModelCard, create_model
+from xai_serve.testing import write_checkpoint
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 SEED_E = FIXTURES / "decomposing_the_deep"
@@ -73,6 +74,12 @@ def write_resnet20_checkpoint(d: Path) -> Path:
     return d
 
 
+def write_digits_checkpoint(d: Path) -> Path:
+    """A checkpoint directory (model.json + best.pt) of a random digits SimpleNet-310k (seed 0, mean 0.3,
+    std 0.4, labels ``0`` .. ``9``)."""
+    return write_checkpoint(d, mean=(0.3,), std=(0.4,), labels=[str(i) for i in range(10)])
+
+
 @pytest.fixture(scope="session")
 def resnet20() -> torch.nn.Module:
     return create_model("resnet20", weights=str(RESNET20)).eval()
@@ -89,6 +96,7 @@ class SeedE:
     released_indices = staticmethod(released_indices)
     write_cifar_folder = staticmethod(write_cifar_folder)
     write_resnet20_checkpoint = staticmethod(write_resnet20_checkpoint)
+    write_digits_checkpoint = staticmethod(write_digits_checkpoint)
 
 
 @pytest.fixture(scope="session")

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from xai_serve.cli import app
 from xai_serve.decomposition.indices import load_indices
-from xai_serve.models import ModelCard, create_model, load_checkpoint
+from xai_serve.models import create_model, load_checkpoint
 
 runner = CliRunner()
 
@@ -133,20 +133,8 @@ def _sha(p: Path) -> str:
 
 
 @pytest.mark.slow
-def test_finetune_is_resumable_and_keeps_source(tmp_path: Path) -> None:
-    src = tmp_path / "src"
-    src.mkdir()
-    torch.manual_seed(0)
-    torch.save(create_model("simplenet_310k", num_classes=10).state_dict(), src / "best.pt")
-    ModelCard(
-        model="simplenet_310k",
-        model_kwargs={"num_classes": 10},
-        dataset="digits",
-        input_shape=[1, 28, 28],
-        mean=[0.3],
-        std=[0.4],
-        labels=[str(i) for i in range(10)],
-    ).save(src / "model.json")
+def test_finetune_is_resumable_and_keeps_source(tmp_path: Path, seed_e) -> None:
+    src = seed_e.write_digits_checkpoint(tmp_path / "src")
     before = _sha(src / "best.pt")
     idx = tmp_path / "idx.json"
     idx.write_text(json.dumps({str(c): [c, c + 10, c + 20] for c in range(10)}))

@@ -6,27 +6,12 @@ import json
 import time
 from pathlib import Path
 
-import torch
-
 from xai_serve.decomposition.demo import PAGE, decomposed_section, link_from_report
 from xai_serve.decomposition.indices import load_indices
-from xai_serve.models import ModelCard, create_model
 
 
-def test_section_writes_page_and_figures(tmp_path: Path) -> None:
-    ckpt = tmp_path / "ckpt"
-    ckpt.mkdir()
-    torch.manual_seed(0)
-    torch.save(create_model("simplenet_310k", num_classes=10).state_dict(), ckpt / "best.pt")
-    ModelCard(
-        model="simplenet_310k",
-        model_kwargs={"num_classes": 10},
-        dataset="digits",
-        input_shape=[1, 28, 28],
-        mean=[0.3],
-        std=[0.4],
-        labels=[str(i) for i in range(10)],
-    ).save(ckpt / "model.json")
+def test_section_writes_page_and_figures(tmp_path: Path, seed_e) -> None:
+    ckpt = seed_e.write_digits_checkpoint(tmp_path / "ckpt")
     out = tmp_path / "demo"
     tic = time.perf_counter()
     figures = decomposed_section(ckpt, out, log=lambda _m: None, limit=300)

@@ -5,26 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
-
 from xai_serve.decomposition.demo import PAGE, decomposed_section
-from xai_serve.models import ModelCard, create_model
 
 
-def test_decomposed_page_in_chromium(tmp_path: Path, render_report) -> None:
-    ckpt = tmp_path / "ckpt"
-    ckpt.mkdir()
-    torch.manual_seed(0)
-    torch.save(create_model("simplenet_310k", num_classes=10).state_dict(), ckpt / "best.pt")
-    ModelCard(
-        model="simplenet_310k",
-        model_kwargs={"num_classes": 10},
-        dataset="digits",
-        input_shape=[1, 28, 28],
-        mean=[0.3],
-        std=[0.4],
-        labels=[str(i) for i in range(10)],
-    ).save(ckpt / "model.json")
+def test_decomposed_page_in_chromium(tmp_path: Path, render_report, seed_e) -> None:
+    ckpt = seed_e.write_digits_checkpoint(tmp_path / "ckpt")
     out = tmp_path / "demo"
     decomposed_section(ckpt, out, log=lambda _m: None)
     page = render_report(out / PAGE)

@@ -42,23 +42,9 @@ def test_sanity_command_writes_the_seed_csvs(tmp_path) -> None:  # type: ignore[
     import csv
 
     from xai_serve.gpt.commands import gpt_sanity
-    from xai_serve.models import ModelCard
+    from xai_serve.testing import write_gpt_checkpoint
 
-    torch.manual_seed(2)
-    model = create_model("resgptnet_small", width=4)
-    with torch.no_grad():
-        model.cyg.c2.weight[:, 1].add_(0.5)  # some pixels predict a non-empty generator
-    torch.save(model.state_dict(), tmp_path / "best.pt")
-    ModelCard(
-        model="resgptnet_small",
-        model_kwargs={"width": 4},
-        dataset="pattern_digits",
-        input_shape=[1, 28, 28],
-        mean=[0.0],
-        std=[1.0],
-        labels=[str(i) for i in range(10)],
-        outputs=["y", "yg", "ys"],
-    ).save(tmp_path / "model.json")
+    write_gpt_checkpoint(tmp_path, seed=2, generator_bias=0.5)  # some pixels predict a non-empty generator
     files = gpt_sanity(tmp_path, tmp_path / "out", samples=1, pixels=1)
     names = {f.name for f in files}
     assert {"yg.cascade_rand.0.csv", "abs.ys.cascade_rand.6.csv"} <= names

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import torch
 from typer.testing import CliRunner
 
 from xai_serve.cli import app
@@ -13,23 +12,7 @@ from xai_serve.data import pattern_digits as pd
 from xai_serve.data import pattern_growth as pg
 from xai_serve.gpt.commands import gpt_figures
 from xai_serve.gpt.figures import grow_from_maps
-from xai_serve.models import ModelCard, create_model
-
-
-def _ckpt(d: Path) -> Path:
-    torch.manual_seed(0)
-    torch.save(create_model("resgptnet_small", width=4).state_dict(), d / "best.pt")
-    ModelCard(
-        model="resgptnet_small",
-        model_kwargs={"width": 4},
-        dataset="pattern_digits",
-        input_shape=[1, 28, 28],
-        mean=[0.0],
-        std=[1.0],
-        labels=[str(i) for i in range(10)],
-        outputs=["y", "yg", "ys"],
-    ).save(d / "model.json")
-    return d
+from xai_serve.testing import write_gpt_checkpoint
 
 
 def test_grow_from_true_maps_is_the_grown_board() -> None:
@@ -40,7 +23,7 @@ def test_grow_from_true_maps_is_the_grown_board() -> None:
 
 
 def test_figures_and_report(tmp_path: Path) -> None:
-    ckpt = _ckpt(tmp_path)
+    ckpt = write_gpt_checkpoint(tmp_path)
     out = tmp_path / "fig"
     index = gpt_figures(ckpt, out, classes=(0, 9), pixels=2)
     names = {p.name for p in out.glob("*.png")}

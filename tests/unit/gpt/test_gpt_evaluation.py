@@ -16,25 +16,12 @@ from xai_serve.evaluation.runner import run_suite
 from xai_serve.evaluation.specs.basic import BasicOptions
 from xai_serve.evaluation.specs.faithfulness import FaithfulnessOptions
 from xai_serve.gpt.metrics import pixel_metrics
-from xai_serve.models import ModelCard, create_model
+from xai_serve.testing import write_gpt_checkpoint
 
 
 @pytest.fixture(scope="module")
 def ckpt(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    d = tmp_path_factory.mktemp("gptckpt")
-    torch.manual_seed(0)
-    torch.save(create_model("resgptnet_small", width=4).state_dict(), d / "best.pt")
-    ModelCard(
-        model="resgptnet_small",
-        model_kwargs={"width": 4},
-        dataset="pattern_digits",
-        input_shape=[1, 28, 28],
-        mean=[0.0],
-        std=[1.0],
-        labels=[str(i) for i in range(10)],
-        outputs=["y", "yg", "ys"],
-    ).save(d / "model.json")
-    return d
+    return write_gpt_checkpoint(tmp_path_factory.mktemp("gptckpt"))
 
 
 def test_basic_adds_pixel_metrics(ckpt: Path, tmp_path: Path) -> None:

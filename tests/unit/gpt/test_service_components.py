@@ -12,19 +12,11 @@ from xai_client.targets import parse_target
 from xai_client.tensors import from_proto, to_proto
 
 from xai_serve.explain import Component, explain_detailed
-from xai_serve.models import ModelCard, create_model
+from xai_serve.models import create_model
 from xai_serve.serving.service import ExplainService
+from xai_serve.testing import gpt_card
 
-CARD = ModelCard(
-    model="resgptnet_small",
-    model_kwargs={"width": 8},
-    dataset="pattern_digits",
-    input_shape=[1, 28, 28],
-    mean=[0.0],
-    std=[1.0],
-    labels=[str(i) for i in range(10)],
-    outputs=["y", "yg", "ys"],
-)
+CARD = gpt_card(width=8)
 
 
 @pytest.fixture(scope="module")
