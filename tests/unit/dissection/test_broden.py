@@ -50,23 +50,23 @@ def _write(root: Path, index_rows: list[dict[str, str]]) -> None:
         w.writerows(index_rows)
 
 
+def _row(part: str, scene: str) -> dict[str, str]:
+    """One index row: image ``a.jpg`` (train, 8x8, segmentations 4x4) with these part and scene cells."""
+    return {
+        "image": "a.jpg",
+        "split": "train",
+        "ih": "8",
+        "iw": "8",
+        "sh": "4",
+        "sw": "4",
+        "part": part,
+        "scene": scene,
+    }
+
+
 def test_layers_or_and_scalar(tmp_path: Path) -> None:
     root = tmp_path / "b"
-    _write(
-        root,
-        [
-            {
-                "image": "a.jpg",
-                "split": "train",
-                "ih": "8",
-                "iw": "8",
-                "sh": "4",
-                "sw": "4",
-                "part": "a_p1.png;a_p2.png",
-                "scene": "7",
-            }
-        ],
-    )
+    _write(root, [_row("a_p1.png;a_p2.png", "7")])
     Image.new("RGB", (8, 8)).save(root / "images" / "a.jpg")
     l1 = np.zeros((4, 4), int)
     l1[0, 0] = 1
@@ -95,20 +95,6 @@ def test_malformed_index(tmp_path: Path) -> None:
 
 def test_missing_segmentation(tmp_path: Path) -> None:
     root = tmp_path / "b"
-    _write(
-        root,
-        [
-            {
-                "image": "a.jpg",
-                "split": "train",
-                "ih": "8",
-                "iw": "8",
-                "sh": "4",
-                "sw": "4",
-                "part": "gone.png",
-                "scene": "",
-            }
-        ],
-    )
+    _write(root, [_row("gone.png", "")])
     with pytest.raises(DatasetNotFoundError, match=r"gone\.png"):
         BrodenDataset(root).concept_store()
