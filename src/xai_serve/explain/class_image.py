@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 
 from xai_serve.errors import InvalidParameterError
+from xai_serve.explain.context import quantised_pixels
 from xai_serve.explain.params import ParamSpec
 from xai_serve.explain.patching import gradient_context, prepare_input
 from xai_serve.explain.registry import Attribution, Explainer, register_method
@@ -97,15 +98,7 @@ class ClassImage(Explainer):
         decay = p["weight_decay"] if p["weight_decay"] is not None else (1e-4 if regularised else 0.0)
         with gradient_context():
             xin = prepare_input(x)
-            if xin.ndim != 4:
-                raise InvalidParameterError(f"class_image needs (B, C, H, W) inputs, got {tuple(xin.shape)}")
-            shape = (1, -1, 1, 1)
-            mean = torch.tensor(self.context.mean, dtype=xin.dtype, device=xin.device).view(shape)
-            std = torch.tensor(self.context.std, dtype=xin.dtype, device=xin.device).view(shape)
-            if mean.numel() not in (1, xin.shape[1]):
-                raise InvalidParameterError(
-                    f"model context: {mean.numel()} mean values for {xin.shape[1]} channels"
-                )
+            mean, std = self.context.image_normalisation(xin, "class_image")
             with torch.no_grad():
                 classes = class_indices(primary(self.model(xin)), target) if not callable(target) else None
             if classes is None:
@@ -120,7 +113,7 @@ class ClassImage(Explainer):
                 (grad,) = torch.autograd.grad(-score.sum(), z)
                 with torch.no_grad():
                     z = z - p["lr"] * (grad + decay * z)
-                    img = ((z * std + mean).clamp(0, 1) * 255).round() / 255
+                    img = quantised_pixels(z, mean, std)
                 if self.observer is not None:
                     self.observer(step, img, (-score.detach()[:, 0]).tolist())
             with torch.no_grad():

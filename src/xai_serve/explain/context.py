@@ -11,8 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from xai_serve.errors import InvalidParameterError
+
+if TYPE_CHECKING:
+    import torch
 
 
 @dataclass(frozen=True)
@@ -53,3 +57,25 @@ class ModelContext:
     def high(self) -> tuple[float, ...]:
         """The normalised value of a white pixel per channel."""
         return tuple((1.0 - m) / s for m, s in zip(self.mean, self.std, strict=True))
+
+    def image_normalisation(self, xin: torch.Tensor, method: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(mean, std)`` as ``(1, C, 1, 1)`` tensors of ``xin``'s dtype and device, for a ``method``
+        that optimises images in pixel space (``class_image``, ``filter_image``); a typed error when
+        ``xin`` is not ``(B, C, H, W)`` or the context has neither 1 nor ``C`` channels."""
+        import torch
+
+        if xin.ndim != 4:
+            raise InvalidParameterError(f"{method} needs (B, C, H, W) inputs, got {tuple(xin.shape)}")
+        shape = (1, -1, 1, 1)
+        mean = torch.tensor(self.mean, dtype=xin.dtype, device=xin.device).view(shape)
+        std = torch.tensor(self.std, dtype=xin.dtype, device=xin.device).view(shape)
+        if mean.numel() not in (1, xin.shape[1]):
+            raise InvalidParameterError(
+                f"model context: {mean.numel()} mean values for {xin.shape[1]} channels"
+            )
+        return mean, std
+
+
+def quantised_pixels(z: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
+    """Normalised images ``z`` back in pixel space: de-normalised, clipped to [0, 1], quantised to 1/255."""
+    return ((z * std + mean).clamp(0, 1) * 255).round() / 255

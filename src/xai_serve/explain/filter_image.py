@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from xai_serve.errors import InvalidParameterError
+from xai_serve.explain.context import quantised_pixels
 from xai_serve.explain.layers import LayerChoice
 from xai_serve.explain.params import ParamSpec
 from xai_serve.explain.patching import ModelPatch, gradient_context, prepare_input
@@ -88,15 +89,7 @@ class FilterImage(Explainer):
         name, layer = self.choice.resolve(x)
         with gradient_context():
             xin = prepare_input(x).detach()
-            if xin.ndim != 4:
-                raise InvalidParameterError(f"filter_image needs (B, C, H, W) inputs, got {tuple(xin.shape)}")
-            shape = (1, -1, 1, 1)
-            mean = torch.tensor(self.context.mean, dtype=xin.dtype, device=xin.device).view(shape)
-            std = torch.tensor(self.context.std, dtype=xin.dtype, device=xin.device).view(shape)
-            if mean.numel() not in (1, xin.shape[1]):
-                raise InvalidParameterError(
-                    f"model context: {mean.numel()} mean values for {xin.shape[1]} channels"
-                )
+            mean, std = self.context.image_normalisation(xin, "filter_image")
             gen = torch.Generator().manual_seed(p["seed"])
             start = torch.randint(150, 181, (1, *xin.shape[1:]), generator=gen).to(xin)  # uniform(150,180)
             z = ((start / 255 - mean) / std).requires_grad_(True)
@@ -106,7 +99,7 @@ class FilterImage(Explainer):
                 (z.grad,) = torch.autograd.grad(loss, z)  # the model's parameters get no .grad
                 optimiser.step()
             with torch.no_grad():
-                img = ((z.detach() * std + mean).clamp(0, 1) * 255).round() / 255
+                img = quantised_pixels(z.detach(), mean, std)
                 final = self._activation((img - mean) / std, name, layer)
         rows = xin.shape[0]
         return Attribution(
