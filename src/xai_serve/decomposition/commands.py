@@ -21,6 +21,7 @@ decompose_app = typer.Typer(
 
 _DATA_ROOT = typer.Option(None, "--data-root", help="folder with local datasets (e.g. cifar-10-batches-py/)")
 _MODEL = typer.Option("resnet20", "--model", help="architecture of a bare weights file")
+_DATASET = typer.Option(None, "--dataset", help="dataset (default: the card's, else cifar10)")
 
 
 def _fail(message: str) -> NoReturn:
@@ -55,6 +56,15 @@ def _open(
     return net, _open_split(card, dataset, split, data_root)
 
 
+def _indices_for(net: Any, path: Path) -> Any:
+    """The index file ``path``, checked against ``net``'s final layer (its classes and filters)."""
+    from xai_serve.decomposition.indices import load_indices
+    from xai_serve.models.decomposed import find_head
+
+    head = find_head(net)
+    return load_indices(path, num_classes=head.num_classes, num_filters=head.num_filters)
+
+
 def _k_path(out: Path, k: str, several: bool) -> Path:
     return out if not several else out.with_name(f"{out.stem}_k{k}{out.suffix or '.json'}")
 
@@ -68,7 +78,7 @@ def find_cmd(
     out: Path = typer.Option(
         Path("indices.json"), "--out", help="index file (with several --k: OUT_k<k>.json)"
     ),
-    dataset: str | None = typer.Option(None, "--dataset", help="dataset (default: the card's, else cifar10)"),
+    dataset: str | None = _DATASET,
     split: str = typer.Option("train", "--split", help="split whose images vote (the seed: train)"),
     mass: float = typer.Option(0.9, "--mass", help="L1 mass for selectivity Psi (also every fractional k)"),
     batch_size: int = typer.Option(256, "--batch-size"),
@@ -110,7 +120,7 @@ def find_cmd(
 def validate_cmd(
     checkpoint: Path = typer.Argument(..., help="checkpoint directory or weights file"),
     indices: Path = typer.Option(..., "--indices", help="index file (class -> filters)"),
-    dataset: str | None = typer.Option(None, "--dataset", help="dataset (default: the card's, else cifar10)"),
+    dataset: str | None = _DATASET,
     split: str = typer.Option("test", "--split"),
     batch_size: int = typer.Option(256, "--batch-size"),
     json_out: Path | None = typer.Option(None, "--json", help="also write the result as JSON"),
@@ -118,15 +128,12 @@ def validate_cmd(
     model: str = _MODEL,
 ) -> None:
     """Accuracy of the original vs the decomposed final layer on a dataset split."""
-    from xai_serve.decomposition.indices import load_indices
     from xai_serve.decomposition.runs import validate
     from xai_serve.errors import XaiError
-    from xai_serve.models.decomposed import find_head
 
     try:
         net, card = _open_model(checkpoint, model)
-        head = find_head(net)
-        sets = load_indices(indices, num_classes=head.num_classes, num_filters=head.num_filters)
+        sets = _indices_for(net, indices)
         result = validate(net, sets, _open_split(card, dataset, split, data_root), batch_size)
         if json_out is not None:
             _write_json(json_out, result)
@@ -147,7 +154,7 @@ def essential_cmd(
     csg_order: str = typer.Option(
         "descending", "--csg-order", help="seed_ascending | descending (gate order)"
     ),
-    dataset: str | None = typer.Option(None, "--dataset", help="dataset (default: the card's, else cifar10)"),
+    dataset: str | None = _DATASET,
     split: str = typer.Option("test", "--split"),
     seed: int = typer.Option(0, "--seed", help="noise generator seed"),
     batch_size: int = typer.Option(8, "--batch-size"),
@@ -157,23 +164,16 @@ def essential_cmd(
 ) -> None:
     """Gaussian-noise test: noise at the influential vs the other filters, images still correct per class."""
     from xai_serve.decomposition.csg import csg_indices, load_gate
-    from xai_serve.decomposition.indices import load_indices
     from xai_serve.decomposition.runs import essential
-    from xai_serve.decomposition.source import open_model
     from xai_serve.errors import XaiError
-    from xai_serve.models.decomposed import find_head
 
     try:
         net, card = _open_model(checkpoint, model)
-        head = find_head(net)
-        runs = {
-            "ours": (net, load_indices(indices, num_classes=head.num_classes, num_filters=head.num_filters))
-        }
+        runs = {"ours": (net, _indices_for(net, indices))}
         if csg is not None:
-            csg_net, _ = open_model(csg, model=model)
-            h2 = find_head(csg_net)
+            csg_net, _ = _open_model(csg, model)
             if csg_indices_file is not None:
-                sets = load_indices(csg_indices_file, num_classes=h2.num_classes, num_filters=h2.num_filters)
+                sets = _indices_for(csg_net, csg_indices_file)
             else:
                 sets = csg_indices(load_gate(csg), csg_k, csg_order)
             runs["csg"] = (csg_net, sets)
