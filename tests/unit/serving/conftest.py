@@ -4,12 +4,15 @@ SimpleNet), its model and card, image encoders and a TorchServe context double."
 from __future__ import annotations
 
 import io
+import json
+import zipfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 import torch
+import yaml
 from PIL import Image
 
 from xai_serve.models import ModelCard, load_checkpoint
@@ -73,6 +76,13 @@ class FakeContext:
         self.content_types: dict[int, str] = {}
         self.statuses: dict[int, tuple[int, str]] = {}
 
+    @classmethod
+    def of_model_dir(cls, model_dir: Path, name: str = "tiny") -> FakeContext:
+        """The context of an unpacked archive: its MAR-INF/MANIFEST.json and model-config.yaml."""
+        manifest = json.loads((model_dir / "MAR-INF" / "MANIFEST.json").read_text())
+        cfg = yaml.safe_load((model_dir / "model-config.yaml").read_text())
+        return cls(model_dir, manifest, cfg, name)
+
     def get_request_header(self, idx: int, key: str) -> Any:
         return self.headers[idx].get(key)
 
@@ -95,3 +105,16 @@ def encode_png():
 @pytest.fixture(scope="session")
 def context_cls() -> type[FakeContext]:
     return FakeContext
+
+
+def unpack_mar(mar: Path, directory: Path) -> Path:
+    """``directory`` with the archive ``mar`` extracted into it (as TorchServe fills a model dir)."""
+    with zipfile.ZipFile(mar) as z:
+        z.extractall(directory)
+    return directory
+
+
+@pytest.fixture(scope="session")
+def unpack():
+    """``unpack(mar, directory) -> directory``: :func:`unpack_mar`."""
+    return unpack_mar

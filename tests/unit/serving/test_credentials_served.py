@@ -9,7 +9,6 @@ import hashlib
 import io
 import json
 import shutil
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -52,20 +51,8 @@ def creds_file(ckpt_dir, tmp_path_factory) -> Path:
     )
 
 
-def _unpack(mar: Path, d: Path) -> Path:
-    with zipfile.ZipFile(mar) as z:
-        z.extractall(d)
-    return d
-
-
-def _context(context_cls, model_dir: Path):
-    manifest = json.loads((model_dir / "MAR-INF" / "MANIFEST.json").read_text())
-    cfg = yaml.safe_load((model_dir / "model-config.yaml").read_text())
-    return context_cls(model_dir, manifest, cfg)
-
-
 @pytest.fixture(scope="module")
-def archives(ckpt_dir, creds_file, tmp_path_factory) -> dict[str, Path]:
+def archives(ckpt_dir, creds_file, tmp_path_factory, unpack) -> dict[str, Path]:
     store = tmp_path_factory.mktemp("store")
     out = {}
     for name, refuse in (("served", False), ("refusing", True)):
@@ -75,18 +62,18 @@ def archives(ckpt_dir, creds_file, tmp_path_factory) -> dict[str, Path]:
             store=store,
             options=ArchiveOptions(credentials=creds_file, refuse_failed_methods=refuse),
         )
-        out[name] = _unpack(mar, tmp_path_factory.mktemp(name))
+        out[name] = unpack(mar, tmp_path_factory.mktemp(name))
     return out
 
 
 def _handler(context_cls, model_dir: Path) -> XaiHandler:
     h = XaiHandler()
-    h.initialize(_context(context_cls, model_dir))
+    h.initialize(context_cls.of_model_dir(model_dir))
     return h
 
 
 def _explain(handler, context_cls, model_dir, png, methods, output="tensor") -> pb.ExplainResponse:
-    ctx = _context(context_cls, model_dir)
+    ctx = context_cls.of_model_dir(model_dir)
     ctx.headers = [{}]
     req = build_request(png, methods=methods, output=output)
     (out,) = handler.handle([{"xai_request": req.SerializeToString()}], ctx)
@@ -114,7 +101,7 @@ def test_every_heatmap_carries_its_credential_and_describe_returns_them(
     assert (g.aopc_morf, g.aopc_lerf, g.abpc) == pytest.approx((0.8, 0.2, 12.5))
     assert gb.certified and not gb.sanity_pass and gb.badge is False
     assert not dc.certified and dc.badge is None and dc.sanity_spearman is None  # not in the file
-    ctx = _context(context_cls, d)
+    ctx = context_cls.of_model_dir(d)
     ctx.headers = [{"describe": "True"}]
     (out,) = h.handle([{}], ctx)
     described = json.loads(out)["credentials"]
@@ -150,7 +137,7 @@ def test_refusal_mode_names_the_failed_check_and_serves_passing_methods(archives
     ok = _explain(h, context_cls, d, digit_png, ["gradient", "deconvnet"])  # passed / not certified
     assert ok.status.code == pb.OK and [x.method for x in ok.heatmaps] == ["gradient", "deconvnet"]
     # one refused request does not fail the others of its batch
-    ctx = _context(context_cls, d)
+    ctx = context_cls.of_model_dir(d)
     ctx.headers = [{}, {}]
     rows = [
         {"xai_request": build_request(digit_png, methods=m).SerializeToString()}
@@ -193,10 +180,10 @@ def test_archive_refuses_credentials_of_other_weights(ckpt_dir, tmp_path):
 
 
 def test_an_archive_without_credentials_serves_heatmaps_without_one(
-    ckpt_dir, context_cls, digit_png, tmp_path
+    ckpt_dir, context_cls, digit_png, tmp_path, unpack
 ):
     mar = build_archive(ckpt_dir, "plain", store=tmp_path / "store")
-    d = _unpack(mar, tmp_path / "plain")
+    d = unpack(mar, tmp_path / "plain")
     assert "credentials_sha256" not in yaml.safe_load((d / "model-config.yaml").read_text())["xai"]
     h = _handler(context_cls, d)
     e = explanation_from_proto(_explain(h, context_cls, d, digit_png, ["gradient"]))

@@ -28,23 +28,14 @@ def mar(ckpt_dir, tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def unpacked(mar, tmp_path_factory) -> Path:
-    d = tmp_path_factory.mktemp("model_dir")
-    with zipfile.ZipFile(mar) as z:
-        z.extractall(d)
-    return d
-
-
-def _context(context_cls, model_dir: Path):
-    manifest = json.loads((model_dir / "MAR-INF" / "MANIFEST.json").read_text())
-    cfg = yaml.safe_load((model_dir / "model-config.yaml").read_text())
-    return context_cls(model_dir, manifest, cfg)
+def unpacked(mar, tmp_path_factory, unpack) -> Path:
+    return unpack(mar, tmp_path_factory.mktemp("model_dir"))
 
 
 @pytest.fixture(scope="module")
 def handler(unpacked, context_cls):
     h = XaiHandler()
-    h.initialize(_context(context_cls, unpacked))
+    h.initialize(context_cls.of_model_dir(unpacked))
     return h
 
 
@@ -74,7 +65,7 @@ def test_shim_defines_exactly_one_class():
 
 
 def test_grpc_and_http_requests_in_one_batch(handler, unpacked, context_cls, digit_png):
-    ctx = _context(context_cls, unpacked)
+    ctx = context_cls.of_model_dir(unpacked)
     good = build_request(digit_png, methods=["gradient"], target=3)
     rows = [
         {"xai_request": good.SerializeToString()},
@@ -119,7 +110,7 @@ def test_grpc_and_http_requests_in_one_batch(handler, unpacked, context_cls, dig
 def test_json_heatmap_is_base64_float32_with_shape(handler, unpacked, context_cls, digit_png):
     import base64
 
-    ctx = _context(context_cls, unpacked)
+    ctx = context_cls.of_model_dir(unpacked)
     req = build_request(digit_png, methods=["gradient"], target=1)
     from google.protobuf import json_format
 
@@ -136,7 +127,7 @@ def test_json_heatmap_is_base64_float32_with_shape(handler, unpacked, context_cl
 
 
 def test_handler_never_raises(handler, unpacked, context_cls):
-    ctx = _context(context_cls, unpacked)
+    ctx = context_cls.of_model_dir(unpacked)
     ctx.headers = [{}, {}]
     out = handler.handle([{"xai_request": 12345}, {"unexpected": object()}], ctx)
     codes = [
@@ -149,7 +140,7 @@ def test_handler_never_raises(handler, unpacked, context_cls):
 
 
 def test_describe(handler, unpacked, context_cls):
-    ctx = _context(context_cls, unpacked)
+    ctx = context_cls.of_model_dir(unpacked)
     ctx.headers = [{"describe": "True"}]
     (out,) = handler.handle([{}], ctx)
     d = json.loads(out)
@@ -172,4 +163,4 @@ def test_tampered_weights_are_refused(unpacked, context_cls, tmp_path):
     with (d / "weights.pt").open("ab") as f:
         f.write(b"\0")
     with pytest.raises(CheckpointError, match="sha256"):
-        XaiHandler().initialize(_context(context_cls, d))
+        XaiHandler().initialize(context_cls.of_model_dir(d))
