@@ -144,31 +144,12 @@ def test_finetune_is_resumable_and_keeps_source(tmp_path: Path, seed_e) -> None:
         '[model]\nname = "simplenet_310k"\n'
         '[data]\nname = "digits"\n[optimizer]\nname = "adam"\nlr = 1e-4\n'
     )
+    out_dir = str(tmp_path / "ft")
+    finetune = ["finetune", str(src), "--indices", str(idx), "--recipe", str(recipe), "--out", out_dir]
     recipe.write_text(text.format(e=1))
-    run(
-        "finetune",
-        str(src),
-        "--indices",
-        str(idx),
-        "--recipe",
-        str(recipe),
-        "--out",
-        str(tmp_path / "ft"),
-        "--quiet",
-    )
+    run(*finetune, "--quiet")
     recipe.write_text(text.format(e=2))
-    out = run(
-        "finetune",
-        str(src),
-        "--indices",
-        str(idx),
-        "--recipe",
-        str(recipe),
-        "--out",
-        str(tmp_path / "ft"),
-        "--resume",
-        "--quiet",
-    )
+    out = run(*finetune, "--resume", "--quiet")
     assert "test accuracy (decomposed)" in out
     assert _sha(src / "best.pt") == before
     _model, card = load_checkpoint(tmp_path / "ft")
