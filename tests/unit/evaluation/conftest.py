@@ -74,7 +74,7 @@ def _gradient_attribution(model: nn.Module):
     return attribute
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def gradient_attribution():
     """Factory: model -> gradient attribution callable (x, target) -> Tensor."""
     return _gradient_attribution

@@ -44,16 +44,6 @@ def _ctx(model, x, y, attributions) -> EvalContext:
     )
 
 
-def _gradient(model):
-    def attribute(x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        x = x.detach().clone().requires_grad_(True)
-        out = model(x).gather(1, target.view(-1, 1)).sum()
-        (g,) = torch.autograd.grad(out, x)
-        return g
-
-    return attribute
-
-
 def _measure(ctx: EvalContext, out, resume: bool = False):
     run = context_runner(ctx, seed=0, resume=resume)
     return measure(
@@ -66,11 +56,11 @@ def _weight_blind(x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 
 @pytest.fixture(scope="module")
-def records(trained_digits_mlp, tmp_path_factory):
+def records(trained_digits_mlp, gradient_attribution, tmp_path_factory):
     """Both suites through the runner on a trained digits MLP: the plain gradient and a method
     that ignores the weights (it returns the input itself)."""
     model, x, y = trained_digits_mlp
-    ctx = _ctx(model, x, y, {"gradient": _gradient(model), "weight_blind": _weight_blind})
+    ctx = _ctx(model, x, y, {"gradient": gradient_attribution(model), "weight_blind": _weight_blind})
     out = tmp_path_factory.mktemp("certify")
     recs, meta = _measure(ctx, out)
     return recs, meta, out
@@ -101,7 +91,7 @@ def test_faithfulness_scores_are_measured(records):
     assert g["aopc_morf"] > g["aopc_lerf"] and g["abpc"] > 0
 
 
-def test_resume_recomputes_nothing(records, trained_digits_mlp):
+def test_resume_recomputes_nothing(records, trained_digits_mlp, gradient_attribution):
     recs, _meta, out = records
     model, x, y = trained_digits_mlp
     calls = []
@@ -110,7 +100,7 @@ def test_resume_recomputes_nothing(records, trained_digits_mlp):
         calls.append(1)
         return _weight_blind(x_, t_)
 
-    ctx = _ctx(model, x, y, {"gradient": _gradient(model), "weight_blind": counting})
+    ctx = _ctx(model, x, y, {"gradient": gradient_attribution(model), "weight_blind": counting})
     again, _ = _measure(ctx, out, resume=True)
     assert calls == [] and again == recs
 
