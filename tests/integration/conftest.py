@@ -95,3 +95,19 @@ def served(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequ
     ckpt = write_checkpoint(root / "ckpt")
     options = ArchiveOptions(batch_size=BATCH_SIZE, max_batch_delay_ms=MAX_BATCH_DELAY_MS)
     return start_private_server(request, root, [(ckpt, MODEL, options)])
+
+
+@pytest.fixture(scope="session")
+def demo_report(served: Served, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo report (:func:`xai_serve.serving.demo.serve_and_report`: 2 test images, every method
+    over gRPC) from the session server, written once into ``<tmp>/demo`` for the report tests."""
+    from xai_serve.serving.demo import serve_and_report
+
+    return serve_and_report(
+        served.checkpoint,
+        out_dir=tmp_path_factory.mktemp("demo_report") / "demo",
+        name=MODEL,
+        n_images=2,
+        server=served.config,
+        log=lambda *_: None,
+    )

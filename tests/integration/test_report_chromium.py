@@ -5,21 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from xai_serve.serving.demo import serve_and_report
-
 pytestmark = pytest.mark.integration
 
 
-def test_demo_report_in_chromium(served, tmp_path, render_report):
-    report = serve_and_report(
-        served.checkpoint,
-        out_dir=tmp_path / "demo",
-        name="tiny",
-        n_images=2,
-        server=served.config,
-        log=lambda *_: None,
-    )
-    page = render_report(report)
+def test_demo_report_in_chromium(demo_report, render_report):
+    page = render_report(demo_report)
     assert page.screenshot.stat().st_size > 10_000
     assert page.images and all(i["naturalWidth"] > 0 for i in page.images), page.images
     assert page.console_errors == []
