@@ -12,7 +12,6 @@ import re
 from pathlib import Path
 
 import pytest
-import torch
 from typer.testing import CliRunner
 
 from xai_serve.cli import app
@@ -59,25 +58,17 @@ def test_every_report_generator_is_checked_in_chromium():
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory) -> Path:
     """A digits MLP checkpoint (random weights: the reports only need real outputs to show)."""
-    from xai_serve.models import ModelCard, create_model
+    from xai_serve.testing import write_checkpoint
 
-    path = tmp_path_factory.mktemp("ckpt") / "mlp"
-    path.mkdir()
-    kwargs = {"input_shape": [1, 28, 28], "hidden": [32, 16]}
-    torch.manual_seed(0)
-    model = create_model("mlp", **kwargs)
-    ModelCard(
+    return write_checkpoint(
+        tmp_path_factory.mktemp("ckpt") / "mlp",
         model="mlp",
-        model_kwargs=kwargs,
-        dataset="digits",
-        input_shape=[1, 28, 28],
-        mean=[0.3],
-        std=[0.4],
+        model_kwargs={"input_shape": [1, 28, 28], "hidden": [32, 16]},
+        mean=(0.3,),
+        std=(0.4,),
         labels=[str(i) for i in range(10)],
-    ).save(path / "model.json")
-    torch.save(model.state_dict(), path / "best.pt")
-    torch.save(model.state_dict(), path / "weights.pt")
-    return path
+        files=("best.pt", "weights.pt"),
+    )
 
 
 @pytest.mark.parametrize("suite", list(list_suites()))
