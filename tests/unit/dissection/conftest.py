@@ -1,5 +1,5 @@
 """Fixtures of the dissection tests: a synthetic Broden-format folder and a random digits SimpleNet
-checkpoint (model.json + best.pt)."""
+checkpoint (model.json + best.pt, :func:`xai_serve.testing.write_checkpoint`)."""
 
 from __future__ import annotations
 
@@ -7,26 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-
-def write_simplenet_checkpoint(d: Path, seed: int = 0) -> Path:
-    import torch
-
-    from xai_serve.models import ModelCard, create_model
-
-    d.mkdir(parents=True, exist_ok=True)
-    torch.manual_seed(seed)
-    torch.save(create_model("simplenet_310k", num_classes=10).state_dict(), d / "best.pt")
-    ModelCard(
-        model="simplenet_310k",
-        model_kwargs={"num_classes": 10},
-        dataset="digits",
-        input_shape=[1, 28, 28],
-        mean=[0.25],
-        std=[0.5],
-        labels=[f"digit {i}" for i in range(10)],
-    ).save(d / "model.json")
-    return d
 
 
 @pytest.fixture(scope="session")
@@ -40,4 +20,6 @@ def broden(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, np
 
 @pytest.fixture(scope="session")
 def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return write_simplenet_checkpoint(tmp_path_factory.mktemp("ckpt"))
+    from xai_serve.testing import write_checkpoint
+
+    return write_checkpoint(tmp_path_factory.mktemp("ckpt"))
