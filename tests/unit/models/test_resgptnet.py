@@ -7,6 +7,7 @@ import torchvision
 from torch import nn
 
 from xai_serve.models import ModelCard, create_model
+from xai_serve.testing import gpt_card
 
 
 def test_resgptnet34_shapes_and_backbone() -> None:
@@ -47,16 +48,7 @@ def test_small_variant_has_the_same_outputs_and_distinct_relus() -> None:
 
 
 def test_card_records_outputs() -> None:
-    card = ModelCard(
-        model="resgptnet_small",
-        model_kwargs={},
-        dataset="pattern_digits",
-        input_shape=[1, 28, 28],
-        mean=[0.0],
-        std=[1.0],
-        labels=[str(i) for i in range(10)],
-        outputs=["y", "yg", "ys"],
-    )
+    card = gpt_card()
     again = ModelCard.from_dict(card.to_dict())
     assert again.outputs == ["y", "yg", "ys"]
     legacy = card.to_dict()
