@@ -88,7 +88,7 @@ def write_gpt_checkpoint(
     model = create_model("resgptnet_small", width=width)
     if generator_bias:
         with torch.no_grad():
-            model.cyg.c2.weight[:, 1].add_(generator_bias)
+            model.get_parameter("cyg.c2.weight")[:, 1].add_(generator_bias)
     torch.save(model.state_dict(), directory / "best.pt")
     gpt_card(width).save(directory / "model.json")
     return directory
