@@ -43,6 +43,7 @@ test-fast: venv
 
 lint: venv
 	$(VENV)/bin/ruff check src client/src tests bench handlers
+	$(VENV)/bin/ruff format --check src client/src tests bench handlers
 	$(VENV)/bin/mypy
 
 protos: venv

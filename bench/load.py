@@ -57,8 +57,13 @@ def run(quick: bool) -> list[Measurement]:
         row("latency p90", "ms", lat["p90_ms"]),
         row("latency p99", "ms", lat["p99_ms"]),
         row("latency max", "ms", lat["max_ms"]),
-        row("worker RSS growth", "%", (after / before - 1.0) * 100.0, "< 5",
-            note=f"{before / 2**20:.0f} -> {after / 2**20:.0f} MiB over {result.total} requests"),
+        row(
+            "worker RSS growth",
+            "%",
+            (after / before - 1.0) * 100.0,
+            "< 5",
+            note=f"{before / 2**20:.0f} -> {after / 2**20:.0f} MiB over {result.total} requests",
+        ),
     ]
     for name, op in result.operations.items():
         rows.append(Measurement("load", case, f"{name} p50", "ms", op["latency"]["p50_ms"], n=op["ok"]))
@@ -74,8 +79,9 @@ def _recovery_rows(running: servers.Running, images: list[Any], ops: list[Operat
     stop = threading.Event()
     out: dict[str, LoadResult] = {}
     loader = threading.Thread(
-        target=lambda: out.update(r=run_load(make_client, servers.DIGITS, images, ops, clients=8,
-                                             duration_s=300.0, stop=stop)),
+        target=lambda: out.update(
+            r=run_load(make_client, servers.DIGITS, images, ops, clients=8, duration_s=300.0, stop=stop)
+        ),
         daemon=True,
     )
     (old,) = running.worker_pids(servers.DIGITS)
@@ -97,10 +103,26 @@ def _recovery_rows(running: servers.Running, images: list[Any], ops: list[Operat
     result = out["r"]
     case = "worker SIGKILLed under load: 8 clients, Client(retries=4)"
     return [
-        Measurement("load", case, "recovery: kill -> new worker READY", "s", recovery, n=1,
-                    extra={"new_worker": bool(new)}),
-        Measurement("load", case, "errors seen by callers", "count", float(result.error_count),
-                    n=result.total, target="== 0", extra={"by_type": result.errors}),
-        Measurement("load", case, "slowest call (retries included)", "ms", result.latency["max_ms"],
-                    n=result.ok),
+        Measurement(
+            "load",
+            case,
+            "recovery: kill -> new worker READY",
+            "s",
+            recovery,
+            n=1,
+            extra={"new_worker": bool(new)},
+        ),
+        Measurement(
+            "load",
+            case,
+            "errors seen by callers",
+            "count",
+            float(result.error_count),
+            n=result.total,
+            target="== 0",
+            extra={"by_type": result.errors},
+        ),
+        Measurement(
+            "load", case, "slowest call (retries included)", "ms", result.latency["max_ms"], n=result.ok
+        ),
     ]

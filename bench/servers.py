@@ -35,13 +35,13 @@ IMAGENET_MEAN = [0.485, 0.456, 0.406]
 IMAGENET_STD = [0.229, 0.224, 0.225]
 
 # the stock handler's model file: torchvision's ResNet-18 as a no-argument class
-_STOCK_MODEL_PY = '''from torchvision.models.resnet import BasicBlock, ResNet
+_STOCK_MODEL_PY = """from torchvision.models.resnet import BasicBlock, ResNet
 
 
 class ResNet18(ResNet):
     def __init__(self):
         super().__init__(BasicBlock, [2, 2, 2, 2], num_classes=1000)
-'''
+"""
 
 
 @dataclass
@@ -62,13 +62,21 @@ class Running:
         cfg = self.config
         address = cfg.grpc_address if protocol == "grpc" else cfg.inference_url
         management = f"{cfg.host}:{cfg.grpc_management_port}" if protocol == "grpc" else cfg.management_url
-        return Client(address, protocol, key_file=cfg.key_file, management_address=management,
-                      timeout=timeout, retries=retries)
+        return Client(
+            address,
+            protocol,
+            key_file=cfg.key_file,
+            management_address=management,
+            timeout=timeout,
+            retries=retries,
+        )
 
     def post(self, path: str, body: bytes, content_type: str = "image/png", timeout: float = 300.0) -> bytes:
         """POST to the inference API (TorchServe's own REST, as the stock handler is called)."""
         req = urllib.request.Request(
-            f"{self.config.inference_url}{path}", data=body, method="POST",
+            f"{self.config.inference_url}{path}",
+            data=body,
+            method="POST",
             headers={"Content-Type": content_type, "Authorization": f"Bearer {self.tokens()['inference']}"},
         )
         with urllib.request.urlopen(req, timeout=timeout) as resp:
@@ -77,8 +85,12 @@ class Running:
     def worker_pids(self, model: str) -> list[int]:
         from xai_serve.serving import server as srv
 
-        return [int(w["pid"]) for d in srv.model_status(self.config, model) for w in d.get("workers", [])
-                if w.get("status") == "READY"]
+        return [
+            int(w["pid"])
+            for d in srv.model_status(self.config, model)
+            for w in d.get("workers", [])
+            if w.get("status") == "READY"
+        ]
 
     def stop(self) -> None:
         from xai_serve.serving import server as srv
@@ -114,9 +126,17 @@ def _start(key: str, build: Callable[[Path], list[str]], **config: Any) -> Runni
         root = Path(tempfile.mkdtemp(prefix=f"xai-bench-{key}-"))
         models = build(root / "model_store")
         ports = srv.free_ports(5)
-        cfg = srv.ServerConfig(model_store=root / "model_store", models=models, state_dir=root / "state",
-                               inference_port=ports[0], management_port=ports[1], metrics_port=ports[2],
-                               grpc_port=ports[3], grpc_management_port=ports[4], **config)
+        cfg = srv.ServerConfig(
+            model_store=root / "model_store",
+            models=models,
+            state_dir=root / "state",
+            inference_port=ports[0],
+            management_port=ports[1],
+            metrics_port=ports[2],
+            grpc_port=ports[3],
+            grpc_management_port=ports[4],
+            **config,
+        )
         t0 = time.perf_counter()
         srv.start(cfg, timeout=300)
         running = Running(cfg, models, root)
@@ -125,8 +145,16 @@ def _start(key: str, build: Callable[[Path], list[str]], **config: Any) -> Runni
         return running
 
 
-def _card_and_checkpoint(directory: Path, model: str, kwargs: dict[str, Any], input_shape: list[int],
-                         mean: list[float], std: list[float], num_classes: int, seed: int = 0) -> Path:
+def _card_and_checkpoint(
+    directory: Path,
+    model: str,
+    kwargs: dict[str, Any],
+    input_shape: list[int],
+    mean: list[float],
+    std: list[float],
+    num_classes: int,
+    seed: int = 0,
+) -> Path:
     import torch
 
     from xai_serve.models import ModelCard, create_model
@@ -134,8 +162,15 @@ def _card_and_checkpoint(directory: Path, model: str, kwargs: dict[str, Any], in
     directory.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(seed)
     net = create_model(model, **kwargs)
-    ModelCard(model=model, model_kwargs=kwargs, dataset="synthetic", input_shape=input_shape, mean=mean,
-              std=std, labels=[f"class_{i}" for i in range(num_classes)]).save(directory / "model.json")
+    ModelCard(
+        model=model,
+        model_kwargs=kwargs,
+        dataset="synthetic",
+        input_shape=input_shape,
+        mean=mean,
+        std=std,
+        labels=[f"class_{i}" for i in range(num_classes)],
+    ).save(directory / "model.json")
     torch.save(net.state_dict(), directory / "best.pt")
     return directory
 
@@ -144,18 +179,36 @@ def _build_resnet18(store: Path) -> list[str]:
     from xai_serve.serving.archive import ArchiveOptions, build_archive
 
     work = store.parent / "build"
-    ckpt = _card_and_checkpoint(work / "ckpt", "resnet18", {"num_classes": 1000}, [3, 224, 224],
-                                IMAGENET_MEAN, IMAGENET_STD, 1000)
+    ckpt = _card_and_checkpoint(
+        work / "ckpt", "resnet18", {"num_classes": 1000}, [3, 224, 224], IMAGENET_MEAN, IMAGENET_STD, 1000
+    )
     build_archive(ckpt, OURS, store=store, options=ArchiveOptions(batch_size=1, max_batch_delay_ms=1))
     # the stock archive: same state_dict (our canonicalised ResNet keeps torchvision's keys)
     (work / "model.py").write_text(_STOCK_MODEL_PY)
     (work / "index_to_name.json").write_text(json.dumps({str(i): f"class_{i}" for i in range(1000)}))
     archiver = Path(sys.executable).parent / "torch-model-archiver"
     subprocess.run(
-        [str(archiver), "--model-name", STOCK, "--version", "1.0", "--model-file", str(work / "model.py"),
-         "--serialized-file", str(ckpt / "best.pt"), "--handler", "image_classifier",
-         "--extra-files", str(work / "index_to_name.json"), "--export-path", str(store), "--force"],
-        check=True, capture_output=True, text=True,
+        [
+            str(archiver),
+            "--model-name",
+            STOCK,
+            "--version",
+            "1.0",
+            "--model-file",
+            str(work / "model.py"),
+            "--serialized-file",
+            str(ckpt / "best.pt"),
+            "--handler",
+            "image_classifier",
+            "--extra-files",
+            str(work / "index_to_name.json"),
+            "--export-path",
+            str(store),
+            "--force",
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
     )
     return [OURS, STOCK]
 
@@ -170,8 +223,12 @@ def _build_digits(store: Path) -> list[str]:
 
     kwargs = {"input_shape": [1, 28, 28], "hidden": [128, 64]}
     ckpt = _card_and_checkpoint(store.parent / "ckpt", "mlp", kwargs, [1, 28, 28], [0.5], [0.25], 10)
-    build_archive(ckpt, DIGITS, store=store,
-                  options=ArchiveOptions(batch_size=8, max_batch_delay_ms=5, workers=1, torch_threads=1))
+    build_archive(
+        ckpt,
+        DIGITS,
+        store=store,
+        options=ArchiveOptions(batch_size=8, max_batch_delay_ms=5, workers=1, torch_threads=1),
+    )
     return [DIGITS]
 
 
@@ -237,8 +294,11 @@ def worker_memory_rows(quick: bool) -> list[Measurement]:
         return lambda: client.explain(OURS, image, list(methods))
 
     plans: list[tuple[str, str, Callable[[], object]]] = [
-        (STOCK, "stock image_classifier worker: Captum IG n_steps=15",
-         lambda: running.post(f"/explanations/{STOCK}", image)),
+        (
+            STOCK,
+            "stock image_classifier worker: Captum IG n_steps=15",
+            lambda: running.post(f"/explanations/{STOCK}", image),
+        ),
         (OURS, "ours worker: gradient", ours("gradient")),
         (OURS, "ours worker: lrp", ours("lrp")),
         (OURS, "ours worker: gradcam+guided_backprop+lrp", ours("gradcam", "guided_backprop", "lrp")),
@@ -255,9 +315,28 @@ def worker_memory_rows(quick: bool) -> list[Measurement]:
             call()
             peaks.append(poll.stop())
         med, q1, q3 = summarise(peaks)
-        rows.append(Measurement("memory", case, f"{name}: peak", "MiB", med, q1, q3, n=len(peaks),
-                                baseline=None if name == baseline else f"{baseline}: peak"))
-        rows.append(Measurement("memory", case, f"{name}: idle after warm-up", "MiB", idle_mib,
-                                baseline=None if name == baseline else f"{baseline}: idle after warm-up"))
+        rows.append(
+            Measurement(
+                "memory",
+                case,
+                f"{name}: peak",
+                "MiB",
+                med,
+                q1,
+                q3,
+                n=len(peaks),
+                baseline=None if name == baseline else f"{baseline}: peak",
+            )
+        )
+        rows.append(
+            Measurement(
+                "memory",
+                case,
+                f"{name}: idle after warm-up",
+                "MiB",
+                idle_mib,
+                baseline=None if name == baseline else f"{baseline}: idle after warm-up",
+            )
+        )
     client.close()
     return rows

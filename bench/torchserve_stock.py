@@ -35,6 +35,7 @@ def run(quick: bool) -> list[Measurement]:
 
     predict_case = "predict, resnet18 224x224 B=1, sequential"
     explain_case = "explain, resnet18 224x224 B=1, sequential"
+
     def explain(client: Any, *methods: str) -> Callable[[], object]:
         return lambda: client.explain(ours, image, list(methods))
 
@@ -61,13 +62,34 @@ def run(quick: bool) -> list[Measurement]:
             try:
                 samples = time_call(call, warmup=warmup, runs=runs)
             except Exception as exc:  # one failing case is reported, the others still run
-                rows.append(Measurement("torchserve_stock", case, name, "ms", float("nan"),
-                                        baseline=baseline, extra={"error": repr(exc)}))
+                rows.append(
+                    Measurement(
+                        "torchserve_stock",
+                        case,
+                        name,
+                        "ms",
+                        float("nan"),
+                        baseline=baseline,
+                        extra={"error": repr(exc)},
+                    )
+                )
                 continue
             med, q1, q3 = summarise(samples, 1000.0)
             extra = {"response_bytes": sizes[name]} if name in sizes else {}
-            rows.append(Measurement("torchserve_stock", case, name, "ms", med, q1, q3, n=len(samples),
-                                    baseline=baseline, extra=extra))
+            rows.append(
+                Measurement(
+                    "torchserve_stock",
+                    case,
+                    name,
+                    "ms",
+                    med,
+                    q1,
+                    q3,
+                    n=len(samples),
+                    baseline=baseline,
+                    extra=extra,
+                )
+            )
     finally:
         grpc.close()
         http.close()
@@ -75,13 +97,18 @@ def run(quick: bool) -> list[Measurement]:
     if stock_bytes:
         for r in rows:
             if r.name == STOCK_EXPLAIN:
-                r.extra["note"] = (f"the stock answer is {stock_bytes / 2**20:.1f} MiB of JSON floats for "
-                                   "one 3x224x224 map (ours: 0.6 MiB float32 in protobuf)")
+                r.extra["note"] = (
+                    f"the stock answer is {stock_bytes / 2**20:.1f} MiB of JSON floats for "
+                    "one 3x224x224 map (ours: 0.6 MiB float32 in protobuf)"
+                )
     try:
         rows += compact_answer_rows(running, image, stock_bytes, rows)
     except Exception as exc:  # reported, not fatal to the other rows
-        rows.append(Measurement("torchserve_stock", SIZE_CASE, COMPACT_LRP, "bytes", float("nan"),
-                                extra={"error": repr(exc)}))
+        rows.append(
+            Measurement(
+                "torchserve_stock", SIZE_CASE, COMPACT_LRP, "bytes", float("nan"), extra={"error": repr(exc)}
+            )
+        )
     return rows
 
 
@@ -116,16 +143,35 @@ def compact_answer_rows(
     out = []
     if stock_bytes:
         out.append(Measurement("torchserve_stock", SIZE_CASE, STOCK_EXPLAIN, "bytes", float(stock_bytes)))
-    out.append(Measurement("torchserve_stock", SIZE_CASE, "ours lrp (gRPC, float32, 3 channels)", "bytes",
-                           float(full.ByteSize()), baseline=STOCK_EXPLAIN if stock_bytes else None))
+    out.append(
+        Measurement(
+            "torchserve_stock",
+            SIZE_CASE,
+            "ours lrp (gRPC, float32, 3 channels)",
+            "bytes",
+            float(full.ByteSize()),
+            baseline=STOCK_EXPLAIN if stock_bytes else None,
+        )
+    )
     ratio = stock_bytes / small.ByteSize() if stock_bytes else None
-    out.append(Measurement(
-        "torchserve_stock", SIZE_CASE, COMPACT_LRP, "bytes", float(small.ByteSize()),
-        baseline=STOCK_EXPLAIN if stock_bytes else None, target=">= 20x smaller",
-        met=None if ratio is None else ratio >= 20,
-        extra={"times_smaller": ratio, "max_abs_deviation_vs_reduced_float32": deviation,
-               "max_abs_reduced_float32": peak, "relative_max_deviation": deviation / peak if peak else 0.0},
-    ))
+    out.append(
+        Measurement(
+            "torchserve_stock",
+            SIZE_CASE,
+            COMPACT_LRP,
+            "bytes",
+            float(small.ByteSize()),
+            baseline=STOCK_EXPLAIN if stock_bytes else None,
+            target=">= 20x smaller",
+            met=None if ratio is None else ratio >= 20,
+            extra={
+                "times_smaller": ratio,
+                "max_abs_deviation_vs_reduced_float32": deviation,
+                "max_abs_reduced_float32": peak,
+                "relative_max_deviation": deviation / peak if peak else 0.0,
+            },
+        )
+    )
     latency = {(r.case, r.name): r for r in rows}
     stock = latency.get(("explain, resnet18 224x224 B=1, sequential", STOCK_EXPLAIN))
     for r in rows:

@@ -36,8 +36,9 @@ def ensure_default_model(recipe: Path = DEFAULT_RECIPE, out: Path = DEFAULT_CHEC
     spec = load_recipe(_recipe_path(recipe))
     resume = (out / "resume.pt").is_file()
     action = "resuming" if resume else "training"
-    print(f"[demo] {action} {spec.name}: {spec.model.name} on {spec.data.name}, "
-          f"{spec.epochs} epochs -> {out}")
+    print(
+        f"[demo] {action} {spec.name}: {spec.model.name} on {spec.data.name}, {spec.epochs} epochs -> {out}"
+    )
     tic = time.perf_counter()
     train(spec, out, resume=resume, force=not resume)
     print(f"[demo] trained in {time.perf_counter() - tic:.1f} s wall time")
@@ -54,8 +55,9 @@ def format_metrics(metrics: dict[str, Any]) -> str:
         "class  precision  recall  f1      support",
     ]
     for label, row in metrics["per_class"].items():
-        lines.append(f"{label:<6} {row['precision']:<10.4f} {row['recall']:<7.4f} {row['f1']:<7.4f} "
-                     f"{row['support']}")
+        lines.append(
+            f"{label:<6} {row['precision']:<10.4f} {row['recall']:<7.4f} {row['f1']:<7.4f} {row['support']}"
+        )
     lines.append("confusion matrix (rows true, columns predicted):")
     lines += ["  " + " ".join(f"{v:3d}" for v in row) for row in metrics["confusion_matrix"]]
     return "\n".join(lines)
@@ -65,8 +67,10 @@ def print_metrics(ckpt: Path) -> dict[str, Any]:
     metrics: dict[str, Any] = json.loads((ckpt / "metrics.json").read_text(encoding="utf-8"))
     print(f"[demo] {metrics['model']} on {metrics['dataset']} ({ckpt}):")
     print(format_metrics(metrics))
-    print(f"[demo] files: {ckpt}/metrics.json, confusion_matrix.png, history.csv, "
-          f"misclassified/ ({metrics['misclassified']} PNGs), best.pt, model.json")
+    print(
+        f"[demo] files: {ckpt}/metrics.json, confusion_matrix.png, history.csv, "
+        f"misclassified/ ({metrics['misclassified']} PNGs), best.pt, model.json"
+    )
     return metrics
 
 

@@ -57,8 +57,10 @@ def encoded_images(draw: st.DrawFn) -> bytes:
     h = draw(st.integers(1, 64))
     seed = draw(st.integers(0, 2**16))
     arr = np.random.default_rng(seed).integers(0, 256, size=(h, w, 4), dtype=np.uint8)
-    img = Image.fromarray(arr, "RGBA").convert(mode) if mode not in ("I;16", "I", "F") else (
-        Image.fromarray(arr[..., 0]).convert(mode)
+    img = (
+        Image.fromarray(arr, "RGBA").convert(mode)
+        if mode not in ("I;16", "I", "F")
+        else (Image.fromarray(arr[..., 0]).convert(mode))
     )
     buf = io.BytesIO()
     try:

@@ -46,13 +46,21 @@ class ServedModel:
     model: str = MODEL
     seen_pids: set[int] = field(default_factory=set)  # every worker PID seen, for the cleanup
 
-    def client(self, protocol: str = "grpc", *, timeout: float = 30.0, retries: int = 2,
-               backoff: float = 0.2) -> Client:
+    def client(
+        self, protocol: str = "grpc", *, timeout: float = 30.0, retries: int = 2, backoff: float = 0.2
+    ) -> Client:
         cfg = self.config
         address = cfg.grpc_address if protocol == "grpc" else cfg.inference_url
         management = f"{cfg.host}:{cfg.grpc_management_port}" if protocol == "grpc" else cfg.management_url
-        return Client(address, protocol, key_file=cfg.key_file, management_address=management,
-                      timeout=timeout, retries=retries, backoff=backoff)
+        return Client(
+            address,
+            protocol,
+            key_file=cfg.key_file,
+            management_address=management,
+            timeout=timeout,
+            retries=retries,
+            backoff=backoff,
+        )
 
     def workers(self) -> list[dict[str, Any]]:
         return [w for d in srv.model_status(self.config, self.model) for w in d.get("workers", [])]
@@ -64,8 +72,9 @@ class ServedModel:
         self.seen_pids.update(pids)
         return pids
 
-    def wait_workers(self, count: int, *, exclude: frozenset[int] | set[int] = frozenset(),
-                     timeout: float = 120.0) -> list[int]:
+    def wait_workers(
+        self, count: int, *, exclude: frozenset[int] | set[int] = frozenset(), timeout: float = 120.0
+    ) -> list[int]:
         """Wait until ``count`` READY workers whose PIDs are not in ``exclude`` exist; return their PIDs."""
         deadline = time.monotonic() + timeout
         while True:
@@ -87,21 +96,40 @@ def make_checkpoint(directory: Path, *, seed: int = 0) -> Path:
 
     kwargs: dict[str, Any] = {"input_shape": INPUT_SHAPE, "hidden": [128, 64]}
     return write_checkpoint(
-        directory, model="mlp", model_kwargs=kwargs, input_shape=INPUT_SHAPE, mean=(0.5,), std=(0.25,),
+        directory,
+        model="mlp",
+        model_kwargs=kwargs,
+        input_shape=INPUT_SHAPE,
+        mean=(0.5,),
+        std=(0.25,),
         seed=seed,
     )
 
 
 def server_config(root: Path, **overrides: Any) -> srv.ServerConfig:
     ports = srv.free_ports(5)
-    return srv.ServerConfig(model_store=root / "model_store", models=[MODEL], state_dir=root / "state",
-                            inference_port=ports[0], management_port=ports[1], metrics_port=ports[2],
-                            grpc_port=ports[3], grpc_management_port=ports[4], **overrides)
+    return srv.ServerConfig(
+        model_store=root / "model_store",
+        models=[MODEL],
+        state_dir=root / "state",
+        inference_port=ports[0],
+        management_port=ports[1],
+        metrics_port=ports[2],
+        grpc_port=ports[3],
+        grpc_management_port=ports[4],
+        **overrides,
+    )
 
 
 @contextmanager
-def served_digits(root: Path, *, batch_size: int = 8, max_batch_delay_ms: int = 5, workers: int = 1,
-                  response_timeout_s: int = 60) -> Iterator[ServedModel]:
+def served_digits(
+    root: Path,
+    *,
+    batch_size: int = 8,
+    max_batch_delay_ms: int = 5,
+    workers: int = 1,
+    response_timeout_s: int = 60,
+) -> Iterator[ServedModel]:
     """Archive the test model into ``root/model_store`` and serve it; stop the server by PID on exit
     (also when the body raises)."""
     from xai_serve.serving.archive import ArchiveOptions, build_archive
@@ -109,8 +137,13 @@ def served_digits(root: Path, *, batch_size: int = 8, max_batch_delay_ms: int = 
     ckpt = make_checkpoint(root / "checkpoint")
     # one torch thread per worker: on a 2-core machine shared with the frontend and the clients,
     # more threads spin against each other (measured ~10x slower per batch under contention)
-    options = ArchiveOptions(batch_size=batch_size, max_batch_delay_ms=max_batch_delay_ms, workers=workers,
-                             response_timeout_s=response_timeout_s, torch_threads=1)
+    options = ArchiveOptions(
+        batch_size=batch_size,
+        max_batch_delay_ms=max_batch_delay_ms,
+        workers=workers,
+        response_timeout_s=response_timeout_s,
+        torch_threads=1,
+    )
     build_archive(ckpt, MODEL, store=root / "model_store", options=options)
     cfg = server_config(root)
     served = ServedModel(cfg)

@@ -73,8 +73,9 @@ def test_killed_worker_is_restarted_and_client_retries_succeed(served: ServedMod
     out: dict[str, LoadResult] = {}
     ops = mixed_operations(MLP_METHODS)
     loader = threading.Thread(
-        target=lambda: out.update(r=run_load(make_client, served.model, images(8), ops, clients=8,
-                                             duration_s=180.0, stop=stop)),
+        target=lambda: out.update(
+            r=run_load(make_client, served.model, images(8), ops, clients=8, duration_s=180.0, stop=stop)
+        ),
         daemon=True,
     )
     (old,) = served.worker_pids()
@@ -92,12 +93,20 @@ def test_killed_worker_is_restarted_and_client_retries_succeed(served: ServedMod
     assert not loader.is_alive(), "a client hung"
     result = out["r"]
     slowest_attempt = max(t.slowest for t in transports)
-    report = {"killed_pid": old, "new_pid": new, "recovery_s": recovery_s, "load": result.as_dict(),
-              "failed_attempts": failed_attempts, "slowest_attempt_s": slowest_attempt}
+    report = {
+        "killed_pid": old,
+        "new_pid": new,
+        "recovery_s": recovery_s,
+        "load": result.as_dict(),
+        "failed_attempts": failed_attempts,
+        "slowest_attempt_s": slowest_attempt,
+    }
     write_json(tmp_path / "fault_worker_kill.json", report)
     print(f"\nworker {old} killed -> worker {new} READY after {recovery_s:.1f} s; {result.summary()}")
-    print(f"failed attempts (retried by the client): {len(failed_attempts)} "
-          f"{sorted({k for k, _ in failed_attempts})}; slowest attempt {slowest_attempt:.1f} s")
+    print(
+        f"failed attempts (retried by the client): {len(failed_attempts)} "
+        f"{sorted({k for k, _ in failed_attempts})}; slowest attempt {slowest_attempt:.1f} s"
+    )
 
     assert new != old
     assert result.error_count == 0, result.error_samples  # every retry succeeded
@@ -134,7 +143,11 @@ def test_server_restart_client_reconnects(served: ServedModel, tmp_path: Path) -
         assert explanation.heatmaps
         answered[protocol] = time.monotonic() - t3
         c.close()
-    write_json(tmp_path / "fault_restart.json",
-               {"stop_s": stopped_s, "restart_s": restart_s, "first_answer_s": answered})
-    print(f"\nserver stopped in {stopped_s:.1f} s, restarted (READY) in {restart_s:.1f} s; "
-          f"first answers after restart: {answered}")
+    write_json(
+        tmp_path / "fault_restart.json",
+        {"stop_s": stopped_s, "restart_s": restart_s, "first_answer_s": answered},
+    )
+    print(
+        f"\nserver stopped in {stopped_s:.1f} s, restarted (READY) in {restart_s:.1f} s; "
+        f"first answers after restart: {answered}"
+    )

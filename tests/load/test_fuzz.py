@@ -128,8 +128,12 @@ def _seed_corpus() -> list[Payload]:
             corpus.append(Payload("mutation", {GRPC_KEY: req}, None))
             corpus.append(Payload("mutation", {"body": req}, "application/x-protobuf"))
         corpus.append(Payload("mutation", {"body": data}, f"image/{fmt.lower()}"))
-    for arr in (rng.random((1, 28, 28), dtype=np.float32), rng.integers(0, 256, (3, 32, 32), dtype=np.uint8),
-                rng.random((28, 28)).astype(np.float64), rng.random((1, 1, 28, 28)).astype(np.float16)):
+    for arr in (
+        rng.random((1, 28, 28), dtype=np.float32),
+        rng.integers(0, 256, (3, 32, 32), dtype=np.uint8),
+        rng.random((28, 28)).astype(np.float64),
+        rng.random((1, 1, 28, 28)).astype(np.float16),
+    ):
         req = build_request(arr, methods=["gradient"], target=1).SerializeToString()
         corpus.append(Payload("mutation", {GRPC_KEY: req}, None))
     return corpus
@@ -151,9 +155,9 @@ def _mutate(data: bytes, rng: Any) -> bytes:
     elif kind == 2:
         b[pos:pos] = bytes(rng.integers(0, 256, span, dtype=np.uint8))
     elif kind == 3:
-        del b[pos:pos + span]
+        del b[pos : pos + span]
     else:
-        b[pos:pos] = b[pos:pos + span] * int(rng.integers(2, 64))
+        b[pos:pos] = b[pos : pos + span] * int(rng.integers(2, 64))
     return bytes(b)
 
 
@@ -246,7 +250,6 @@ def test_service_answers_each_request_of_a_mixed_batch(
             assert math.prod(values.shape) * 4 == len(values.data)
 
 
-
 # ------------------------------------------------------------------------------------------------
 # live: a real TorchServe
 
@@ -313,11 +316,23 @@ def test_live_handler_answers_fuzzed_requests_without_worker_deaths(served: Serv
     counts: dict[str, int] = {}
     pool = ThreadPoolExecutor(max_workers=2)
 
-    @settings(max_examples=LIVE_EXAMPLES, deadline=None, derandomize=True, database=None,
-              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
-                                     HealthCheck.function_scoped_fixture])
-    @given(payload=payloads(), transport=st.sampled_from(["grpc", "http"]), explain=st.booleans(),
-           accept=st.sampled_from(ACCEPTS))
+    @settings(
+        max_examples=LIVE_EXAMPLES,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        suppress_health_check=[
+            HealthCheck.too_slow,
+            HealthCheck.data_too_large,
+            HealthCheck.function_scoped_fixture,
+        ],
+    )
+    @given(
+        payload=payloads(),
+        transport=st.sampled_from(["grpc", "http"]),
+        explain=st.booleans(),
+        accept=st.sampled_from(ACCEPTS),
+    )
     def send(payload: Payload, transport: str, explain: bool, accept: str | None) -> None:
         # a good request alongside, so fuzzed and good requests share batches
         good = pool.submit(good_client.predict, served.model, good_image)

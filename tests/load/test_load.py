@@ -37,8 +37,9 @@ def test_sustained_mixed_load_has_no_errors_and_no_worker_memory_growth(
         return served.client(protocol, timeout=30.0, retries=0)  # any error counts
 
     # warm-up: every method and batch size once, allocator pools filled
-    warm = run_load(make_client, served.model, imgs, ops, clients=CLIENTS, duration_s=None,
-                    total_requests=WARMUP_REQUESTS)
+    warm = run_load(
+        make_client, served.model, imgs, ops, clients=CLIENTS, duration_s=None, total_requests=WARMUP_REQUESTS
+    )
     assert warm.error_count == 0, warm.error_samples
     pids = served.worker_pids()
     rss_before = rss_mib(pids)
@@ -46,8 +47,16 @@ def test_sustained_mixed_load_has_no_errors_and_no_worker_memory_growth(
     sustained = run_load(make_client, served.model, imgs, ops, clients=CLIENTS, duration_s=SECONDS, seed=1)
     topup = None
     if sustained.total < RSS_REQUESTS:  # keep going until the RSS window has seen enough requests
-        topup = run_load(make_client, served.model, imgs, ops, clients=CLIENTS, duration_s=None,
-                         total_requests=RSS_REQUESTS - sustained.total, seed=2)
+        topup = run_load(
+            make_client,
+            served.model,
+            imgs,
+            ops,
+            clients=CLIENTS,
+            duration_s=None,
+            total_requests=RSS_REQUESTS - sustained.total,
+            seed=2,
+        )
     rss_after = rss_mib(pids)
     pids_after = served.worker_pids()
 

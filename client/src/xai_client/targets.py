@@ -29,7 +29,7 @@ from xai_client.api.v1 import explain_pb2 as pb
 GRAMMAR = "a class index, 'predicted', 'topK' (e.g. top3) or a component 'OUTPUT:ROW,COL[:CHANNEL|predicted]'"
 
 # output-form names of OutputForm (the one table; "" leaves it unspecified = tensor)
-OUTPUT_FORMS: dict[str, int] = {
+OUTPUT_FORMS: dict[str, pb.OutputForm] = {
     "tensor": pb.OUTPUT_FORM_TENSOR,
     "png": pb.OUTPUT_FORM_PNG,
     "both": pb.OUTPUT_FORM_BOTH,
@@ -102,7 +102,7 @@ def format_target(target: pb.Target) -> str:
     return "predicted"
 
 
-def parse_output_form(text: str | None) -> int:
+def parse_output_form(text: str | None) -> pb.OutputForm:
     """The OutputForm value of ``text`` (``tensor``, ``png``, ``both``; empty: unspecified)."""
     name = (text or "").strip().lower()
     if not name:

@@ -10,5 +10,11 @@ from xai_serve.data import cifar10, digits, imagefolder, mnist, pattern_digits  
 from xai_serve.data.bundle import SPLITS, DatasetBundle, TensorImageDataset
 from xai_serve.data.registry import list_datasets, load_dataset, register_dataset
 
-__all__ = ["SPLITS", "DatasetBundle", "TensorImageDataset", "list_datasets", "load_dataset",
-           "register_dataset"]
+__all__ = [
+    "SPLITS",
+    "DatasetBundle",
+    "TensorImageDataset",
+    "list_datasets",
+    "load_dataset",
+    "register_dataset",
+]

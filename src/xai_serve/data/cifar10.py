@@ -79,8 +79,12 @@ def load_cifar10(
     if channels not in (None, 3):
         raise InvalidParameterError(f"cifar10 has 3 channels, got channels={channels}")
     base = data_root(root)
-    require_files("cifar10", base / "cifar-10-batches-py", FILES,
-                  "Extract cifar-10-python.tar.gz (the python version) into the root folder.")
+    require_files(
+        "cifar10",
+        base / "cifar-10-batches-py",
+        FILES,
+        "Extract cifar-10-python.tar.gz (the python version) into the root folder.",
+    )
     steps: list[object] = []
     if augment and split == "train":
         steps += [transforms.RandomCrop(32, padding=4), transforms.RandomHorizontalFlip()]
@@ -91,5 +95,12 @@ def load_cifar10(
     if split != "test":
         train_idx, val_idx = holdout_split(len(full), val_fraction, seed)
         dataset = Subset(full, (train_idx if split == "train" else val_idx).tolist())
-    return DatasetBundle(name="cifar10", split=split, dataset=dataset, mean=list(MEAN), std=list(STD),
-                         labels=list(LABELS), input_shape=[3, 32, 32])
+    return DatasetBundle(
+        name="cifar10",
+        split=split,
+        dataset=dataset,
+        mean=list(MEAN),
+        std=list(STD),
+        labels=list(LABELS),
+        input_shape=[3, 32, 32],
+    )

@@ -56,7 +56,11 @@ def load_digits_bundle(
     x = (images[idx] - mean.view(-1, 1, 1)) / std.view(-1, 1, 1)
     y = torch.from_numpy(targets)[idx]
     return DatasetBundle(
-        name="digits", split=split, dataset=TensorImageDataset(x.contiguous(), y),
-        mean=[float(v) for v in mean], std=[float(v) for v in std], labels=list(LABELS),
+        name="digits",
+        split=split,
+        dataset=TensorImageDataset(x.contiguous(), y),
+        mean=[float(v) for v in mean],
+        std=[float(v) for v in std],
+        labels=list(LABELS),
         input_shape=list(x.shape[1:]),
     )

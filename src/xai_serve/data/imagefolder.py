@@ -68,8 +68,9 @@ def load_imagefolder(
         image_size = (image_size, image_size)
     size = (int(image_size[0]), int(image_size[1]))
     mode = "L" if channels == 1 else "RGB"
-    to_tensor = transforms.Compose([transforms.Lambda(lambda im: im.convert(mode)),
-                                    transforms.Resize(size), transforms.ToTensor()])
+    to_tensor = transforms.Compose(
+        [transforms.Lambda(lambda im: im.convert(mode)), transforms.Resize(size), transforms.ToTensor()]
+    )
     if mean is None or std is None:
         raw = datasets.ImageFolder(str(train_dir), transform=to_tensor)
         pick = torch.linspace(0, len(raw) - 1, min(len(raw), 512)).long().tolist()
@@ -82,6 +83,12 @@ def load_imagefolder(
     if carve:
         train_idx, val_idx = holdout_split(len(full), val_fraction, seed)
         dataset = Subset(full, (train_idx if split == "train" else val_idx).tolist())
-    return DatasetBundle(name="imagefolder", split=split, dataset=dataset,
-                         mean=[float(v) for v in mean], std=[float(v) for v in std],
-                         labels=list(probe.classes), input_shape=[channels, size[0], size[1]])
+    return DatasetBundle(
+        name="imagefolder",
+        split=split,
+        dataset=dataset,
+        mean=[float(v) for v in mean],
+        std=[float(v) for v in std],
+        labels=list(probe.classes),
+        input_shape=[channels, size[0], size[1]],
+    )

@@ -19,8 +19,12 @@ from xai_serve.data.splits import holdout_split
 from xai_serve.errors import InvalidParameterError
 
 MEAN, STD = [0.1307], [0.3081]
-FILES = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
-         "t10k-labels-idx1-ubyte"]
+FILES = [
+    "train-images-idx3-ubyte",
+    "train-labels-idx1-ubyte",
+    "t10k-images-idx3-ubyte",
+    "t10k-labels-idx1-ubyte",
+]
 
 
 @register_dataset("mnist")
@@ -37,13 +41,24 @@ def load_mnist(
     if channels not in (None, 1):
         raise InvalidParameterError(f"mnist has 1 channel, got channels={channels}")
     base = data_root(root)
-    require_files("mnist", base / "MNIST" / "raw", FILES,
-                  "Copy the four uncompressed MNIST IDX files (gunzip the .gz ones) there.")
+    require_files(
+        "mnist",
+        base / "MNIST" / "raw",
+        FILES,
+        "Copy the four uncompressed MNIST IDX files (gunzip the .gz ones) there.",
+    )
     transform = transforms.Compose([transforms.ToTensor(), transforms.Normalize(MEAN, STD)])
     full = datasets.MNIST(str(base), train=split != "test", transform=transform, download=False)
     dataset: Dataset[tuple[torch.Tensor, int]] = full
     if split != "test":
         train_idx, val_idx = holdout_split(len(full), val_fraction, seed)
         dataset = Subset(full, (train_idx if split == "train" else val_idx).tolist())
-    return DatasetBundle(name="mnist", split=split, dataset=dataset, mean=list(MEAN), std=list(STD),
-                         labels=[str(i) for i in range(10)], input_shape=[1, 28, 28])
+    return DatasetBundle(
+        name="mnist",
+        split=split,
+        dataset=dataset,
+        mean=list(MEAN),
+        std=list(STD),
+        labels=[str(i) for i in range(10)],
+        input_shape=[1, 28, 28],
+    )

@@ -18,8 +18,8 @@ def stratified_split(
         n_test = round(fractions[2] * len(idx))
         n_val = round(fractions[1] * len(idx))
         parts["test"].append(idx[:n_test])
-        parts["val"].append(idx[n_test:n_test + n_val])
-        parts["train"].append(idx[n_test + n_val:])
+        parts["val"].append(idx[n_test : n_test + n_val])
+        parts["train"].append(idx[n_test + n_val :])
     return {k: np.sort(np.concatenate(v)) for k, v in parts.items()}
 
 

@@ -55,7 +55,9 @@ def run_command(
     top_images: Annotated[int, typer.Option(help="top images per unit in the report")] = 4,
     limit: Annotated[int | None, typer.Option(help="use only the first N images of the index")] = None,
     batch_size: Annotated[int, typer.Option(help="images per forward pass")] = 64,
-    shard: Annotated[str | None, typer.Option(help="K/N (0 <= K < N): run only the parts i with i % N == K")] = None,
+    shard: Annotated[
+        str | None, typer.Option(help="K/N (0 <= K < N): run only the parts i with i % N == K")
+    ] = None,
     workers: Annotated[int, typer.Option(help="processes for the parts on this machine")] = 1,
     overwrite: Annotated[bool, typer.Option(help="replace a different run in --out")] = False,
     backend: Annotated[str, typer.Option(help="local | ray (parts as Ray tasks, then the merge)")] = "local",

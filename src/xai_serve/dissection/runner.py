@@ -90,7 +90,7 @@ class DissectConfig:
 
 def parse_shard(text: str | None) -> tuple[int, int] | None:
     """``"K/N"`` (0 <= K < N, like ``xai evaluate --shard`` and a Kubernetes Indexed Job's
-    JOB_COMPLETION_INDEX) -> (K, N); one grammar for every batch job (:class:`~xai_serve.jobs.shard.Shard`)."""
+    JOB_COMPLETION_INDEX) -> (K, N); one grammar for every batch job (``jobs.shard.Shard``)."""
     if text is None:
         return None
     from xai_serve.jobs.shard import Shard

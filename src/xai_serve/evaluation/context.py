@@ -172,11 +172,10 @@ def engine_attributions(
     for name in methods:
         params = dict(method_params.get(name, {}))
         spec = specs.get(name)
-        if spec is not None:
-            if spec.output != "heatmap":
-                raise InvalidParameterError(
-                    f"method {name!r} produces an image, not a heatmap; it cannot be evaluated"
-                )
+        if spec is not None and spec.output != "heatmap":
+            raise InvalidParameterError(
+                f"method {name!r} produces an image, not a heatmap; it cannot be evaluated"
+            )
         # UnknownMethodError for unknown names
         explainer = create_explainer(name, model, context=ModelContext.of(mean, std), **params)
 

@@ -169,7 +169,7 @@ class BackpropExplainer(Explainer):
     """A method computed from one :func:`run_backprop` pass; :func:`~xai_serve.explain.explain` merges the
     requests of several such methods into one forward pass."""
 
-    def prepare(self, x: torch.Tensor) -> None:  # noqa: B027  (optional hook, not abstract)
+    def prepare(self, x: torch.Tensor) -> None:
         """Resolve what depends on the input shape (a default layer) before :meth:`request`."""
 
     @abstractmethod

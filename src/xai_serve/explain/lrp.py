@@ -110,12 +110,21 @@ def keep_saved_copy(t: torch.Tensor) -> None:
     a rule layer, whose backward reads the output it saved, that layer keeps a private copy."""
     node = t.grad_fn
     saved = getattr(node, "saved", None)
-    if not isinstance(getattr(node, "layer", None), _RuleLayer) or not isinstance(saved, tuple):
+    if (
+        node is None
+        or not isinstance(getattr(node, "layer", None), _RuleLayer)
+        or not isinstance(saved, tuple)
+    ):
         return
     ptr = t.untyped_storage().data_ptr()
-    node.saved = tuple(
-        s.clone() if isinstance(s, torch.Tensor) and s.untyped_storage().data_ptr() == ptr else s
-        for s in saved
+    # our rule layer's autograd node keeps its saved tensors in `saved`
+    setattr(  # noqa: B010
+        node,
+        "saved",
+        tuple(
+            s.clone() if isinstance(s, torch.Tensor) and s.untyped_storage().data_ptr() == ptr else s
+            for s in saved
+        ),
     )
 
 

@@ -7,13 +7,13 @@ Every model has distinct, non-in-place ReLU modules.
 """
 
 from xai_serve.models import (  # noqa: F401  (registration)
+    decomposed,
     mlp,
     resgptnet,
     resnet_cifar,
     resnet_torchvision,
     simplenet,
 )
-from xai_serve.models import decomposed  # noqa: F401  (registration; after its bases)
 from xai_serve.models.canonicalise import canonicalise
 from xai_serve.models.card import ModelCard
 from xai_serve.models.checkpoint import load_checkpoint

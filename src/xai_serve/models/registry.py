@@ -54,9 +54,7 @@ def create_model(name: str, **kwargs: Any) -> nn.Module:
     try:
         factory = _MODELS[name]
     except KeyError:
-        raise UnknownModelError(
-            f"unknown model {name!r}; known models: {', '.join(list_models())}"
-        ) from None
+        raise UnknownModelError(f"unknown model {name!r}; known models: {', '.join(list_models())}") from None
     try:
         return factory(**kwargs)
     except TypeError as exc:

@@ -19,10 +19,43 @@ from xai_serve.models.registry import register_model
 ConfigEntry = int | str | tuple[int, str]
 
 CONFIG_310K: tuple[ConfigEntry, ...] = (
-    64, 32, 32, 32, "p", 32, 32, 64, "p", 64, 64, "p", 128, (256, "k1"), (64, "k1"), "p", 64,
+    64,
+    32,
+    32,
+    32,
+    "p",
+    32,
+    32,
+    64,
+    "p",
+    64,
+    64,
+    "p",
+    128,
+    (256, "k1"),
+    (64, "k1"),
+    "p",
+    64,
 )
 CONFIG_5M: tuple[ConfigEntry, ...] = (
-    64, 128, 128, 128, "p", 128, 128, 256, "p", 256, 256, "p", 512, "p", (2048, "k1"), (256, "k1"), "p", 256,
+    64,
+    128,
+    128,
+    128,
+    "p",
+    128,
+    128,
+    256,
+    "p",
+    256,
+    256,
+    "p",
+    512,
+    "p",
+    (2048, "k1"),
+    (256, "k1"),
+    "p",
+    256,
 )
 
 
@@ -75,14 +108,16 @@ class SimpleNet(nn.Module):
 
 
 @register_model("simplenet_310k")
-def simplenet_310k(num_classes: int = 10, in_chans: int = 1, drop_rate: float = 0.0,
-                   pool_drop_rate: float = 0.1) -> SimpleNet:
+def simplenet_310k(
+    num_classes: int = 10, in_chans: int = 1, drop_rate: float = 0.0, pool_drop_rate: float = 0.1
+) -> SimpleNet:
     """MNIST SimpleNet used by seed B: 311,210 parameters for one input channel."""
     return SimpleNet(CONFIG_310K, num_classes, in_chans, drop_rate, pool_drop_rate)
 
 
 @register_model("simplenet_5m")
-def simplenet_5m(num_classes: int = 10, in_chans: int = 3, drop_rate: float = 0.0,
-                 pool_drop_rate: float = 0.1) -> SimpleNet:
+def simplenet_5m(
+    num_classes: int = 10, in_chans: int = 3, drop_rate: float = 0.0, pool_drop_rate: float = 0.1
+) -> SimpleNet:
     """CIFAR-10 SimpleNet with the extra pool (``simplenet_cifar_5m_extra_pool``), about 5.48M parameters."""
     return SimpleNet(CONFIG_5M, num_classes, in_chans, drop_rate, pool_drop_rate)

@@ -14,7 +14,7 @@ _WRAPPER_KEYS = ("state_dict", "model_state_dict", "model")
 
 def strip_prefix(state_dict: dict[str, torch.Tensor], prefix: str = "module.") -> dict[str, torch.Tensor]:
     """Remove ``prefix`` (DataParallel's ``module.``) from every key that has it."""
-    return {(k[len(prefix):] if k.startswith(prefix) else k): v for k, v in state_dict.items()}
+    return {(k[len(prefix) :] if k.startswith(prefix) else k): v for k, v in state_dict.items()}
 
 
 def load_state_dict_file(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:

@@ -30,7 +30,6 @@ from xai_client.values import encode_values
 
 from xai_serve.errors import InvalidInputError, NonFiniteResultError, UnknownMethodError, XaiError
 from xai_serve.models import ModelCard
-from xai_serve.serving.credentials import ServedCredentials
 from xai_serve.serving.components import (
     Component,
     component_target,
@@ -38,6 +37,7 @@ from xai_serve.serving.components import (
     fill_outputs,
     split_outputs,
 )
+from xai_serve.serving.credentials import ServedCredentials
 from xai_serve.serving.decode import DecodedInput, Limits, decode_input, validate_target
 from xai_serve.serving.evidence import encode_filters
 from xai_serve.serving.limits import CostLimits, check_deadline
@@ -455,10 +455,13 @@ class ExplainService:
         kind = str(getattr(spec, "output", "heatmap"))
         component = target if isinstance(target, Component) else None
         if component is not None:  # the explained channel, resolved by the engine
-            target = int(result.classes[j]) if getattr(result, "classes", None) else int(component.channel)
-        h = resp.heatmaps.add(method=name, target=target, signed=signed, kind=kind)
-        if component is not None:
-            echo_component(h, component, int(target))
+            channel = (
+                int(result.classes[j]) if getattr(result, "classes", None) else int(str(component.channel))
+            )
+            h = resp.heatmaps.add(method=name, target=channel, signed=signed, kind=kind)
+            echo_component(h, component, channel)
+        else:
+            h = resp.heatmaps.add(method=name, target=target, signed=signed, kind=kind)
         layer = getattr(result, "layer", None)
         if layer:
             h.layer = layer

@@ -22,9 +22,11 @@ def _summary(result: Any) -> str:
     lines = [f"checkpoint: {result.out_dir}"]
     if not result.completed:
         return "\n".join([*lines, f"stopped after epoch {result.epochs_done}; continue with --resume"])
-    lines.append(f"test accuracy: {m['accuracy']:.4f} ({m['n'] - m['misclassified']}/{m['n']}), "
-                 f"macro F1 {m['macro_f1']:.4f}, best epoch {m['best_epoch']}/{m['epochs']}, "
-                 f"train time {m['train_seconds']:.1f} s")
+    lines.append(
+        f"test accuracy: {m['accuracy']:.4f} ({m['n'] - m['misclassified']}/{m['n']}), "
+        f"macro F1 {m['macro_f1']:.4f}, best epoch {m['best_epoch']}/{m['epochs']}, "
+        f"train time {m['train_seconds']:.1f} s"
+    )
     lines.append(f"misclassified: {m['misclassified']} PNGs in {result.out_dir / 'misclassified'}")
     return "\n".join(lines)
 

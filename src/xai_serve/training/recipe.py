@@ -229,11 +229,14 @@ def _check(recipe: Recipe) -> None:
     from xai_serve.models import list_models
 
     if recipe.model.name not in list_models():
-        raise bad("model.name", f"names an unknown model {recipe.model.name!r} "
-                                f"(known: {', '.join(list_models())})")
+        raise bad(
+            "model.name", f"names an unknown model {recipe.model.name!r} (known: {', '.join(list_models())})"
+        )
     if recipe.data.name not in list_datasets():
-        raise bad("data.name", f"names an unknown dataset {recipe.data.name!r} "
-                               f"(known: {', '.join(list_datasets())})")
+        raise bad(
+            "data.name",
+            f"names an unknown dataset {recipe.data.name!r} (known: {', '.join(list_datasets())})",
+        )
 
 
 def parse_recipe(data: dict[str, Any], default_name: str = "run") -> Recipe:

@@ -30,8 +30,12 @@ def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, labels: Seque
         "accuracy": float(accuracy_score(y_true, y_pred)),
         "n": len(y_true),
         "per_class": {
-            labels[c]: {"precision": float(precision[c]), "recall": float(recall[c]), "f1": float(f1[c]),
-                        "support": int(support[c])}
+            labels[c]: {
+                "precision": float(precision[c]),
+                "recall": float(recall[c]),
+                "f1": float(f1[c]),
+                "support": int(support[c]),
+            }
             for c in classes
         },
         "macro_f1": float(np.mean(f1)),
@@ -80,8 +84,15 @@ def write_confusion_png(
     threshold = cm.max() / 2 if cm.size else 0
     for i in range(n):
         for j in range(n):
-            ax.text(j, i, str(cm[i, j]), ha="center", va="center", fontsize=8,
-                    color="white" if cm[i, j] > threshold else "black")
+            ax.text(
+                j,
+                i,
+                str(cm[i, j]),
+                ha="center",
+                va="center",
+                fontsize=8,
+                color="white" if cm[i, j] > threshold else "black",
+            )
     atomic_write_bytes(path, _png(fig))
 
 

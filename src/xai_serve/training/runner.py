@@ -75,8 +75,12 @@ def resolve_device(name: str) -> torch.device:
 
 def load_splits(recipe: Recipe) -> dict[str, DatasetBundle]:
     d = recipe.data
-    common: dict[str, Any] = {"root": d.root or None, "seed": d.split_seed, "channels": d.channels or None,
-                              **d.options}
+    common: dict[str, Any] = {
+        "root": d.root or None,
+        "seed": d.split_seed,
+        "channels": d.channels or None,
+        **d.options,
+    }
     if d.val_fraction:
         common["val_fraction"] = d.val_fraction
     splits = {}
@@ -106,10 +110,16 @@ def make_optimizer(recipe: Recipe, model: nn.Module) -> torch.optim.Optimizer:
     if o.name == "sgd":
         return torch.optim.SGD(model.parameters(), lr=o.lr, momentum=o.momentum, weight_decay=o.weight_decay)
     if o.name == "adam":
-        return torch.optim.Adam(model.parameters(), lr=o.lr, betas=(o.betas[0], o.betas[1]),
-                                weight_decay=o.weight_decay, eps=o.eps or 1e-8)
-    return torch.optim.Adadelta(model.parameters(), lr=o.lr, rho=o.rho, eps=o.eps or 1e-6,
-                                weight_decay=o.weight_decay)
+        return torch.optim.Adam(
+            model.parameters(),
+            lr=o.lr,
+            betas=(o.betas[0], o.betas[1]),
+            weight_decay=o.weight_decay,
+            eps=o.eps or 1e-8,
+        )
+    return torch.optim.Adadelta(
+        model.parameters(), lr=o.lr, rho=o.rho, eps=o.eps or 1e-6, weight_decay=o.weight_decay
+    )
 
 
 def make_scheduler(
@@ -147,8 +157,13 @@ def _prepare_out_dir(out: Path, recipe: Recipe, resume: bool, force: bool) -> bo
 
 
 def _loader(bundle: DatasetBundle, batch_size: int, generator: torch.Generator | None) -> DataLoader[Any]:
-    return DataLoader(bundle.dataset, batch_size=batch_size, shuffle=generator is not None,
-                      generator=generator, num_workers=0)
+    return DataLoader(
+        bundle.dataset,
+        batch_size=batch_size,
+        shuffle=generator is not None,
+        generator=generator,
+        num_workers=0,
+    )
 
 
 def train(
@@ -190,18 +205,27 @@ def train(
     train_data = train_bundle.dataset
     if criterion.components:
         if not hasattr(train_data, "with_components"):
-            raise RecipeError(f"loss {recipe.loss.name!r} needs per-pixel targets; dataset "
-                              f"{recipe.data.name!r} has none (use pattern_digits)")
+            raise RecipeError(
+                f"loss {recipe.loss.name!r} needs per-pixel targets; dataset "
+                f"{recipe.data.name!r} has none (use pattern_digits)"
+            )
         train_data = train_data.with_components()
-    train_loader = DataLoader(train_data, batch_size=recipe.batch_size, shuffle=True, generator=generator,
-                              num_workers=0)
+    train_loader = DataLoader(
+        train_data, batch_size=recipe.batch_size, shuffle=True, generator=generator, num_workers=0
+    )
     val_loader = _loader(splits["val"], max(recipe.batch_size, 256), None)
     # the card rebuilds the architecture; initial weights (a "weights" path) are not part of it
     card_kwargs = {k: v for k, v in kwargs.items() if k != "weights"}
-    card = ModelCard(model=recipe.model.name, model_kwargs=card_kwargs, dataset=recipe.data.name,
-                     input_shape=list(train_bundle.input_shape), mean=list(train_bundle.mean),
-                     std=list(train_bundle.std), labels=list(train_bundle.labels),
-                     outputs=list(output_names(model)))
+    card = ModelCard(
+        model=recipe.model.name,
+        model_kwargs=card_kwargs,
+        dataset=recipe.data.name,
+        input_shape=list(train_bundle.input_shape),
+        mean=list(train_bundle.mean),
+        std=list(train_bundle.std),
+        labels=list(train_bundle.labels),
+        outputs=list(output_names(model)),
+    )
 
     start, best_val, best_loss, best_epoch, seconds = 1, -1.0, float("inf"), 0, 0.0
     history: list[dict[str, Any]] = []
@@ -222,9 +246,16 @@ def train(
         tic = time.perf_counter()
         lr = optimizer.param_groups[0]["lr"]
         first_iter = len(monitor.parts) if monitor is not None else 0
-        train_loss, train_acc = train_epoch(model, train_loader, optimizer, device,
-                                            f"{recipe.name} epoch {epoch}/{recipe.epochs}", progress,
-                                            criterion, monitor)
+        train_loss, train_acc = train_epoch(
+            model,
+            train_loader,
+            optimizer,
+            device,
+            f"{recipe.name} epoch {epoch}/{recipe.epochs}",
+            progress,
+            criterion,
+            monitor,
+        )
         val = evaluate(model, val_loader, device)
         if scheduler is not None:
             scheduler.step()
@@ -234,7 +265,7 @@ def train(
         atomic_torch_save(out / "weights.pt", weights)
         if recipe.loss.keep_best == "running_loss":  # seed NICE2: the iteration the monitor called best
             improved = monitor is not None and monitor.best_state is not None
-            if improved:
+            if improved and monitor is not None and monitor.best_state is not None:
                 best_val, best_loss, best_epoch = val.accuracy, val.loss, epoch
                 atomic_torch_save(out / "best.pt", monitor.best_state)
                 monitor.best_state = None
@@ -244,25 +275,51 @@ def train(
             best_val, best_loss, best_epoch = val.accuracy, val.loss, epoch
             atomic_torch_save(out / "best.pt", weights)
         seconds += time.perf_counter() - tic
-        history.append({"epoch": epoch, "lr": lr, "train_loss": round(train_loss, 6),
-                        "train_acc": round(train_acc, 6), "val_loss": round(val.loss, 6),
-                        "val_acc": round(val.accuracy, 6), "seconds": round(time.perf_counter() - tic, 3),
-                        "best": improved, **_part_losses(monitor, first_iter)})
+        history.append(
+            {
+                "epoch": epoch,
+                "lr": lr,
+                "train_loss": round(train_loss, 6),
+                "train_acc": round(train_acc, 6),
+                "val_loss": round(val.loss, 6),
+                "val_acc": round(val.accuracy, 6),
+                "seconds": round(time.perf_counter() - tic, 3),
+                "best": improved,
+                **_part_losses(monitor, first_iter),
+            }
+        )
         write_history(out / "history.csv", history)
-        atomic_torch_save(out / "resume.pt", {
-            "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict() if scheduler is not None else {},
-            "epoch": epoch, "best_val": best_val, "best_loss": best_loss, "best_epoch": best_epoch,
-            "history": history, "seconds": seconds, "rng": capture_rng(generator),
-        })
+        atomic_torch_save(
+            out / "resume.pt",
+            {
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict() if scheduler is not None else {},
+                "epoch": epoch,
+                "best_val": best_val,
+                "best_loss": best_loss,
+                "best_epoch": best_epoch,
+                "history": history,
+                "seconds": seconds,
+                "rng": capture_rng(generator),
+            },
+        )
         if stop_after_epoch is not None and epoch >= stop_after_epoch and epoch < recipe.epochs:
             return RunResult(out, False, epoch, {})
         if monitor is not None and monitor.stopped:  # the loss thresholds are reached
             break
 
     metrics = write_test_report(out, splits["test"], device)
-    metrics.update({"best_epoch": best_epoch, "best_val_accuracy": best_val, "epochs": recipe.epochs,
-                    "seed": recipe.seed, "train_seconds": round(seconds, 2), **(extra_metrics or {})})
+    metrics.update(
+        {
+            "best_epoch": best_epoch,
+            "best_val_accuracy": best_val,
+            "epochs": recipe.epochs,
+            "seed": recipe.seed,
+            "train_seconds": round(seconds, 2),
+            **(extra_metrics or {}),
+        }
+    )
     write_json(out / "metrics.json", metrics)
     return RunResult(out, True, recipe.epochs, metrics)
 
@@ -272,16 +329,23 @@ def _part_losses(monitor: LossMonitor | None, first: int) -> dict[str, float]:
     if monitor is None or len(monitor.parts) <= first:
         return {}
     rows = monitor.parts[first:]
-    return {f"train_loss_{name}": round(sum(r[i] for r in rows) / len(rows), 6)
-            for i, name in enumerate(PARTS[: len(rows[0])])}
+    return {
+        f"train_loss_{name}": round(sum(r[i] for r in rows) / len(rows), 6)
+        for i, name in enumerate(PARTS[: len(rows[0])])
+    }
 
 
 def write_test_report(out: Path, test: DatasetBundle, device: torch.device) -> dict[str, Any]:
     """Evaluate ``best.pt`` on ``test``; write misclassified PNGs and the confusion-matrix PNG."""
     model, card = load_checkpoint(out, "best", device=device)
     result = evaluate(model, _loader(test, 256, None), device)
-    metrics = {"split": "test", "weights": "best.pt", "dataset": card.dataset, "model": card.model,
-               **classification_metrics(result.targets.numpy(), result.predictions.numpy(), card.labels)}
+    metrics = {
+        "split": "test",
+        "weights": "best.pt",
+        "dataset": card.dataset,
+        "model": card.model,
+        **classification_metrics(result.targets.numpy(), result.predictions.numpy(), card.labels),
+    }
     folder = out / "misclassified"
     if folder.exists():
         shutil.rmtree(folder)
@@ -292,8 +356,12 @@ def write_test_report(out: Path, test: DatasetBundle, device: torch.device) -> d
         name = misclassified_name(index, int(result.targets[index]), int(result.predictions[index]))
         atomic_write_bytes(folder / name, image_png(test.denormalise(x)))
     metrics["misclassified"] = len(wrong)
-    write_confusion_png(out / "confusion_matrix.png", metrics["confusion_matrix"], card.labels,
-                        f"{card.model} on {card.dataset} test: accuracy {metrics['accuracy']:.4f}")
+    write_confusion_png(
+        out / "confusion_matrix.png",
+        metrics["confusion_matrix"],
+        card.labels,
+        f"{card.model} on {card.dataset} test: accuracy {metrics['accuracy']:.4f}",
+    )
     return metrics
 
 
@@ -321,5 +389,11 @@ def finetune(
         )
     recipe = dataclasses.replace(recipe, model=ModelSection(card.model, dict(card.model_kwargs)))
     state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-    return train(recipe, out, force=force, init_state=state, progress=progress,
-                 extra_metrics={"finetuned_from": str(source)})
+    return train(
+        recipe,
+        out,
+        force=force,
+        init_state=state,
+        progress=progress,
+        extra_metrics={"finetuned_from": str(source)},
+    )

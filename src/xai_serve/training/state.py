@@ -34,8 +34,13 @@ def restore_rng(state: dict[str, Any], loader_generator: torch.Generator) -> Non
 # resume file loads with torch.load(..., weights_only=True).
 def _numpy_state() -> dict[str, Any]:
     kind, keys, pos, has_gauss, cached = np.random.get_state()
-    return {"kind": str(kind), "keys": torch.from_numpy(np.asarray(keys, dtype=np.int64)),
-            "pos": int(pos), "has_gauss": int(has_gauss), "cached": float(cached)}
+    return {
+        "kind": str(kind),
+        "keys": torch.from_numpy(np.asarray(keys, dtype=np.int64)),
+        "pos": int(pos),
+        "has_gauss": int(has_gauss),
+        "cached": float(cached),
+    }
 
 
 def _set_numpy_state(s: dict[str, Any]) -> None:
@@ -45,8 +50,7 @@ def _set_numpy_state(s: dict[str, Any]) -> None:
 
 def _python_state() -> dict[str, Any]:
     version, internal, gauss = random.getstate()
-    return {"version": version, "internal": torch.tensor(internal, dtype=torch.int64),
-            "gauss": gauss}
+    return {"version": version, "internal": torch.tensor(internal, dtype=torch.int64), "gauss": gauss}
 
 
 def _set_python_state(s: dict[str, Any]) -> None:

@@ -54,8 +54,18 @@ def test_main_runs_suites_isolates_failures_and_writes_outputs(
         assert quick is True
         return [
             Measurement("engine", "resnet B=1", "captum", "ms", 20.0, 18.0, 22.0, n=10),
-            Measurement("engine", "resnet B=1", "ours", "ms", 25.0, 24.0, 26.0, n=10, baseline="captum",
-                        target="<= 1.3x"),
+            Measurement(
+                "engine",
+                "resnet B=1",
+                "ours",
+                "ms",
+                25.0,
+                24.0,
+                26.0,
+                n=10,
+                baseline="captum",
+                target="<= 1.3x",
+            ),
             Measurement("engine", "resnet B=1", "broken", "ms", math.nan, extra={"error": "boom | bad"}),
         ]
 
@@ -96,8 +106,15 @@ def test_only_carries_over_earlier_suites(monkeypatch: pytest.MonkeyPatch, tmp_p
     out.mkdir()
     earlier = {
         "timestamp": "20260101T000000Z",
-        "suites": {"serving": {"status": "ok", "error": None, "seconds": 3.0, "doc": "",
-                               "measurements": [Measurement("serving", "c", "x", "ms", 1.0).as_dict()]}},
+        "suites": {
+            "serving": {
+                "status": "ok",
+                "error": None,
+                "seconds": 3.0,
+                "doc": "",
+                "measurements": [Measurement("serving", "c", "x", "ms", 1.0).as_dict()],
+            }
+        },
     }
     (out / "20260101T000000Z.json").write_text(json.dumps(earlier))
     _install(monkeypatch, "engine", lambda quick: [Measurement("engine", "c", "y", "ms", 2.0)])

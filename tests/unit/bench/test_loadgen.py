@@ -30,8 +30,12 @@ def test_percentile_interpolates_linearly() -> None:
 def test_mixed_operations_names() -> None:
     ops = mixed_operations(["gradient", "lrp"])
     assert [op.name for op in ops] == [
-        "grpc predict", "grpc explain gradient", "grpc explain lrp",
-        "http predict", "http explain gradient", "http explain lrp",
+        "grpc predict",
+        "grpc explain gradient",
+        "grpc explain lrp",
+        "http predict",
+        "http explain gradient",
+        "http explain lrp",
     ]
 
 
@@ -41,8 +45,9 @@ class FakeClient:
     instances: ClassVar[list[FakeClient]] = []
     lock = threading.Lock()
 
-    def __init__(self, protocol: str, delay: float = 0.001, fail_every: int = 0,
-                 error: type[Exception] = Unavailable) -> None:
+    def __init__(
+        self, protocol: str, delay: float = 0.001, fail_every: int = 0, error: type[Exception] = Unavailable
+    ) -> None:
         self.protocol, self.delay, self.fail_every, self.error = protocol, delay, fail_every, error
         self.calls: list[tuple[str, tuple[str, ...]]] = []
         self.closed = False
@@ -81,8 +86,15 @@ def test_total_requests_limit_and_per_operation_counts() -> None:
 
 def test_errors_are_counted_by_type_and_do_not_stop_the_loop() -> None:
     ops = [Operation("grpc", ("gradient",))]
-    r = run_load(lambda p: FakeClient(p, fail_every=4, error=InvalidArgument), "m", [b"x"], ops, clients=1,
-                 duration_s=None, total_requests=100)
+    r = run_load(
+        lambda p: FakeClient(p, fail_every=4, error=InvalidArgument),
+        "m",
+        [b"x"],
+        ops,
+        clients=1,
+        duration_s=None,
+        total_requests=100,
+    )
     assert r.total == 100
     assert r.errors == {"InvalidArgument": 25}
     assert r.ok == 75
@@ -94,8 +106,15 @@ def test_duration_and_stop_event() -> None:
     stop = threading.Event()
     threading.Timer(0.2, stop.set).start()
     t0 = time.perf_counter()
-    r = run_load(lambda p: FakeClient(p, delay=0.005), "m", [b"x"], [Operation("http")], clients=3,
-                 duration_s=30.0, stop=stop)
+    r = run_load(
+        lambda p: FakeClient(p, delay=0.005),
+        "m",
+        [b"x"],
+        [Operation("http")],
+        clients=3,
+        duration_s=30.0,
+        stop=stop,
+    )
     assert time.perf_counter() - t0 < 5.0
     assert r.total > 0 and r.error_count == 0
     r2 = run_load(lambda p: FakeClient(p), "m", [b"x"], [Operation("http")], clients=2, duration_s=0.1)

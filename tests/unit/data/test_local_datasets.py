@@ -34,8 +34,11 @@ def test_missing_imagefolder(tmp_path: Path) -> None:
 
 def _write_idx(path: Path, array: np.ndarray) -> None:
     magic = 0x0800 | {1: 0x01, 3: 0x03}[array.ndim]
-    path.write_bytes(struct.pack(">I", magic) + struct.pack(f">{array.ndim}I", *array.shape)
-                     + array.astype(np.uint8).tobytes())
+    path.write_bytes(
+        struct.pack(">I", magic)
+        + struct.pack(f">{array.ndim}I", *array.shape)
+        + array.astype(np.uint8).tobytes()
+    )
 
 
 def test_mnist_reads_local_idx_files_and_splits_train(tmp_path: Path) -> None:

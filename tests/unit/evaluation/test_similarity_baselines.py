@@ -25,6 +25,7 @@ def test_spearman_matches_scipy_with_ties():
 
 def test_ssim_matches_scikit_image():
     from skimage import metrics  # a parity test fails, never skips, when scikit-image is missing
+
     rng = np.random.default_rng(1)
     a = rng.random((3, 28, 28))
     b = np.clip(a + 0.2 * rng.normal(size=a.shape), 0, 1)

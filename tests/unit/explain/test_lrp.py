@@ -105,9 +105,7 @@ def test_first_layer_rules_match_zennit(zoo, rel_diff, model_name: str, first: s
     model, x = zoo(model_name, batch=2)
     _exact_bn(model)
     target = torch.tensor([0, 9])
-    ours = create_explainer("lrp", model, composite="epsilon", first_rule=first, context=CONTEXT)(
-        x, target
-    )
+    ours = create_explainer("lrp", model, composite="epsilon", first_rule=first, context=CONTEXT)(x, target)
     composite = SpecialFirstLayerMapComposite(
         layer_map=[*layer_map_base(), (Linear, Epsilon(1e-06))],
         first_map=[(Linear, FIRST[first])],

@@ -11,8 +11,15 @@ from xai_serve.models import ModelCard, create_model, load_checkpoint
 
 
 def _card() -> ModelCard:
-    return ModelCard(model="mlp", model_kwargs={"input_shape": [1, 8, 8], "hidden": [16]}, dataset="digits",
-                     input_shape=[1, 8, 8], mean=[0.3], std=[0.4], labels=[str(i) for i in range(10)])
+    return ModelCard(
+        model="mlp",
+        model_kwargs={"input_shape": [1, 8, 8], "hidden": [16]},
+        dataset="digits",
+        input_shape=[1, 8, 8],
+        mean=[0.3],
+        std=[0.4],
+        labels=[str(i) for i in range(10)],
+    )
 
 
 def test_model_card_round_trip(tmp_path: Path) -> None:

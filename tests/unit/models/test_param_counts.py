@@ -29,8 +29,7 @@ def test_simplenet_310k_feature_indices_match_the_seed_listing() -> None:
     assert len(features) == 55
     kinds = {nn.Conv2d: "C", nn.BatchNorm2d: "B", nn.ReLU: "R", nn.Dropout2d: "D", nn.MaxPool2d: "P"}
     layout = "".join(kinds[type(m)] for m in features)
-    assert layout == ("CBRD" "CBRD" "CBRD" "CBR" "PD" "CBRD" "CBRD" "CBR" "PD" "CBRD" "CBR" "PD"
-                      "CBRD" "CBRD" "CBR" "PD" "CBR")
+    assert layout == ("CBRDCBRDCBRDCBRPDCBRDCBRDCBRPDCBRDCBRPDCBRDCBRDCBRPDCBR")
     assert features[43].kernel_size == (1, 1) and features[47].kernel_size == (1, 1)
     assert features[0].in_channels == 1 and features[52].out_channels == 64
     assert all(m.momentum == 0.05 and m.eps == 1e-5 for m in features if isinstance(m, nn.BatchNorm2d))

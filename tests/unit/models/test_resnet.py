@@ -17,8 +17,15 @@ def akamaster_reference_forward(sd: dict[str, torch.Tensor], x: torch.Tensor) ->
     """Functional ResNet-20 forward as in akamaster/pytorch_resnet_cifar10 (F.relu, option-A pad)."""
 
     def bn(t: torch.Tensor, p: str) -> torch.Tensor:
-        return F.batch_norm(t, sd[p + ".running_mean"], sd[p + ".running_var"], sd[p + ".weight"],
-                            sd[p + ".bias"], training=False, eps=1e-5)
+        return F.batch_norm(
+            t,
+            sd[p + ".running_mean"],
+            sd[p + ".running_var"],
+            sd[p + ".weight"],
+            sd[p + ".bias"],
+            training=False,
+            eps=1e-5,
+        )
 
     out = F.relu(bn(F.conv2d(x, sd["conv1.weight"], padding=1), "bn1"))
     for stage, planes in ((1, 16), (2, 32), (3, 64)):

@@ -12,7 +12,11 @@ from xai_serve.training import Recipe, parse_recipe, train
 def _tiny_recipe(**overrides: Any) -> Recipe:
     """A recipe that trains in about a second: small MLP on the built-in digits."""
     data: dict[str, Any] = {
-        "name": "tiny", "seed": 3, "device": "cpu", "epochs": 4, "batch_size": 128,
+        "name": "tiny",
+        "seed": 3,
+        "device": "cpu",
+        "epochs": 4,
+        "batch_size": 128,
         "model": {"name": "mlp", "kwargs": {"hidden": [32]}},
         "data": {"name": "digits"},
         "optimizer": {"name": "sgd", "lr": 0.05, "momentum": 0.9, "weight_decay": 1e-4},

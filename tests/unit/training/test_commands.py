@@ -43,7 +43,8 @@ def test_train_command_reports_the_bad_recipe_key(tmp_path: Path) -> None:
 def test_missing_dataset_folder_is_a_clear_cli_error(tmp_path: Path) -> None:
     recipe = tmp_path / "m.toml"
     recipe.write_text(TINY.replace('name = "digits"', 'name = "mnist"'))
-    result = CliRunner().invoke(app, ["train", str(recipe), "--out", str(tmp_path / "o"),
-                                      "--data-root", str(tmp_path / "nodata")])
+    result = CliRunner().invoke(
+        app, ["train", str(recipe), "--out", str(tmp_path / "o"), "--data-root", str(tmp_path / "nodata")]
+    )
     assert result.exit_code == 2
     assert "train-images-idx3-ubyte" in result.output and "MNIST" in result.output

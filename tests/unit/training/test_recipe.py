@@ -9,8 +9,14 @@ from xai_serve.errors import RecipeError
 from xai_serve.training import load_recipe, parse_recipe
 
 RECIPES = Path(__file__).resolve().parents[3] / "training"
-SHIPPED = ["digits_simplenet", "digits_mlp_relu", "digits_mlp_sigmoid", "mnist_simplenet",
-           "cifar10_simplenet5m", "cifar10_resnet20"]
+SHIPPED = [
+    "digits_simplenet",
+    "digits_mlp_relu",
+    "digits_mlp_sigmoid",
+    "mnist_simplenet",
+    "cifar10_simplenet5m",
+    "cifar10_resnet20",
+]
 
 GOOD = """
 epochs = 3
@@ -40,17 +46,17 @@ def test_defaults_and_name_from_file_stem(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "key"),
     [
-        ("lerning_rate = 0.1\n" + GOOD, "'lerning_rate'"),                  # unknown top-level key
+        ("lerning_rate = 0.1\n" + GOOD, "'lerning_rate'"),  # unknown top-level key
         (GOOD + "[optimizer]\nlr = 0.1\nmomentun = 0.9\n", "'optimizer.momentun'"),  # unknown nested key
-        (GOOD.replace("epochs = 3", 'epochs = "3"'), "'epochs'"),            # wrong type
-        (GOOD + "[optimizer]\nlr = true\n", "'optimizer.lr'"),              # bool is not a number
-        (GOOD.replace("epochs = 3", ""), "'epochs'"),                        # missing key
-        (GOOD.replace('name = "mlp"', ""), "'model.name'"),                  # missing nested key
-        (GOOD + "[optimizer]\nname = \"rmsprop\"\n", "'optimizer.name'"),   # bad choice
-        (GOOD + "[schedule]\nname = \"exp\"\n", "'schedule.name'"),
-        (GOOD.replace('name = "mlp"', 'name = "nonet"'), "'model.name'"),   # unknown model
+        (GOOD.replace("epochs = 3", 'epochs = "3"'), "'epochs'"),  # wrong type
+        (GOOD + "[optimizer]\nlr = true\n", "'optimizer.lr'"),  # bool is not a number
+        (GOOD.replace("epochs = 3", ""), "'epochs'"),  # missing key
+        (GOOD.replace('name = "mlp"', ""), "'model.name'"),  # missing nested key
+        (GOOD + '[optimizer]\nname = "rmsprop"\n', "'optimizer.name'"),  # bad choice
+        (GOOD + '[schedule]\nname = "exp"\n', "'schedule.name'"),
+        (GOOD.replace('name = "mlp"', 'name = "nonet"'), "'model.name'"),  # unknown model
         (GOOD.replace('name = "digits"', 'name = "svhn"'), "'data.name'"),  # unknown dataset
-        ("model = 3\n" + GOOD.replace("[model]\nname = \"mlp\"\n", ""), "'model'"),  # not a table
+        ("model = 3\n" + GOOD.replace('[model]\nname = "mlp"\n', ""), "'model'"),  # not a table
         (GOOD.replace("epochs = 3", "epochs = 0"), "'epochs'"),
     ],
 )

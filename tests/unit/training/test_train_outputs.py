@@ -18,8 +18,16 @@ from xai_serve.training import Recipe, load_recipe, train
 
 
 def test_checkpoint_directory_layout(trained_tiny: Path) -> None:
-    for name in ("model.json", "weights.pt", "best.pt", "recipe.toml", "metrics.json", "history.csv",
-                 "confusion_matrix.png", "resume.pt"):
+    for name in (
+        "model.json",
+        "weights.pt",
+        "best.pt",
+        "recipe.toml",
+        "metrics.json",
+        "history.csv",
+        "confusion_matrix.png",
+        "resume.pt",
+    ):
         assert (trained_tiny / name).is_file(), name
     assert (trained_tiny / "misclassified").is_dir()
     assert not list(trained_tiny.glob("*.tmp")) and not list(trained_tiny.glob(".*"))

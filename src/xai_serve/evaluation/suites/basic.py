@@ -50,7 +50,7 @@ def run_basic(ctx: EvalContext, run: RunDir, opts: BasicOptions, seed: int = 0) 
     cm = np.zeros((len(names), len(names)), dtype=np.int64)
     np.add.at(cm, (label, pred), 1)
     plots.confusion_matrix(cm, names, run.path("confusion_matrix.png"))
-    result = {"accuracy": acc, "n": int(label.size), "seed_parity": opts.seed_parity}
+    result: dict[str, Any] = {"accuracy": acc, "n": int(label.size), "seed_parity": opts.seed_parity}
     if ctx.full_model is not None and ctx.components:  # seed A: per-sample yg/ys pixel metrics (A.5)
         from xai_serve.gpt.evaluation import run_pixel_metrics
 
