@@ -23,6 +23,10 @@ _STYLE = (
 )
 
 
+#: rows of the index page's ranked table (every unit is in the results CSV)
+TABLE_ROWS = 100
+
+
 def _strip(
     dataset: Any, images: list[int], maps: np.ndarray, threshold: float, mask_shape: tuple[int, int]
 ) -> bytes:
@@ -109,17 +113,17 @@ def write_results(out: Path, config: Any, units: list[dict[str, Any]], n_units: 
     ranked = sorted(units, key=lambda u: (-u["iou"], u["unit"]))
     ranges = part_ranges(n_units, config.units_per_part)
     page_of = {u: part_name(lo, hi) for lo, hi in ranges for u in range(lo, hi)}
+    shown = f" (the top {TABLE_ROWS} shown)" if len(ranked) > TABLE_ROWS else ""
     body = [
         f"<h1>Dissection of {html.escape(config.layer)}</h1>",
         f"<p><b>{good} of {n_units} units interpretable</b> (formula IoU &ge; {SCORE_THRESHOLD}); mean IoU "
         f"{ious.mean() if ious.size else 0:.4f} with formulas of up to {config.max_length} concepts vs "
         f"{singles.mean() if singles.size else 0:.4f} for the best single concept.</p>",
-        f"<p>Model {html.escape(config.checkpoint)}, probing set {html.escape(config.broden)} "
-        f"({html.escape(config.index)}), quantile {config.quantile}, beam {config.beam}, penalty "
-        f"{config.penalty}. Files: <a href='{RESULTS}'>{RESULTS}</a>, <a href='{HISTORY}'>{HISTORY}</a>.</p>",
+        f"<p>Units ranked by formula IoU{shown}; "
+        f"every unit: <a href='{RESULTS}'>{RESULTS}</a>, the search: <a href='{HISTORY}'>{HISTORY}</a>.</p>",
         "<table><tr><th>unit</th><th>formula</th><th>IoU</th><th>single concept</th><th>IoU</th></tr>",
     ]
-    for u in ranked:
+    for u in ranked[:TABLE_ROWS]:
         link = f"report/{page_of[u['unit']]}.html#unit{u['unit']}"
         body.append(
             f"<tr><td><a href='{link}'>{u['unit']}</a></td><td><code>{html.escape(u['formula'])}</code></td>"
@@ -130,6 +134,12 @@ def write_results(out: Path, config: Any, units: list[dict[str, Any]], n_units: 
         f"<li><a href='report/{part_name(lo, hi)}.html'>units {lo}..{hi - 1}</a></li>" for lo, hi in ranges
     ]
     body.append("</ul>")
+    body.append(
+        "<details><summary>Run configuration</summary>"
+        f"<p>Model {html.escape(config.checkpoint)}, probing set {html.escape(config.broden)} "
+        f"({html.escape(config.index)}), quantile {config.quantile}, beam {config.beam}, penalty "
+        f"{config.penalty}, formulas up to {config.max_length} concepts.</p></details>"
+    )
     atomic_write_text(out / "report.html", _page(f"dissection {config.layer}", body))
 
 

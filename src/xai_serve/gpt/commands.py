@@ -71,7 +71,26 @@ def gpt_figures(
         report.append(
             ("component heatmaps (heatmapsGC): yg/ys at true (yg0, ys0) and predicted seed pixels", files)
         )
-    return fg.write_report(out, f"GPT figures of {checkpoint}", report)
+    verdict = _verdict(model, x[list(classes)], y0[list(classes)], yg0[list(classes)], ys0[list(classes)])
+    config = {"checkpoint": checkpoint, "seed": seed, "classes": classes, "pixels per map": pixels}
+    return fg.write_report(out, f"GPT figures of {checkpoint}", report, verdict=verdict, config=config)
+
+
+def _verdict(model: Any, x: Any, y0: Any, yg0: Any, ys0: Any) -> str:
+    """One sentence a person reads first: how well the model does on the samples the page shows."""
+    import torch
+
+    with torch.no_grad():
+        y, yg, ys = model(x)[:3]
+    right = int((y.argmax(1) == y0).sum())
+    g = float((yg.argmax(1) == yg0).float().mean())
+    s = float((ys.argmax(1) == ys0).float().mean())
+    return (
+        f"The model classifies {right} of {len(y0)} samples shown correctly; its grown maps agree with the "
+        f"true seed maps at {100 * g:.1f} % (yg, generator type) and {100 * s:.1f} % (ys, transformation) "
+        "of the pixels. Heatmaps of y explain the true class; component heatmaps explain one seed pixel "
+        "of yg or ys each (marked)."
+    )
 
 
 #: seed A's three attribution methods of the sanity check (A.6)

@@ -166,12 +166,28 @@ def component_heatmaps(
     return figures
 
 
-def write_report(out: Path, title: str, sections: Sequence[tuple[str, Sequence[str]]]) -> Path:
-    """``out/index.html``: one heading per section with its PNGs (file names relative to ``out``)."""
+def write_report(
+    out: Path,
+    title: str,
+    sections: Sequence[tuple[str, Sequence[str]]],
+    *,
+    verdict: str = "",
+    config: dict[str, object] | None = None,
+) -> Path:
+    """``out/index.html``: the verdict paragraph first, then one heading per section with its PNGs
+    (file names relative to ``out``), the run configuration last and collapsed."""
     body = [f"<h1>{html.escape(title)}</h1>"]
+    if verdict:
+        body.append(f"<p><b>{html.escape(verdict)}</b></p>")
     for heading, files in sections:
         body.append(f"<h2>{html.escape(heading)}</h2>")
         body += [f'<img src="{html.escape(f)}" alt="{html.escape(f)}" style="max-width:100%">' for f in files]
+    if config:
+        rows = "".join(
+            f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>"
+            for k, v in config.items()
+        )
+        body.append(f"<details><summary>Run configuration</summary><table>{rows}</table></details>")
     page = (
         "<!doctype html><html><head><meta charset='utf-8'><title>"
         + html.escape(title)

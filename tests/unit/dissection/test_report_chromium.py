@@ -22,3 +22,5 @@ def test_dissection_report_in_chromium(tmp_path: Path, checkpoint, broden, rende
         assert all(i["naturalWidth"] > 0 for i in page.images), (html, page.images)
         assert page.console_errors == [], (html, page.console_errors)
     assert render_report(pages[1]).images, "a unit page shows its top images"
+    text = pages[0].read_text(encoding="utf-8")  # verdict first, the run configuration last and collapsed
+    assert text.index("units interpretable") < text.index("<table") < text.index("<details>")

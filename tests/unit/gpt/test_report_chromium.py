@@ -16,3 +16,5 @@ def test_gpt_page_in_chromium(tmp_path: Path, render_report) -> None:
     assert page.screenshot.stat().st_size > 5_000
     assert len(page.images) >= 5 and all(i["naturalWidth"] > 0 for i in page.images), page.images
     assert page.console_errors == []
+    text = index.read_text(encoding="utf-8")  # verdict first, the run configuration last and collapsed
+    assert text.index("samples shown correctly") < text.index("<img") < text.index("<details>")
