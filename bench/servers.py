@@ -176,13 +176,23 @@ def _card_and_checkpoint(
 
 
 def _build_resnet18(store: Path) -> list[str]:
+    import torch
+
     from xai_serve.serving.archive import ArchiveOptions, build_archive
 
     work = store.parent / "build"
     ckpt = _card_and_checkpoint(
         work / "ckpt", "resnet18", {"num_classes": 1000}, [3, 224, 224], IMAGENET_MEAN, IMAGENET_STD, 1000
     )
-    build_archive(ckpt, OURS, store=store, options=ArchiveOptions(batch_size=1, max_batch_delay_ms=1))
+    # torch's default thread count, as the stock worker runs with (ours defaults to cores - 1, which
+    # suits small models beside the frontend; the comparison gives both workers the same threads)
+    threads = torch.get_num_threads()
+    build_archive(
+        ckpt,
+        OURS,
+        store=store,
+        options=ArchiveOptions(batch_size=1, max_batch_delay_ms=1, torch_threads=threads),
+    )
     # the stock archive: same state_dict (our canonicalised ResNet keeps torchvision's keys)
     (work / "model.py").write_text(_STOCK_MODEL_PY)
     (work / "index_to_name.json").write_text(json.dumps({str(i): f"class_{i}" for i in range(1000)}))
