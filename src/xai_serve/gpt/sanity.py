@@ -131,6 +131,7 @@ def run_component_randomisation(ctx: Any, run: Any, opts: Any, seed: int) -> dic
     from xai_serve.evaluation import plots
     from xai_serve.evaluation.store import write_csv
     from xai_serve.evaluation.suites.common import concat, mean_std, run_batches
+    from xai_serve.evaluation.suites.randomisation import write_layers
 
     model = ctx.full_model
     if model is None:
@@ -172,20 +173,7 @@ def run_component_randomisation(ctx: Any, run: Any, opts: Any, seed: int) -> dic
 
     parts = run_batches(run, ctx, opts.batch_size, compute, "randomisation (components)")
     index = concat(parts, "index")
-    write_csv(
-        run.path("layers.csv"),
-        [
-            {
-                "level": i,
-                "layer": layer.name,
-                "params": " ".join(layer.params),
-                "noise": layer.noise,
-                "scale": layer.scale,
-                "variant": opts.variant,
-            }
-            for i, layer in enumerate(layers, start=1)
-        ],
-    )
+    write_layers(run, layers, opts.variant)
     rows, summary = [], []
     results: dict[tuple[str, str], dict[str, np.ndarray]] = {}
     for o in ("yg", "ys"):

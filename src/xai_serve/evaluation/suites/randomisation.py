@@ -16,12 +16,30 @@ import numpy as np
 from xai_serve.errors import InvalidParameterError
 from xai_serve.evaluation import plots
 from xai_serve.evaluation.context import EvalContext
-from xai_serve.evaluation.randomisation import MODES, schedule, similarity_by_level
+from xai_serve.evaluation.randomisation import MODES, Layer, schedule, similarity_by_level
 from xai_serve.evaluation.specs.randomisation import RandomisationOptions
 from xai_serve.evaluation.store import RunDir, write_csv
 from xai_serve.evaluation.suites.common import concat, mean_std, run_batches
 
 MEASURES = ("spearman", "spearman_abs", "ssim")
+
+
+def write_layers(run: RunDir, layers: list[Layer], variant: str) -> None:
+    """``layers.csv``: one row per randomisation level (the parameters it re-draws, noise, scale)."""
+    write_csv(
+        run.path("layers.csv"),
+        [
+            {
+                "level": i,
+                "layer": layer.name,
+                "params": " ".join(layer.params),
+                "noise": layer.noise,
+                "scale": layer.scale,
+                "variant": variant,
+            }
+            for i, layer in enumerate(layers, start=1)
+        ],
+    )
 
 
 def run_randomisation(ctx: EvalContext, run: RunDir, opts: RandomisationOptions, seed: int) -> dict[str, Any]:
@@ -64,20 +82,7 @@ def run_randomisation(ctx: EvalContext, run: RunDir, opts: RandomisationOptions,
 
     parts = run_batches(run, ctx, opts.batch_size, compute, "randomisation")
     index = concat(parts, "index")
-    write_csv(
-        run.path("layers.csv"),
-        [
-            {
-                "level": i,
-                "layer": layer.name,
-                "params": " ".join(layer.params),
-                "noise": layer.noise,
-                "scale": layer.scale,
-                "variant": opts.variant,
-            }
-            for i, layer in enumerate(layers, start=1)
-        ],
-    )
+    write_layers(run, layers, opts.variant)
     rows, summary = [], []
     results: dict[tuple[str, str], dict[str, np.ndarray]] = {}
     for m in methods:
