@@ -57,19 +57,7 @@ class Running:
         return {k: (data.get(k) or {}).get("key") for k in ("inference", "management")}
 
     def client(self, protocol: str, *, timeout: float = 120.0, retries: int = 0) -> Any:
-        from xai_client.client import Client
-
-        cfg = self.config
-        address = cfg.grpc_address if protocol == "grpc" else cfg.inference_url
-        management = f"{cfg.host}:{cfg.grpc_management_port}" if protocol == "grpc" else cfg.management_url
-        return Client(
-            address,
-            protocol,
-            key_file=cfg.key_file,
-            management_address=management,
-            timeout=timeout,
-            retries=retries,
-        )
+        return self.config.client(protocol, timeout=timeout, retries=retries)
 
     def post(self, path: str, body: bytes, content_type: str = "image/png", timeout: float = 300.0) -> bytes:
         """POST to the inference API (TorchServe's own REST, as the stock handler is called)."""

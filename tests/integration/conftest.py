@@ -35,13 +35,7 @@ class Served:
         return {k: v["key"] for k, v in data.items()}
 
     def client(self, protocol: str, **kwargs):
-        from xai_client import Client
-
-        c = self.config
-        address = c.grpc_address if protocol == "grpc" else c.inference_url
-        maddr = f"{c.host}:{c.grpc_management_port}" if protocol == "grpc" else c.management_url
-        kwargs.setdefault("key_file", c.key_file)
-        return Client(address, protocol, management_address=maddr, **kwargs)
+        return self.config.client(protocol, **kwargs)
 
 
 @pytest.fixture(scope="session")

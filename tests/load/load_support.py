@@ -49,18 +49,8 @@ class ServedModel:
     def client(
         self, protocol: str = "grpc", *, timeout: float = 30.0, retries: int = 2, backoff: float = 0.2
     ) -> Client:
-        cfg = self.config
-        address = cfg.grpc_address if protocol == "grpc" else cfg.inference_url
-        management = f"{cfg.host}:{cfg.grpc_management_port}" if protocol == "grpc" else cfg.management_url
-        return Client(
-            address,
-            protocol,
-            key_file=cfg.key_file,
-            management_address=management,
-            timeout=timeout,
-            retries=retries,
-            backoff=backoff,
-        )
+        client: Client = self.config.client(protocol, timeout=timeout, retries=retries, backoff=backoff)
+        return client
 
     def workers(self) -> list[dict[str, Any]]:
         return [w for d in srv.model_status(self.config, self.model) for w in d.get("workers", [])]

@@ -31,6 +31,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from xai_serve.errors import XaiError
 from xai_serve.serving.metrics import write_metrics_config
@@ -88,6 +89,25 @@ class ServerConfig:
     @property
     def grpc_address(self) -> str:
         return f"{self.host}:{self.grpc_port}"
+
+    @property
+    def grpc_management_address(self) -> str:
+        return f"{_connectable(self.management_host)}:{self.grpc_management_port}"
+
+    def client(self, protocol: str = "grpc", **kwargs: Any) -> Any:
+        """An ``xai_client.Client`` for this server over ``protocol`` (``grpc`` or ``http``), with the
+        inference and management addresses and the token file filled in; ``kwargs`` go to the Client
+        (timeout, retries, backoff, or another key_file)."""
+        from xai_client import Client
+
+        grpc = protocol == "grpc"
+        kwargs.setdefault("key_file", self.key_file)
+        return Client(
+            self.grpc_address if grpc else self.inference_url,
+            protocol,
+            management_address=self.grpc_management_address if grpc else self.management_url,
+            **kwargs,
+        )
 
     @property
     def key_file(self) -> Path:
