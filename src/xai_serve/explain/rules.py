@@ -31,6 +31,8 @@ weights; its weight holds the output channels in dimension 1 (``(in, out / group
 
 from __future__ import annotations
 
+import functools
+import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any
@@ -53,7 +55,8 @@ def stabilise(z: torch.Tensor, eps: float, norm_scale: bool = False) -> torch.Te
         return z + torch.copysign(eps * rms, z)
     if eps == 0:
         return z
-    return z + torch.copysign(torch.tensor(eps, dtype=z.dtype, device=z.device), z)
+    # one allocation: the signed stabiliser, then z added in place (the same sum, so the same rounding)
+    return torch.copysign(torch.tensor(eps, dtype=z.dtype, device=z.device), z).add_(z)
 
 
 def divide(relevance: torch.Tensor, den: torch.Tensor) -> torch.Tensor:
@@ -64,6 +67,37 @@ def divide(relevance: torch.Tensor, den: torch.Tensor) -> torch.Tensor:
     stabiliser underflows the tensor's dtype."""
     zero = torch.zeros((), dtype=relevance.dtype, device=relevance.device)
     return torch.where(den == 0, zero, relevance / den)
+
+
+@functools.lru_cache(maxsize=64)
+def positive_in(eps: float, dtype: torch.dtype) -> bool:
+    """Whether ``eps`` stays > 0 in ``dtype``: then ``z + eps * sign(z)`` is never 0 (``|z| + eps >= eps``)
+    and :func:`quotient` needs no zero guard."""
+    return eps > 0 and bool(torch.tensor(eps, dtype=dtype) > 0)
+
+
+def quotient(relevance: torch.Tensor, z: torch.Tensor, eps: float, norm_scale: bool = False) -> torch.Tensor:
+    """``relevance / stabilise(z)`` with :func:`divide`'s zero convention, in one allocation when the
+    stabiliser cannot make a denominator zero (the common case: ``eps > 0`` representable in the dtype)."""
+    den = stabilise(z, eps, norm_scale)
+    if norm_scale or not positive_in(eps, z.dtype):
+        return divide(relevance, den)
+    return _div_into(relevance, den, fresh=den is not z)
+
+
+def nonneg_quotient(relevance: torch.Tensor, z: torch.Tensor, eps: float) -> torch.Tensor:
+    """:func:`quotient` for a denominator known to be ``>= 0`` (``W+ a + b+`` with ``a >= 0``): the
+    stabilised value is ``z + eps`` (Zennit's ``sign(0) = +1``), one pass cheaper than the general form."""
+    if not positive_in(eps, z.dtype):
+        return quotient(relevance, z, eps)
+    return _div_into(relevance, z + eps, fresh=True)
+
+
+def _div_into(relevance: torch.Tensor, den: torch.Tensor, fresh: bool) -> torch.Tensor:
+    """``relevance / den``, written over ``den`` when it is a temporary of the same shape."""
+    if fresh and den.shape == relevance.shape and den.dtype == relevance.dtype:
+        return torch.div(relevance, den, out=den)
+    return relevance / den
 
 
 class LinearOp:
@@ -163,6 +197,13 @@ def _add(t: torch.Tensor, b: torch.Tensor | None, op: LinearOp) -> torch.Tensor:
     return t + (b if op.kind == "linear" else b.view(-1, *([1] * (t.ndim - 2))))
 
 
+def _add_(t: torch.Tensor, b: torch.Tensor | float, op: LinearOp) -> torch.Tensor:
+    """``t += b`` in place, ``b`` a scalar or a per-output-channel vector."""
+    if isinstance(b, float) or op.kind == "linear":
+        return t.add_(b)
+    return t.add_(b.view(-1, *([1] * (t.ndim - 2))))
+
+
 def _nonneg(a: torch.Tensor) -> bool:
     return bool(a.min() >= 0)
 
@@ -199,8 +240,8 @@ class Epsilon(Rule):
 
     def backward(self, op: LinearOp, p: Params, saved: Any, relevance: torch.Tensor) -> torch.Tensor:
         a, z = saved
-        s = divide(relevance, stabilise(z, self.epsilon, self.norm_scale))
-        return a * op.vjp(s, p["w"], a.shape)
+        s = quotient(relevance, z, self.epsilon, self.norm_scale)
+        return op.vjp(s, p["w"], a.shape).mul_(a)
 
 
 def _signed_parts(op: LinearOp, w: torch.Tensor, b: torch.Tensor | None, plus_bias: bool) -> Params:
@@ -256,9 +297,9 @@ class ZPlus(Rule):
         return z, (ap, an, zp)
 
     def backward(self, op: LinearOp, p: Params, saved: Any, relevance: torch.Tensor) -> torch.Tensor:
-        ap, an, zp = saved
-        s = divide(relevance, stabilise(zp, self.stabilizer))
-        out = ap * op.vjp(s, p["wp"], ap.shape)
+        ap, an, zp = saved  # zp = W+ a+ + W- a- + b+ >= 0
+        s = nonneg_quotient(relevance, zp, self.stabilizer)
+        out = op.vjp(s, p["wp"], ap.shape).mul_(ap)
         if an is not None:
             out = out + an * op.vjp(s, p["wn"], an.shape)
         return out
@@ -299,15 +340,15 @@ class AlphaBeta(Rule):
 
     def backward(self, op: LinearOp, p: Params, saved: Any, relevance: torch.Tensor) -> torch.Tensor:
         ap, an, zp, zn = saved
-        sp = divide(relevance, stabilise(zp, self.stabilizer))
+        sp = nonneg_quotient(relevance, zp, self.stabilizer)  # zp = W+ a+ + W- a- + b+ >= 0
         if self.beta == 0:
             out = ap * op.vjp(self.alpha * sp, p["wp"], ap.shape)
             if an is not None:
                 out = out + an * op.vjp(self.alpha * sp, p["wn"], an.shape)
             return out
-        sn = divide(relevance, stabilise(zn, self.stabilizer))
+        sn = quotient(relevance, zn, self.stabilizer)
         if an is None:  # a >= 0:  alpha W+^T sp - beta W-^T sn  with W- = W - W+
-            return ap * _fused_vjp(op, p, -self.beta * sn, self.alpha * sp + self.beta * sn, ap.shape)
+            return _fused_vjp(op, p, -self.beta * sn, self.alpha * sp + self.beta * sn, ap.shape).mul_(ap)
         pos = ap * op.vjp(sp, p["wp"], ap.shape) + an * op.vjp(sp, p["wn"], an.shape)
         neg = ap * op.vjp(sn, p["wn"], ap.shape) + an * op.vjp(sn, p["wp"], an.shape)
         return self.alpha * pos - self.beta * neg
@@ -342,24 +383,44 @@ class Gamma(Rule):
 
     def backward(self, op: LinearOp, p: Params, saved: Any, relevance: torch.Tensor) -> torch.Tensor:
         ap, an, z, o_pos, o_neg = saved
+        if an is None and positive_in(self.stabilizer, z.dtype):
+            return self._backward_nonneg(op, p, ap, z, o_pos, relevance)
         g = self.gamma
-        if an is None:  # fast path: o_pos = z + g (W+ a + b+), o_neg = z + g (W- a + b-), W- a = z - b - W+ a
+        if an is None:  # o_pos = z + g (W+ a + b+), o_neg = z + g (W- a + b-), W- a = z - b - W+ a
             plus = o_pos
             o_pos = _add(torch.add(z, plus, alpha=g), None if p["b"] is None else g * p["bp"], op)
-        g0 = (z > 0) * divide(relevance, stabilise(o_pos, self.stabilizer))
-        if an is None and not bool(((z < 0) & (relevance != 0)).any()):
-            # no relevance on negative outputs (the usual case: a ReLU follows): one product
-            return ap * op.vjp(g0, p["wgp"], ap.shape)
-        if an is None:
             shift = None if p["b"] is None else g * (p["bn"] - p["b"])
             o_neg = _add(torch.add(z, z - plus, alpha=g), shift, op)
+        g0 = (z > 0) * divide(relevance, stabilise(o_pos, self.stabilizer))
         g2 = (z < 0) * divide(relevance, stabilise(o_neg, self.stabilizer))
         if an is None:  # (W + g W+)^T g0 + (W + g W-)^T g2 = W^T (g0 + (1+g) g2) + g W+^T (g0 - g2)
-            gm = self.gamma
-            return ap * _fused_vjp(op, p, g0 + (1 + gm) * g2, gm * (g0 - g2), ap.shape)
+            return ap * _fused_vjp(op, p, g0 + (1 + g) * g2, g * (g0 - g2), ap.shape)
         return ap * (op.vjp(g0, p["wgp"], ap.shape) + op.vjp(g2, p["wgn"], ap.shape)) + an * (
             op.vjp(g0, p["wgn"], an.shape) + op.vjp(g2, p["wgp"], an.shape)
         )
+
+    def _backward_nonneg(
+        self, op: LinearOp, p: Params, a: torch.Tensor, z: torch.Tensor, plus: torch.Tensor, r: torch.Tensor
+    ) -> torch.Tensor:
+        """``a >= 0`` (``plus = W+ a``): ``o_pos = z + g (W+ a + b+) >= z`` and ``o_neg = z + g (W- a + b-)
+        <= z``, so where ``z > 0`` the stabilised ``o_pos`` is ``o_pos + eps`` and where ``z < 0`` the
+        stabilised ``o_neg`` is ``o_neg - eps``: no sign or zero tests. Outputs outside a part get an
+        infinite denominator (quotient 0). Relevance on negative outputs is checked once; without it
+        (a ReLU follows) the rule is one product with ``W + g W+``."""
+        g, eps, b = self.gamma, self.stabilizer, p["b"]
+        den = _add_(torch.add(z, plus, alpha=g), eps if b is None else g * p["bp"] + eps, op)
+        g0 = torch.div(r, den.masked_fill_(z <= 0, math.inf), out=den)
+        neg = z < 0
+        r_neg = torch.where(neg, r, 0.0)
+        if not bool(r_neg.any()):
+            return op.vjp(g0, p["wgp"], a.shape).mul_(a)
+        den = torch.sub(z, plus)  # W- a + b
+        den = torch.add(z, den, alpha=g, out=den)
+        den = _add_(den, -eps if b is None else g * (p["bn"] - b) - eps, op)
+        g2 = torch.div(r_neg, den.masked_fill_(~neg, math.inf), out=den)
+        # (W + g W+)^T g0 + (W + g W-)^T g2 = W^T (g0 + (1+g) g2) + g W+^T (g0 - g2)
+        s_w = torch.add(g0, g2, alpha=1 + g)
+        return _fused_vjp(op, p, s_w, torch.sub(g0, g2).mul_(g), a.shape).mul_(a)
 
 
 def _bound(value: list[float], like: torch.Tensor) -> torch.Tensor:
@@ -413,7 +474,7 @@ class ZBox(Rule):
     def backward(self, op: LinearOp, p: Params, saved: Any, relevance: torch.Tensor) -> torch.Tensor:
         # a (W^T s) - l (W+^T s) - h (W-^T s)  with  W- = W - W+:  (a - h) (W^T s) + (h - l) (W+^T s)
         a, low, high, den = saved
-        s = divide(relevance, stabilise(den, self.stabilizer))
+        s = quotient(relevance, den, self.stabilizer)
         return (a - high) * op.vjp(s, p["w"], a.shape) + (high - low) * op.vjp(s, p["wp"], a.shape)
 
 
@@ -443,7 +504,7 @@ class WSquare(Rule):
 
     def backward(self, op: LinearOp, p: Params, saved: Any, relevance: torch.Tensor) -> torch.Tensor:
         shape, den = saved
-        return op.vjp(divide(relevance, stabilise(den, self.stabilizer)), p["w2"], shape)
+        return op.vjp(nonneg_quotient(relevance, den, self.stabilizer), p["w2"], shape)  # W^2 1 + b^2 >= 0
 
 
 @dataclass(frozen=True)
@@ -461,4 +522,4 @@ class Flat(Rule):
 
     def backward(self, op: LinearOp, p: Params, saved: Any, relevance: torch.Tensor) -> torch.Tensor:
         shape, den = saved
-        return op.vjp(divide(relevance, stabilise(den, self.stabilizer)), p["w1"], shape)
+        return op.vjp(nonneg_quotient(relevance, den, self.stabilizer), p["w1"], shape)  # 1^T 1 > 0
