@@ -72,3 +72,26 @@ def test_host_binds_only_the_inference_listeners(tmp_path):
     assert p2["management_address"] == "http://10.0.0.5:8081" and p2["grpc_management_address"] == "10.0.0.5"
     assert p2["metrics_address"] == "http://0.0.0.0:8082"
     assert cfg2.metrics_url == "http://127.0.0.1:8082" and cfg2.management_url == "http://10.0.0.5:8081"
+
+
+def test_log_config_keeps_the_files_and_drops_per_request_lines():
+    """`xai serve`'s log4j2.xml: TorchServe's files, nothing below WARN from the per-request loggers."""
+    import xml.etree.ElementTree as ET
+
+    from xai_serve.serving.server import DEFAULT_JVM_ARGS, LOG4J2_XML
+
+    root = ET.fromstring(LOG4J2_XML)
+    files = {a.get("name") for a in root.iter("RollingFile")}
+    assert {"access_log", "model_log", "ts_log"} <= files
+    levels = {lg.get("name"): lg.get("level") for lg in root.iter("Logger")}
+    assert levels["MODEL_LOG"] == "info" and levels["ACCESS_LOG"] == "info"  # tracebacks, one line a request
+    for chatty in (
+        "org.pytorch.serve.wlm.WorkerThread",
+        "org.pytorch.serve.wlm.BatchAggregator",
+        "org.pytorch.serve.job",
+    ):
+        assert levels[chatty] == "warn"
+    assert all(
+        lg.get("additivity") == "false" for lg in root.iter("Logger") if lg.find("AppenderRef") is not None
+    )
+    assert ServerConfig(model_store=Path(".")).jvm_args == DEFAULT_JVM_ARGS
