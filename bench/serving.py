@@ -3,7 +3,11 @@
 Issue-14 figures, all measured in the same run and on the digits SimpleNet-310k (1x28x28 PNG, random
 weights, archived with the ``xai archive`` defaults but ``batchSize`` 16), next to a *trivial
 TorchServe model* (a handler that answers empty bytes: the floor of TorchServe's frontend + worker
-round trip on this machine, reached through the same gRPC client):
+round trip on this machine, reached through the same gRPC client). The trivial model is a fair floor:
+started by the same ``xai serve`` (same config.properties, JVM flags, log configuration, token auth)
+and archived with the same ``batchSize``/``maxBatchDelay``/workers as ours; both frontends get the same
+warm-up calls (the JVM's JIT makes its first few hundred requests several times slower) before anything
+is timed.
 
 * ``xai serve`` to every model READY (a subprocess, as a user runs it), target <= 8 s, beside the
   same command for the trivial model;
@@ -36,6 +40,8 @@ CONCURRENCY = 16
 DIGITS_MODEL = "simplenet_digits"
 TRIVIAL_MODEL = "trivial"
 ROOT = Path(__file__).resolve().parents[1]
+
+WARMUP_CALLS = {True: 150, False: 400}  # quick / full: calls per served endpoint before timing
 
 # the peer: a TorchServe handler that does nothing (one class, as TorchServe requires)
 _TRIVIAL_HANDLER = '''class TrivialHandler:
@@ -155,6 +161,7 @@ def _build_stores(root: Path) -> tuple[Path, Path, Path]:
     import io
 
     import numpy as np
+    import yaml
     from PIL import Image
 
     from xai_serve.serving.archive import ArchiveOptions, _archiver, build_archive
@@ -163,11 +170,25 @@ def _build_stores(root: Path) -> tuple[Path, Path, Path]:
     ckpt = write_checkpoint(root / "ckpt", mean=(0.5,), std=(0.25,))  # random SimpleNet-310k, seed 0
     digits_store = root / "store_digits"
     # `xai archive` defaults (max batch delay, threads), batchSize = the number of clients
-    build_archive(ckpt, DIGITS_MODEL, store=digits_store, options=ArchiveOptions(batch_size=CONCURRENCY))
+    options = ArchiveOptions(batch_size=CONCURRENCY)
+    build_archive(ckpt, DIGITS_MODEL, store=digits_store, options=options)
     trivial_store = root / "store_trivial"
     trivial_store.mkdir()
     handler = root / "trivial_handler.py"
     handler.write_text(_TRIVIAL_HANDLER)
+    # the same batching as ours: a lone request waits maxBatchDelay in both
+    trivial_config = root / "trivial-config.yaml"
+    trivial_config.write_text(
+        yaml.safe_dump(
+            {
+                "minWorkers": options.workers,
+                "maxWorkers": options.workers,
+                "batchSize": options.batch_size,
+                "maxBatchDelay": options.max_batch_delay_ms,
+                "responseTimeout": options.response_timeout_s,
+            }
+        )
+    )
     subprocess.run(
         [
             *_archiver(),
@@ -177,6 +198,8 @@ def _build_stores(root: Path) -> tuple[Path, Path, Path]:
             "1.0",
             "--handler",
             str(handler),
+            "--config-file",
+            str(trivial_config),
             "--export-path",
             str(trivial_store),
             "--force",
@@ -250,6 +273,25 @@ def _worker_load_ms(state: Path) -> float | None:
     return None
 
 
+def _cpu_seconds(cfg: Any) -> dict[str, float]:
+    """CPU seconds (user + system) used so far by the frontend (Java) and by its workers."""
+    import psutil
+
+    from xai_serve.serving import server as srv
+
+    pid = srv.read_pid(cfg.state_dir)
+    if pid is None:
+        return {}
+    java = psutil.Process(pid)
+    out = {"java": sum(java.cpu_times()[:2]), "workers": 0.0}
+    for child in java.children(recursive=True):
+        try:
+            out["workers"] += sum(child.cpu_times()[:2])
+        except psutil.Error:
+            continue
+    return out
+
+
 def _loadproc(cfg: Any, model: str, png: Path, methods: list[str], duration: float) -> dict[str, Any]:
     cmd = [
         sys.executable,
@@ -270,6 +312,7 @@ def _loadproc(cfg: Any, model: str, png: Path, methods: list[str], duration: flo
     ]
     for m in methods:
         cmd += ["--method", m]
+    cpu0 = _cpu_seconds(cfg)
     done = subprocess.run(
         cmd,
         capture_output=True,
@@ -282,6 +325,9 @@ def _loadproc(cfg: Any, model: str, png: Path, methods: list[str], duration: flo
     if not lines:
         raise RuntimeError(f"load generator failed: {done.stderr[-2000:]}")
     out = json.loads(lines[-1])
+    cpu1 = _cpu_seconds(cfg)
+    for k in cpu1:  # CPU per answered request (the load generator's warm-up calls included)
+        out[f"{k}_cpu_ms_per_item"] = (cpu1[k] - cpu0.get(k, 0.0)) * 1e3 / max(out["requests"], 1)
     if out["errors"]:
         raise RuntimeError(f"{out['errors']} served requests failed, e.g. {out['first_error']}")
     return out
@@ -348,8 +394,8 @@ def _digits_rows(quick: bool) -> list[Measurement]:
             floor + ", gRPC": lambda: trivial.send(TRIVIAL_MODEL, predict_req),
         }
         samples: dict[str, list[float]] = {k: [] for k in calls}
-        for fn in calls.values():
-            for _ in range(3):
+        for _ in range(WARMUP_CALLS[quick]):  # the same warm-up for both frontends (JIT), interleaved
+            for fn in calls.values():
                 fn()
         for _ in range(30 if quick else 100):
             for name, fn in calls.items():
@@ -404,7 +450,39 @@ def _digits_rows(quick: bool) -> list[Measurement]:
             times.append(time.perf_counter() - t)
         base = f"in-process batched (B={CONCURRENCY})"
         rows.append(
-            Measurement(SUITE, case, base, "items/s", CONCURRENCY / statistics.median(times), n=len(times))
+            Measurement(
+                SUITE,
+                case,
+                base,
+                "items/s",
+                CONCURRENCY / statistics.median(times),
+                n=len(times),
+                extra={"torch_threads": torch.get_num_threads()},
+            )
+        )
+        from xai_serve.serving.handler import worker_threads
+
+        threads = torch.get_num_threads()
+        torch.set_num_threads(worker_threads())  # what the served worker runs with (cores - 1)
+        try:
+            service.handle(batch)
+            times_w = []
+            for _ in range(5 if quick else 15):
+                t = time.perf_counter()
+                service.handle(batch)
+                times_w.append(time.perf_counter() - t)
+        finally:
+            torch.set_num_threads(threads)
+        rows.append(
+            Measurement(
+                SUITE,
+                case,
+                f"in-process batched (B={CONCURRENCY}), {worker_threads()} torch thread(s) like the worker",
+                "items/s",
+                CONCURRENCY / statistics.median(times_w),
+                n=len(times_w),
+                baseline=base,
+            )
         )
         duration = 6.0 if quick else 20.0
         load = _loadproc(cfg, DIGITS_MODEL, png, [METHOD], duration)
@@ -454,26 +532,32 @@ def _explain_targets(rows: list[Measurement], floor: str) -> None:
         if r.unit == "s":
             r.extra["reason"] = (
                 f"{r.median:.1f} s against {get(floor):.1f} s for an empty handler on the same machine; "
-                "the difference is the worker's imports (torch, torchvision through xai_serve.models) "
-                "and model load"
+                "the difference is the worker's imports (torch, the engine) and model load"
             )
         elif r.name == "served gRPC predict":
             r.extra["reason"] = (
-                f"p50 {r.median:.1f} ms; TorchServe's floor here (empty handler, same client) "
-                f"{trivial_ms:.1f} ms, in-process handle "
-                f"{get('in-process ExplainService.handle predict'):.1f} ms"
+                f"p50 {r.median:.1f} ms = TorchServe's floor here {trivial_ms:.1f} ms (empty handler, same "
+                "server config and batch settings, same client, warmed frontend; includes the "
+                "maxBatchDelay a lone request waits) + the worker's "
+                f"in-process handle {get('in-process ExplainService.handle predict'):.1f} ms (of which the "
+                f"forward pass {get('in-process forward (inference_mode)'):.1f} ms)"
             )
         elif r.unit == "ms":
             r.extra["reason"] = (
                 f"served {r.extra['served_p50_ms']:.1f} ms - in-process "
-                f"{r.extra['in_process_p50_ms']:.1f} ms; TorchServe's floor here {trivial_ms:.1f} ms"
+                f"{r.extra['in_process_p50_ms']:.1f} ms; TorchServe's floor here {trivial_ms:.1f} ms "
+                "(empty handler, same config and client)"
             )
         elif r.unit == "items/s":
             ceiling = next((x.median for x in rows if x.name.endswith("(frontend ceiling)")), float("nan"))
+            one = next((x.median for x in rows if "torch thread(s) like the worker" in x.name), float("nan"))
             r.extra["reason"] = (
-                f"mean batch {r.extra.get('mean_batch_size', 0):.1f} of {CONCURRENCY}; TorchServe's frontend "
-                f"alone (empty handler) sustains {ceiling:.0f} items/s with these clients and shares the "
-                "cores"
+                f"mean batch {r.extra.get('mean_batch_size', 0):.1f} of {CONCURRENCY}; CPU per item: worker "
+                f"{r.extra.get('workers_cpu_ms_per_item', float('nan')):.1f} ms, TorchServe's frontend "
+                f"{r.extra.get('java_cpu_ms_per_item', float('nan')):.1f} ms; the worker runs 1 torch "
+                f"thread beside the frontend (in-process at that setting: {one:.0f} items/s); "
+                f"TorchServe's frontend alone (empty handler) sustains {ceiling:.0f} items/s with these "
+                "clients"
             )
 
 
