@@ -35,8 +35,14 @@ from xai_serve.explain.targets import Selection, Target, output_names, primary, 
 MODES = ("plain", "guided", "deconv")
 
 
+class SharedPassUnavailable(RuntimeError):
+    """A pass shared between LRP and the gradient methods cannot serve this model or request (the
+    caller runs separate passes instead)."""
+
+
 class ReluMode:
-    """The current backward mode of the replaced ReLUs (one of :data:`MODES`)."""
+    """The current backward mode of the replaced ReLUs (one of :data:`MODES`, or ``"lrp"``: LRP's
+    rules in a pass shared with LRP, where the ReLU keeps its own gradient)."""
 
     def __init__(self, value: str = "plain") -> None:
         self.value = value
@@ -61,9 +67,8 @@ class _ModeReLU(torch.autograd.Function):
         return torch.ops.aten.threshold_backward(grad, out, 0), None  # grad * (out > 0), as relu's own
 
 
-def install_relu_modes(patch: ModelPatch, model: nn.Module, value: str = "plain") -> ReluMode:
-    """Replace every ``nn.ReLU``'s forward by the mode-switchable ReLU; returns the mode switch."""
-    mode = ReluMode(value)
+def install_relu_modes(patch: ModelPatch, model: nn.Module, mode: ReluMode) -> ReluMode:
+    """Replace every ``nn.ReLU``'s forward by the ReLU that follows ``mode``; returns ``mode``."""
     for module in model.modules():
         if type(module) is nn.ReLU:
             patch.replace_forward(module, lambda inp, _m=mode: _ModeReLU.apply(inp, _m))
@@ -85,10 +90,14 @@ class BackpropRequest:
 
     modes: set[str] = field(default_factory=set)
     layers: dict[str, nn.Module] = field(default_factory=dict)
+    lrp: Any = None  # an LrpEngine: LRP relevance from the same forward pass (xai_serve.explain.lrp)
 
     def merge(self, other: BackpropRequest) -> None:
+        if self.lrp is not None and other.lrp is not None:
+            raise SharedPassUnavailable("one pass serves one LRP configuration")
         self.modes |= other.modes
         self.layers.update(other.layers)
+        self.lrp = self.lrp if other.lrp is None else other.lrp
 
 
 @dataclass
@@ -99,25 +108,51 @@ class BackpropResult:
     input_grads: dict[str, torch.Tensor]  # mode -> d score / d x
     activations: dict[str, torch.Tensor]  # layer name -> output (detached)
     layer_grads: dict[str, torch.Tensor]  # layer name -> d score / d output
+    relevance: torch.Tensor | None = None  # LRP relevance at the input (request.lrp)
 
 
 def run_backprop(
     model: nn.Module, x: torch.Tensor, target: Target, request: BackpropRequest
 ) -> BackpropResult:
-    """One forward, one backward per requested mode; the model is untouched afterwards."""
+    """One forward, one backward per requested mode; the model is untouched afterwards.
+
+    With ``request.lrp`` (an LRP engine) the forward pass is LRP's (BatchNorm merged into the linear
+    layers: the same function up to rounding), the gradient modes run over it with every LRP rule in
+    its gradient mode, and a last backward pass in the ``"lrp"`` mode gives the relevance: one forward
+    for LRP and the gradient methods together. It raises :class:`SharedPassUnavailable` where that
+    cannot give each method its own answer (a requested layer is a linear layer whose BatchNorm LRP
+    merges, or an operation LRP passes through cannot recompute its gradient).
+    """
     modes = [m for m in MODES if m in request.modes]
+    lrp = request.lrp
     with gradient_context(), ModelPatch() as patch:
-        disable_inplace(patch, model)
-        sums = explicit_residuals(patch, model)
+        xin = prepare_input(x)
         modified = bool(set(modes) - {"plain"})
-        mode = install_relu_modes(patch, model) if modified else ReluMode()
+        mode = ReluMode()
+        if lrp is not None:
+            graph = lrp.install(patch, model, xin, mode)
+            sums = lrp.sums
+            merged = set(graph.merges.values())
+            if any(name in merged for name in request.layers):
+                raise SharedPassUnavailable("a requested layer's output is merged with its BatchNorm by LRP")
+        else:
+            disable_inplace(patch, model)
+            sums = explicit_residuals(patch, model)
+        if modified:
+            install_relu_modes(patch, model, mode)
         captured: dict[str, torch.Tensor] = {}
         for name, layer in request.layers.items():
             patch.forward_hook(layer, _capture(captured, name))
-        xin = prepare_input(x)
-        if not modes:  # layer gradients only (Grad-CAM): autograd stops at the layers
+        if not modes and lrp is None:  # layer gradients only (Grad-CAM): autograd stops at the layers
             xin.requires_grad_(False)
-        if modified:  # functional relu calls get the mode too (no silent plain gradient)
+        if lrp is not None:  # LRP's watch; functional relu calls follow the ReLU mode
+            relu = (lambda t: _ModeReLU.apply(t, mode)) if modified else None
+            eps = lrp.settings.stabilizer
+            with watch_functional(
+                patch, model, "lrp", method="lrp", relu=relu, extra=sums, eps=eps, mode=mode
+            ):
+                output = model(xin)
+        elif modified:  # functional relu calls get the mode too (no silent plain gradient)
             with watch_relus(patch, model, mode, sums, "/".join(sorted(set(modes) - {"plain"}))):
                 output = model(xin)
         else:
@@ -133,12 +168,21 @@ def run_backprop(
         passes: list[str] = list(modes)
         if request.layers and "plain" not in passes:
             passes.insert(0, "plain")
+        if lrp is not None:
+            passes.append("lrp")  # last: LRP's backward releases what its rules saved
+        relevance = None
         for i, current in enumerate(passes):
             mode.value = current
+            retain = i < len(passes) - 1
+            if current == "lrp":
+                # sum(s * stop_grad(s)) seeds each sample's backward with its own score (see Lrp)
+                scores = selection.scores
+                (relevance,) = torch.autograd.grad((scores * scores.detach()).sum(), xin, retain_graph=retain)
+                continue
             wants_input = current in modes
             layer_names = list(request.layers) if current == "plain" else []
             inputs = ([xin] if wants_input else []) + [captured[n] for n in layer_names]
-            grads = torch.autograd.grad(total, inputs, retain_graph=i < len(passes) - 1, allow_unused=True)
+            grads = torch.autograd.grad(total, inputs, retain_graph=retain, allow_unused=True)
             grads = tuple(torch.zeros_like(t) if g is None else g for g, t in zip(grads, inputs, strict=True))
             if wants_input:
                 input_grads[current] = grads[0]
@@ -151,6 +195,7 @@ def run_backprop(
             input_grads=input_grads,
             activations={k: v.detach() for k, v in captured.items()},
             layer_grads=layer_grads,
+            relevance=None if relevance is None else relevance.detach(),
         )
 
 
@@ -168,6 +213,8 @@ def _capture(store: dict[str, torch.Tensor], name: str) -> Any:
 class BackpropExplainer(Explainer):
     """A method computed from one :func:`run_backprop` pass; :func:`~xai_serve.explain.explain` merges the
     requests of several such methods into one forward pass."""
+
+    prediction_pass = True
 
     def prepare(self, x: torch.Tensor) -> None:
         """Resolve what depends on the input shape (a default layer) before :meth:`request`."""

@@ -127,10 +127,10 @@ def _innermost_module() -> Any:
 
 class _Watch(TorchFunctionMode):
     def __init__(
-        self, policy: Policy, method: str, relu: ReluApply | None, eps: float, known: set[int]
+        self, policy: Policy, method: str, relu: ReluApply | None, eps: float, known: set[int], mode: Any
     ) -> None:
         super().__init__()
-        self.policy, self.method, self.relu, self.eps = policy, method, relu, eps
+        self.policy, self.method, self.relu, self.eps, self.mode = policy, method, relu, eps, mode
         self.known = known  # ids of the known modules
         self.handled: list[str] = []
 
@@ -151,13 +151,13 @@ class _Watch(TorchFunctionMode):
         tracked = _grad_tensors(args, kwargs)
         if not tracked:
             return func(*args, **kwargs)
-        if self.policy == "relu":
-            return self._relu_policy(func, name, args, kwargs)
+        if self.policy == "relu" or (self.relu is not None and _is_relu_call(name, args, kwargs)):
+            return self._relu_policy(func, name, args, kwargs)  # lrp + relu: a pass shared with LRP
         return self._lrp_policy(func, name, args, kwargs, tracked)
 
     # ---- guided backprop / deconvnet: only ReLUs change
     def _relu_policy(self, func: Any, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        is_relu = name in RELU_NAMES or (name in CLAMP_NAMES and _clamp_is_relu(name, args, kwargs))
+        is_relu = _is_relu_call(name, args, kwargs)
         if not is_relu or not isinstance(args[0], torch.Tensor):
             return func(*args, **kwargs)
         assert self.relu is not None
@@ -170,7 +170,7 @@ class _Watch(TorchFunctionMode):
     ) -> torch.Tensor:
         """``func(*args)`` with relevance passing to ``x`` unchanged (in-place variants write back)."""
         compute = _out_of_place(func, name)
-        out = pass_apply(lambda: compute(*args, **kwargs), x)
+        out = pass_apply(lambda: compute(*args, **kwargs), x, self.mode)
         return _write_back(args[0], out) if _inplace(name) else out
 
     # ---- LRP
@@ -186,9 +186,9 @@ class _Watch(TorchFunctionMode):
                 self.handled.append(f"{name} at {call_site()}")
                 a, b = args[0], args[1]
                 if _inplace(name):  # the rules saved the pre-update value: keep copies of it
-                    out = norm_apply(lambda p, q: p + q, (a.clone(), b), self.eps)
+                    out = norm_apply(lambda p, q: p + q, (a.clone(), b), self.eps, self.mode)
                     return _write_back(a, out)
-                return norm_apply(lambda p, q: p + q, (a, b), self.eps)
+                return norm_apply(lambda p, q: p + q, (a, b), self.eps, self.mode)
             return func(*args, **kwargs)  # a shift by a constant: relevance passes (its gradient)
         if name in SUB_NAMES:
             if len(tracked) >= 2:
@@ -209,7 +209,7 @@ class _Watch(TorchFunctionMode):
             return self._pass(func, name, args, kwargs, tracked[0])
         if name in NORM_NAMES:
             self.handled.append(f"{name} at {call_site()}")
-            return norm_apply(lambda t: func(t, *args[1:], **kwargs), (args[0],), self.eps)
+            return norm_apply(lambda t: func(t, *args[1:], **kwargs), (args[0],), self.eps, self.mode)
         if name in PASS_NAMES:
             self.handled.append(f"{name} at {call_site()}")
             return self._pass(func, name, args, kwargs, tracked[0])
@@ -222,18 +222,25 @@ class _Watch(TorchFunctionMode):
         raise self.refuse(name, "LRP has no rule for this operation")
 
 
-def norm_apply(fn: Callable[..., torch.Tensor], inputs: tuple[torch.Tensor, ...], eps: float) -> torch.Tensor:
-    """``fn(*inputs)`` with LRP's ``Norm`` rule as its backward (as for ``Sum`` / average pooling)."""
-    from xai_serve.explain.lrp import _NormIn, _NormOut
+def norm_apply(
+    fn: Callable[..., torch.Tensor], inputs: tuple[torch.Tensor, ...], eps: float, mode: Any = None
+) -> torch.Tensor:
+    """``fn(*inputs)`` with LRP's ``Norm`` rule as its backward (as for ``Sum`` / average pooling);
+    ``mode``: the pass's mode switch (default: LRP only)."""
+    from xai_serve.explain.lrp import LRP_ALONE, _NormIn, _NormOut
 
-    return _NormOut.apply(fn(*(_NormIn.apply(t) for t in inputs)), eps)
+    mode = LRP_ALONE if mode is None else mode
+    return _NormOut.apply(fn(*(_NormIn.apply(t, mode) for t in inputs)), eps, mode)
 
 
-def pass_apply(fn: Callable[[], torch.Tensor], x: torch.Tensor) -> torch.Tensor:
-    """``fn()`` (an elementwise function of ``x``) with relevance passing to ``x`` unchanged."""
-    from xai_serve.explain.lrp import _Pass
+def pass_apply(fn: Callable[[], torch.Tensor], x: torch.Tensor, mode: Any = None) -> torch.Tensor:
+    """``fn()`` (an elementwise function of ``x``) with relevance passing to ``x`` unchanged (``mode``:
+    the pass's mode switch; ``fn`` closes over its operands, so a gradient pass shared with LRP cannot
+    recompute its derivative and gives way to separate passes)."""
+    from xai_serve.explain.lrp import LRP_ALONE, _Pass
 
-    out = _Pass.apply(x, lambda _t: fn())
+    mode = LRP_ALONE if mode is None else mode
+    out = _Pass.apply(x, lambda _t: fn(), mode, False)
     if out.shape != x.shape:
         raise UnsupportedOperationError(
             f"LRP: an elementwise operation at {call_site()} broadcasts {tuple(x.shape)} to "
@@ -262,6 +269,10 @@ def _out_of_place(func: Any, name: str) -> Any:
     return getattr(torch.Tensor, base)
 
 
+def _is_relu_call(name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
+    return name in RELU_NAMES or (name in CLAMP_NAMES and _clamp_is_relu(name, args, kwargs))
+
+
 def _clamp_is_relu(name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
     if name.startswith("clamp_min"):
         low = args[1] if len(args) > 1 else kwargs.get("min")
@@ -281,6 +292,7 @@ def watch_functional(
     relu: ReluApply | None = None,
     extra: dict[str, nn.Module] | None = None,
     eps: float = 1e-6,
+    mode: Any = None,
 ) -> Iterator[list[str]]:
     """Run the block (the method's forward pass) with functional calls outside known modules watched.
 
@@ -289,11 +301,13 @@ def watch_functional(
     residual ``Sum`` modules); an operation is inside one when the innermost module call on the Python
     stack (its ``Module._call_impl`` frame) is a known module, so no hook is needed (``patch`` is kept
     for symmetry with the other installers). Yields the list of the calls the policy handled
-    (``"name at file:line ..."``), filled during the block.
+    (``"name at file:line ..."``), filled during the block. With the ``lrp`` policy, ``relu`` (the
+    ReLU of a pass shared with the gradient methods) takes the functional ReLUs and ``mode`` (that
+    pass's mode switch) goes to the Norm and pass-through rules.
     """
     if policy == "relu" and relu is None:
         raise ValueError("the relu policy needs the ReLU rule to apply")
     known = {id(m) for m in model.modules() if _is_known(m)} | {id(m) for m in (extra or {}).values()}
-    watch = _Watch(policy, method, relu, eps, known)
+    watch = _Watch(policy, method, relu, eps, known, mode)
     with watch:
         yield watch.handled

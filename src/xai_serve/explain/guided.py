@@ -19,6 +19,7 @@ from xai_serve.explain.backprop import (
     BackpropExplainer,
     BackpropRequest,
     BackpropResult,
+    ReluMode,
     base_attribution,
     install_relu_modes,
     watch_relus,
@@ -92,7 +93,7 @@ class LayerGuidedBackprop(Explainer):
         with gradient_context(), ModelPatch() as patch:
             disable_inplace(patch, self.model)
             sums = explicit_residuals(patch, self.model)
-            mode = install_relu_modes(patch, self.model, "guided")
+            mode = install_relu_modes(patch, self.model, ReluMode("guided"))
             patch.forward_hook(self.layer, hook)
             xin = prepare_input(x)
             watch = watch_relus(patch, self.model, mode, sums, "layer_guided_backprop")

@@ -42,6 +42,7 @@ import torch
 from torch import nn
 
 from xai_serve.errors import InvalidArgumentError, UnsupportedLayerError
+from xai_serve.explain.backprop import ReluMode, SharedPassUnavailable
 from xai_serve.explain.canonizers import disable_inplace, explicit_residuals
 from xai_serve.explain.composites import COMPOSITES, FIRST_RULES, LayerInfo, LrpSettings
 from xai_serve.explain.context import ModelContext
@@ -53,6 +54,8 @@ from xai_serve.explain.registry import Attribution, Explainer, register_method
 from xai_serve.explain.rules import LinearOp, Params, Rule, quotient
 from xai_serve.explain.targets import Target, output_names, primary, select
 from xai_serve.models.layers import PadShortcut, Sum
+
+LRP_ALONE = ReluMode("lrp")  # the mode of an LRP pass of its own (never switched)
 
 NORM_TYPES: tuple[type[nn.Module], ...] = (
     Sum,
@@ -91,8 +94,12 @@ GRADIENT_TYPES: tuple[type[nn.Module], ...] = (
 
 
 class _RuleFunction(torch.autograd.Function):
+    """A linear layer whose backward is its LRP rule, or its plain gradient while ``layer.mode`` is not
+    ``"lrp"`` (a pass shared with the gradient methods: :func:`~xai_serve.explain.backprop.run_backprop`)."""
+
     @staticmethod
     def forward(ctx: Any, a: torch.Tensor, layer: _RuleLayer) -> torch.Tensor:
+        ctx.shape = a.shape
         # the rule's own tensor operations need no watching (functional.py): skip the torch-function
         # mode, which would otherwise inspect each of them (about a tenth of a small model's time)
         with torch._C.DisableTorchFunction():
@@ -103,6 +110,8 @@ class _RuleFunction(torch.autograd.Function):
     @staticmethod
     def backward(ctx: Any, relevance: torch.Tensor) -> tuple[torch.Tensor, None]:
         layer = ctx.layer
+        if layer.mode.value != "lrp":  # the gradient: W^T g with the (BatchNorm-merged) weights
+            return layer.op.vjp(relevance, layer.params["w"], ctx.shape), None
         out = layer.rule.backward(layer.op, layer.params, ctx.saved, relevance)
         ctx.saved = None
         return out, None
@@ -135,48 +144,65 @@ class _NormIn(torch.autograd.Function):
     """Identity forward; backward multiplies by the input (the ``x_i *`` of the Norm rule)."""
 
     @staticmethod
-    def forward(ctx: Any, x: torch.Tensor) -> torch.Tensor:
+    def forward(ctx: Any, x: torch.Tensor, mode: ReluMode) -> torch.Tensor:
         ctx.save_for_backward(x)
+        ctx.mode = mode
         with torch._C.DisableTorchFunction():
             return x.view_as(x)
 
     @staticmethod
-    def backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
+        if ctx.mode.value != "lrp":
+            return grad, None
         (x,) = ctx.saved_tensors
-        return grad * x
+        return grad * x, None
 
 
 class _NormOut(torch.autograd.Function):
     """Identity forward; backward divides by the stabilised output (the ``/ stab(z)`` of the Norm rule)."""
 
     @staticmethod
-    def forward(ctx: Any, z: torch.Tensor, eps: float) -> torch.Tensor:
+    def forward(ctx: Any, z: torch.Tensor, eps: float, mode: ReluMode) -> torch.Tensor:
         ctx.save_for_backward(z)
-        ctx.eps = eps
+        ctx.eps, ctx.mode = eps, mode
         with torch._C.DisableTorchFunction():
             return z.view_as(z)
 
     @staticmethod
-    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None, None]:
+        if ctx.mode.value != "lrp":
+            return grad, None, None
         (z,) = ctx.saved_tensors
-        return quotient(grad, z, ctx.eps), None
+        return quotient(grad, z, ctx.eps), None, None
 
 
 class _Pass(torch.autograd.Function):
-    """``module(x)`` forward; relevance passes through unchanged."""
+    """``fn(x)`` forward; relevance passes through unchanged. Outside the ``"lrp"`` mode the backward is
+    ``fn``'s gradient, recomputed from ``x`` (``fn`` must then be a function of its argument:
+    ``recomputable``)."""
 
     @staticmethod
-    def forward(ctx: Any, x: torch.Tensor, fn: Any) -> torch.Tensor:
+    def forward(ctx: Any, x: torch.Tensor, fn: Any, mode: ReluMode, recomputable: bool) -> torch.Tensor:
+        ctx.fn, ctx.mode, ctx.recomputable = fn, mode, recomputable
+        ctx.save_for_backward(x)
         return fn(x)
 
     @staticmethod
-    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
-        return grad, None
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, None, None, None]:
+        if ctx.mode.value == "lrp":
+            return grad, None, None, None
+        if not ctx.recomputable:
+            raise SharedPassUnavailable("an operation passed by LRP has no gradient to recompute here")
+        (x,) = ctx.saved_tensors
+        with torch.enable_grad():
+            xd = x.detach().requires_grad_(True)
+            (g,) = torch.autograd.grad(ctx.fn(xd), xd, grad)
+        return g, None, None, None
 
 
 class _RuleLayer:
-    def __init__(self, op: LinearOp, rule: Rule, params: Params) -> None:
-        self.op, self.rule, self.params = op, rule, params
+    def __init__(self, op: LinearOp, rule: Rule, params: Params, mode: ReluMode) -> None:
+        self.op, self.rule, self.params, self.mode = op, rule, params, mode
 
 
 _Cache = OrderedDict[Any, tuple[Any, Params]]
@@ -281,7 +307,12 @@ class LrpEngine:
         self.first_rule = first_rule
         self.rules: dict[str, Rule] = {}
 
-    def install(self, patch: ModelPatch, model: nn.Module, x: torch.Tensor) -> ModelGraph:
+    def install(
+        self, patch: ModelPatch, model: nn.Module, x: torch.Tensor, mode: ReluMode = LRP_ALONE
+    ) -> ModelGraph:
+        """Install the rules; their backward is the LRP rule while ``mode.value == "lrp"`` (always for
+        the default) and the plain gradient otherwise (a pass shared with the gradient methods)."""
+        self.mode = mode
         training = [n for n, m in model.named_modules() if isinstance(m, BATCHNORM_TYPES) and m.training]
         if training:  # checked before the probe pass, which would update running statistics
             raise InvalidArgumentError(
@@ -314,34 +345,34 @@ class LrpEngine:
                 self.rules[name] = rule
                 bn = modules[merged_into[name]] if name in merged_into else None
                 op = LinearOp(name, module)
-                layer = _RuleLayer(op, rule, _layer_params(model, name, op, module, bn, rule))
+                layer = _RuleLayer(op, rule, _layer_params(model, name, op, module, bn, rule), mode)
                 patch.replace_forward(module, lambda a, _l=layer: _RuleFunction.apply(a, _l))
             elif isinstance(module, BATCHNORM_TYPES):
                 if name in graph.merges:
                     patch.replace_forward(module, lambda a: a)
                 else:
-                    patch.replace_forward(module, _pass_forward(module))
+                    patch.replace_forward(module, _pass_forward(module, mode))
             elif isinstance(module, NORM_TYPES):
-                patch.replace_forward(module, _norm_forward(module, self.settings.stabilizer))
+                patch.replace_forward(module, _norm_forward(module, self.settings.stabilizer, mode))
             elif isinstance(module, PASS_TYPES):
-                patch.replace_forward(module, _pass_forward(module))
+                patch.replace_forward(module, _pass_forward(module, mode))
             elif not isinstance(module, GRADIENT_TYPES):
                 raise _unsupported(name, module, self.composite_name)
         return graph
 
 
-def _norm_forward(module: nn.Module, eps: float) -> Any:
+def _norm_forward(module: nn.Module, eps: float, mode: ReluMode) -> Any:
     impl = type(module).forward
 
     def forward(*inputs: torch.Tensor) -> torch.Tensor:
-        return _NormOut.apply(impl(module, *(_NormIn.apply(t) for t in inputs)), eps)
+        return _NormOut.apply(impl(module, *(_NormIn.apply(t, mode) for t in inputs)), eps, mode)
 
     return forward
 
 
-def _pass_forward(module: nn.Module) -> Any:
+def _pass_forward(module: nn.Module, mode: ReluMode) -> Any:
     impl = type(module).forward
-    return lambda a: _Pass.apply(a, lambda t: impl(module, t))
+    return lambda a: _Pass.apply(a, lambda t: impl(module, t), mode, True)
 
 
 def lrp_settings(params: dict[str, Any], context: ModelContext) -> LrpSettings:
@@ -380,13 +411,20 @@ class Lrp(Explainer):
 
     The z^B bounds come from the model context (its input normalisation)."""
 
+    prediction_pass = True  # the forward pass LRP runs is the model's (BatchNorm merged: same up to rounding)
+
     def setup(self) -> None:
         self.settings = lrp_settings(self.params, self.context)
         if self.params["composite"] == "alpha_beta" or self.params["first_rule"] == "alpha_beta":
             self.settings.rule("alpha_beta")  # validates alpha - beta = 1 now
 
+    def engine(self) -> LrpEngine:
+        """The rule engine of these parameters (for a pass of its own or one shared with the gradient
+        methods: ``BackpropRequest.lrp``)."""
+        return LrpEngine(self.params["composite"], self.settings, self.params["first_rule"])
+
     def attribute(self, x: torch.Tensor, target: Target = "predicted") -> Attribution:
-        engine = LrpEngine(self.params["composite"], self.settings, self.params["first_rule"])
+        engine = self.engine()
         with gradient_context(), ModelPatch() as patch:
             xin = prepare_input(x)
             engine.install(patch, self.model, xin)
@@ -398,14 +436,22 @@ class Lrp(Explainer):
             # sum(s * stop_grad(s)) seeds each sample's backward with its own score, like grad_outputs=s
             # but without torch's lazy sympy import on a worker's first LRP request (~0.9 s)
             (relevance,) = torch.autograd.grad((scores * scores.detach()).sum(), xin)
-        relevance_sum = relevance.detach().flatten(1).sum(1)
-        score = scores.detach()
-        stats = {
-            "relevance_sum": relevance_sum.tolist(),
-            "target_score": score.tolist(),
-            "conservation": (relevance_sum / score).tolist(),
-            "bias_absorbed": (score - relevance_sum).tolist(),
-        }
-        classes = None if selection.classes is None else [int(c) for c in selection.classes]
-        logits = primary(output).detach()
-        return Attribution(heatmap=relevance.detach(), stats=stats, logits=logits, classes=classes)
+        return lrp_attribution(
+            relevance.detach(), scores.detach(), selection.classes, primary(output).detach()
+        )
+
+
+def lrp_attribution(
+    relevance: torch.Tensor, score: torch.Tensor, classes: Any, logits: torch.Tensor
+) -> Attribution:
+    """The LRP Attribution: the map and, per sample, its sum, the explained score, their ratio
+    (conservation) and the difference (relevance absorbed)."""
+    relevance_sum = relevance.flatten(1).sum(1)
+    stats = {
+        "relevance_sum": relevance_sum.tolist(),
+        "target_score": score.tolist(),
+        "conservation": (relevance_sum / score).tolist(),
+        "bias_absorbed": (score - relevance_sum).tolist(),
+    }
+    labels = None if classes is None else [int(c) for c in classes]
+    return Attribution(heatmap=relevance, stats=stats, logits=logits, classes=labels)

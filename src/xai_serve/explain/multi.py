@@ -2,13 +2,17 @@
 
 Methods computed from input/layer gradients (gradient, input_x_gradient, guided_backprop, deconvnet,
 gradcam, guided_gradcam) share one forward pass: their requests are merged and each ReLU mode costs
-one backward pass over the shared graph; Grad-CAM's layer gradient rides the plain backward pass. The
-other methods (lrp, layer_guided_backprop, class_image) run their own passes.
+one backward pass over the shared graph; Grad-CAM's layer gradient rides the plain backward pass. One
+``lrp`` among them joins that pass too (its forward pass becomes the shared one and its relevance one
+more backward pass: :func:`~xai_serve.explain.backprop.run_backprop`); where the shared pass cannot
+give every method its own answer, the gradient methods and LRP run separately, as the other methods
+(a second lrp, layer_guided_backprop, class_image) always do.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 import torch
@@ -17,6 +21,7 @@ from torch import nn
 from xai_serve.errors import InvalidParameterError, NonFiniteResultError
 from xai_serve.explain.backprop import BackpropExplainer, BackpropRequest, run_backprop
 from xai_serve.explain.context import ModelContext
+from xai_serve.explain.lrp import Lrp, lrp_attribution
 from xai_serve.explain.registry import Attribution, Explainer, create_explainer
 from xai_serve.explain.targets import Target
 
@@ -70,13 +75,40 @@ def explain_detailed(
         for explainer in shared.values():
             explainer.prepare(x)
             request.merge(explainer.request())
-        result = run_backprop(model, x, target, request)
+        lrps = [name for name, e in explainers.items() if isinstance(e, Lrp)]
+        result = None
+        if len(lrps) == 1:
+            result = _with_lrp(model, x, target, request, lrps[0], explainers[lrps[0]], results)
+        if result is None:
+            result = run_backprop(model, x, target, request)
         for name, explainer in shared.items():
             results[name] = explainer.finish(result)
     for name, other in explainers.items():
-        if name not in shared:
+        if name not in results:
             results[name] = other.attribute(x, target)
     return {name: check_finite(name, results[name]) for name in explainers}
+
+
+def _with_lrp(
+    model: nn.Module,
+    x: torch.Tensor,
+    target: Target,
+    request: BackpropRequest,
+    name: str,
+    lrp: Explainer,
+    results: dict[str, Attribution],
+) -> Any:
+    """The gradient methods' pass with LRP in it (LRP's attribution stored in ``results``), or None
+    when it fails: then every method runs on its own and reports its own error, if any."""
+    assert isinstance(lrp, Lrp)
+    try:
+        result = run_backprop(model, x, target, replace(request, lrp=lrp.engine()))
+    except Exception:
+        return None
+    assert result.relevance is not None
+    scores = result.selection.scores
+    results[name] = lrp_attribution(result.relevance, scores, result.selection.classes, result.logits)
+    return result
 
 
 def explain(

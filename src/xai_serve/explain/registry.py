@@ -102,6 +102,9 @@ class Explainer(ABC):
     """
 
     spec: ClassVar[MethodSpec]
+    # whether ``attribute`` runs the model's own forward pass once on the batch and reports its logits
+    # and explained classes (a server can take the prediction from that pass instead of a second one)
+    prediction_pass: ClassVar[bool] = False
 
     def __init__(self, model: nn.Module, *, context: ModelContext | None = None, **params: Any) -> None:
         self.model = model

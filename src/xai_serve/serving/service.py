@@ -275,8 +275,9 @@ class ExplainService:
     ) -> bool:
         """Predict and explain with ONE forward pass when the batch allows it; False: nothing done.
 
-        Allowed when every valid request asks for the same methods, all of the gradient family (whose
-        shared forward pass is the model's plain forward, so its logits are the prediction), and the
+        Allowed when every valid request asks for the same methods, all running the model's forward
+        pass once and reporting its logits (the gradient family and LRP, whose forward is the model's
+        with BatchNorm merged: the same logits up to float rounding), and the
         targets are all "predicted" (or top 1) or all class indices. Any failure returns False and the
         two-pass path (prediction, then explanation with per-request retries) answers the batch.
         """
@@ -323,12 +324,12 @@ class ExplainService:
         return True
 
     def _forward_family(self, key: MethodKey) -> bool:
-        """Whether every method of ``key`` runs on the shared plain forward pass (gradient family)."""
-        from xai_serve.explain.backprop import BackpropExplainer
+        """Whether every method of ``key`` runs the model's forward pass once and reports its logits
+        (the gradient family and LRP: ``Explainer.prediction_pass``)."""
         from xai_serve.explain.registry import method_class
 
         try:
-            return all(issubclass(method_class(name), BackpropExplainer) for name, _ in key)
+            return all(method_class(name).prediction_pass for name, _ in key)
         except Exception:
             return False
 

@@ -1,5 +1,5 @@
 """The service's shared forward pass (prediction taken from the explanation's own forward pass when a
-batch asks for gradient-family methods): one model forward per batch instead of two, and the same
+batch asks for gradient-family methods and LRP): one model forward per batch instead of two, and the same
 answers as the two-pass path (prediction, then explanation)."""
 
 from __future__ import annotations
@@ -43,6 +43,8 @@ def _answer(service: ExplainService, model: torch.nn.Module, reqs: list[pb.Expla
         (["gradient"], [None, None, None, None]),
         (["gradient", "guided_backprop", "gradcam"], [None, None, None]),
         (["input_x_gradient"], [2, 5, 9]),
+        (["lrp"], [None, None]),  # LRP's forward pass gives the prediction too
+        (["gradient", "guided_backprop", "gradcam", "lrp"], [None, None, None]),  # one pass for all four
     ],
 )
 def test_one_forward_and_the_same_answers(model, card, methods, targets) -> None:
