@@ -41,7 +41,9 @@ DIGITS_MODEL = "simplenet_digits"
 TRIVIAL_MODEL = "trivial"
 ROOT = Path(__file__).resolve().parents[1]
 
-WARMUP_CALLS = {True: 150, False: 400}  # quick / full: calls per served endpoint before timing
+# quick / full: calls each frontend answers before anything is timed (with C1 only, its per-request
+# cost settles after several hundred; bench/where_time_goes.md)
+WARMUP_CALLS = {True: 400, False: 1000}
 
 # the peer: a TorchServe handler that does nothing (one class, as TorchServe requires)
 _TRIVIAL_HANDLER = '''class TrivialHandler:
@@ -394,8 +396,14 @@ def _digits_rows(quick: bool) -> list[Measurement]:
             floor + ", gRPC": lambda: trivial.send(TRIVIAL_MODEL, predict_req),
         }
         samples: dict[str, list[float]] = {k: [] for k in calls}
-        for _ in range(WARMUP_CALLS[quick]):  # the same warm-up for both frontends (JIT), interleaved
-            for fn in calls.values():
+        for fn in calls.values():  # first calls allocate
+            for _ in range(3):
+                fn()
+        # the same number of calls to both frontends (their JIT warms with the calls), interleaved
+        warm = [calls["served gRPC predict"], calls["served gRPC explain(gradient)"]]
+        warm += [calls[floor + ", gRPC"]] * len(warm)
+        for _ in range(WARMUP_CALLS[quick] // 2):
+            for fn in warm:
                 fn()
         for _ in range(30 if quick else 100):
             for name, fn in calls.items():
