@@ -89,10 +89,11 @@ def quiet_worker_logging() -> None:
     """Drop the INFO lines TorchServe's worker writes for every batch, keep its metrics.
 
     The worker logs through the root logger to stdout, which the frontend reads line by line and
-    writes to model_log.log: ``Backend received inference at: ...`` once per batch (logging, this line and
-    the metric lines, was 5.8 % of a served worker's py-spy samples at B=1 predictions). Metric lines (``[METRICS]``, from
-    ``ts.metrics`` and ``ts.service``) must still reach the frontend, which turns them into Prometheus
-    metrics, and ours (``xai_serve``) stay at INFO; warnings and tracebacks are unaffected."""
+    writes to model_log.log: ``Backend received inference at: ...`` once per batch (logging, this
+    line and the metric lines, was 5.8 % of a served worker's py-spy samples at B=1 predictions).
+    Metric lines (``[METRICS]``, from ``ts.metrics`` and ``ts.service``) must still reach the
+    frontend, which turns them into Prometheus metrics, and ours (``xai_serve``) stay at INFO;
+    warnings and tracebacks are unaffected."""
     logging.getLogger().setLevel(logging.WARNING)
     for name in ("ts.metrics", "ts.service", "xai_serve"):
         logging.getLogger(name).setLevel(logging.INFO)
