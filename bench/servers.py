@@ -164,7 +164,6 @@ def _card_and_checkpoint(
 
 
 def _build_resnet18(store: Path) -> list[str]:
-    import torch
 
     from xai_serve.serving.archive import ArchiveOptions, build_archive
 
@@ -172,15 +171,9 @@ def _build_resnet18(store: Path) -> list[str]:
     ckpt = _card_and_checkpoint(
         work / "ckpt", "resnet18", {"num_classes": 1000}, [3, 224, 224], IMAGENET_MEAN, IMAGENET_STD, 1000
     )
-    # torch's default thread count, as the stock worker runs with (ours defaults to cores - 1, which
-    # suits small models beside the frontend; the comparison gives both workers the same threads)
-    threads = torch.get_num_threads()
-    build_archive(
-        ckpt,
-        OURS,
-        store=store,
-        options=ArchiveOptions(batch_size=1, max_batch_delay_ms=1, torch_threads=threads),
-    )
+    # our worker's default thread policy (serving/threads.py) gives a model of this cost every core,
+    # as torch's default gives the stock worker
+    build_archive(ckpt, OURS, store=store, options=ArchiveOptions(batch_size=1, max_batch_delay_ms=1))
     # the stock archive: same state_dict (our canonicalised ResNet keeps torchvision's keys)
     (work / "model.py").write_text(_STOCK_MODEL_PY)
     (work / "index_to_name.json").write_text(json.dumps({str(i): f"class_{i}" for i in range(1000)}))

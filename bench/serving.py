@@ -468,7 +468,7 @@ def _digits_rows(quick: bool) -> list[Measurement]:
                 extra={"torch_threads": torch.get_num_threads()},
             )
         )
-        from xai_serve.serving.handler import worker_threads
+        from xai_serve.serving.threads import worker_threads
 
         threads = torch.get_num_threads()
         torch.set_num_threads(worker_threads())  # what the served worker runs with (cores - 1)

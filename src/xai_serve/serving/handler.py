@@ -14,7 +14,6 @@ import contextlib
 import hashlib
 import json
 import logging
-import os
 import sys
 import traceback
 from pathlib import Path
@@ -30,6 +29,7 @@ from xai_serve.serving.encode import Encoded, encode_grpc, encode_http
 from xai_serve.serving.limits import CostLimits
 from xai_serve.serving.metrics import TorchServeObserver
 from xai_serve.serving.service import ExplainService, status_of
+from xai_serve.serving.threads import forward_macs, worker_threads
 
 log = logging.getLogger(__name__)
 
@@ -68,15 +68,15 @@ def load_served_model(model_dir: Path, serialized_file: str, xai_config: dict[st
     return model.eval(), card
 
 
-def worker_threads() -> int:
-    """Intra-op threads of a worker when the archive does not set ``torch_threads``: every core but
-    one, which is left to TorchServe's frontend (its spinning OpenMP threads would otherwise compete
-    with the Java threads that carry the requests: measured as seconds per call under contention)."""
+def _model_macs(model: Any, card: Any) -> int | None:
+    """Multiply-adds per image (the worker's thread policy: :mod:`xai_serve.serving.threads`)."""
     try:
-        cores = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        cores = os.cpu_count() or 1
-    return max(1, cores - 1)
+        macs = forward_macs(model, card.input_shape)
+    except Exception as exc:  # a model the probe cannot run: the light-model default
+        log.warning("could not measure the model's cost per image (%s); thread policy of a light model", exc)
+        return None
+    log.info("model cost: %.1f million multiply-adds per image", macs / 1e6)
+    return macs
 
 
 def in_torchserve_worker() -> bool:
@@ -115,13 +115,13 @@ class XaiHandler:
         model_dir = Path(props["model_dir"])
         config = dict(getattr(context, "model_yaml_config", None) or {})
         xai_config = dict(config.get(CONFIG_KEY) or {})
-        threads = int(xai_config.get("torch_threads", 0) or 0) or worker_threads()
-        torch.set_num_threads(threads)
         # one batch at a time: inter-op threads would only compete with the frontend for cores
         with contextlib.suppress(RuntimeError):  # already set, or parallel work already ran
             torch.set_num_interop_threads(1)
         serialized = context.manifest["model"]["serializedFile"]
         model, card = load_served_model(model_dir, serialized, xai_config)
+        threads = int(xai_config.get("torch_threads", 0) or 0) or worker_threads(_model_macs(model, card))
+        torch.set_num_threads(threads)
         limits = Limits(
             max_pixels=int(xai_config.get("max_pixels", Limits.max_pixels)),
             max_bytes=int(xai_config.get("max_bytes", Limits.max_bytes)),
