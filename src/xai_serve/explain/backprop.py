@@ -137,7 +137,9 @@ def run_backprop(
                 raise SharedPassUnavailable("a requested layer's output is merged with its BatchNorm by LRP")
         else:
             disable_inplace(patch, model)
-            sums = explicit_residuals(patch, model)
+            # residual additions made explicit: captured layer outputs are not added to in place, and the
+            # ReLU modes' watch knows the Sum modules; a plain input gradient needs neither
+            sums = explicit_residuals(patch, model) if (request.layers or modified) else {}
         if modified:
             install_relu_modes(patch, model, mode)
         captured: dict[str, torch.Tensor] = {}
