@@ -100,6 +100,10 @@ def _div_into(relevance: torch.Tensor, den: torch.Tensor, fresh: bool) -> torch.
     return relevance / den
 
 
+_CONV_BACKWARD = torch.ops.aten.convolution_backward.default
+_INPUT_ONLY = (True, False, False)
+
+
 class LinearOp:
     """Forward and input vector-Jacobian product of one ``nn.Linear`` / ``nn.Conv1d`` / ``nn.Conv2d`` /
     ``nn.ConvTranspose2d``."""
@@ -136,6 +140,7 @@ class LinearOp:
                     raise UnsupportedLayerError(f"layer {name!r}: asymmetric 'same' padding has no LRP rule")
                 padding = tuple(t // 2 for t in total)
         self.padding = padding
+        self._zeros = (0,) * len(module.kernel_size)  # output padding of the (untransposed) convolution
 
     @property
     def channel_dim(self) -> int:
@@ -177,10 +182,13 @@ class LinearOp:
                     f"layer {self.name!r}: transposed-convolution shapes do not match"
                 )
             return out
-        from torch.nn import grad as nn_grad
-
-        grad_input = nn_grad.conv2d_input if self.kind == "conv2d" else nn_grad.conv1d_input
-        return grad_input(list(shape), w, s, self.stride, self.padding, self.dilation, self.groups)
+        # the input gradient of the convolution (what torch.nn.grad.conv2d_input computes), called
+        # directly: the input only lends its shape, so a broadcast scalar stands in for it
+        stand_in = s.new_empty(1).expand(shape)
+        return _CONV_BACKWARD(
+            s, stand_in, w, None, self.stride, self.padding, self.dilation, False, self._zeros, self.groups,
+            _INPUT_ONLY,
+        )[0]  # fmt: skip
 
 
 def _pos(t: torch.Tensor | None) -> torch.Tensor | None:
