@@ -335,6 +335,17 @@ def _loadproc(cfg: Any, model: str, png: Path, methods: list[str], duration: flo
     return out
 
 
+def _batch_seconds(service: Any, batch: list[Any], reps: int) -> list[float]:
+    """Seconds of ``reps`` in-process ``handle`` calls of ``batch``, after one warm-up call."""
+    service.handle(batch)
+    times = []
+    for _ in range(reps):
+        t = time.perf_counter()
+        service.handle(batch)
+        times.append(time.perf_counter() - t)
+    return times
+
+
 def _digits_rows(quick: bool) -> list[Measurement]:
     import torch
     from xai_client import Client
@@ -450,12 +461,7 @@ def _digits_rows(quick: bool) -> list[Measurement]:
         # 3. throughput: in-process batches of 16 vs 16 closed-loop clients in their own process
         case = f"digits SimpleNet 28x28 PNG, gradient, {CONCURRENCY} clients"
         batch = [explain_req] * CONCURRENCY
-        service.handle(batch)
-        times = []
-        for _ in range(5 if quick else 15):
-            t = time.perf_counter()
-            service.handle(batch)
-            times.append(time.perf_counter() - t)
+        times = _batch_seconds(service, batch, 5 if quick else 15)
         base = f"in-process batched (B={CONCURRENCY})"
         rows.append(
             Measurement(
@@ -473,12 +479,7 @@ def _digits_rows(quick: bool) -> list[Measurement]:
         threads = torch.get_num_threads()
         torch.set_num_threads(worker_threads())  # what the served worker runs with (cores - 1)
         try:
-            service.handle(batch)
-            times_w = []
-            for _ in range(5 if quick else 15):
-                t = time.perf_counter()
-                service.handle(batch)
-                times_w.append(time.perf_counter() - t)
+            times_w = _batch_seconds(service, batch, 5 if quick else 15)
         finally:
             torch.set_num_threads(threads)
         rows.append(
