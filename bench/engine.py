@@ -196,21 +196,33 @@ def _judge(rows: list[Measurement]) -> None:
             continue
         peers = by_case[r.case]
         ok = True
+        why: list[str] = []
         if r.target.startswith("<="):
             bound = r.target[2:].split("x")[0].strip()
             if bound.replace(".", "").isdigit():
                 ok = r.ratio <= float(bound)
+                why.append(f"ratio {r.ratio:.2f}× to {BASELINE} {'meets' if ok else 'misses'} <= {bound}x")
             else:  # "<= captum LayerGradCam"
-                other = peers.get("captum LayerGradCam (+relu, upsample)")
+                name = "captum LayerGradCam (+relu, upsample)"
+                other = peers.get(name)
                 ok = other is not None and r.median <= other.median
+                why.append(
+                    f"{name} not measured"
+                    if other is None
+                    else f"{r.median:.1f} ms vs {name} {other.median:.1f} ms ({r.median / other.median:.2f}×)"
+                )
         if "< zennit & captum" in r.target:
             names = [
                 n
                 for n in peers
                 if (n.startswith("zennit") or n == "captum LRP") and not math.isnan(peers[n].median)
             ]
-            ok = ok and all(r.median < peers[n].median for n in names)
+            faster = all(r.median < peers[n].median for n in names)
+            ok = ok and faster
+            shown = ", ".join(f"{n} {peers[n].median:.1f} ms" for n in names) or "no peer measured"
+            why.append(f"{r.median:.1f} ms {'below' if faster else 'not below'} {shown}")
         r.met = ok
+        r.extra["reason"] = "; ".join(why)
 
 
 def run(quick: bool) -> list[Measurement]:
