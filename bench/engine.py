@@ -237,7 +237,7 @@ def run(quick: bool) -> list[Measurement]:
             x = torch.randn(batch, *shape, generator=gen)
             t = torch.arange(batch) % 10
             small = "simplenet" in model_name
-            rounds = (9 if small else 3) if quick else (21 if small else 7)
+            rounds = (9 if small else 5) if quick else (21 if small else 7)
             fns: dict[str, tuple[Callable[[], object], str | None]] = {
                 BASELINE: (_baseline(model, x, t), None)
             }
