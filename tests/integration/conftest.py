@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from xai_serve.serving.archive import ArchiveOptions, build_archive
-from xai_serve.serving.server import ServerConfig, free_ports, start, stop
+from xai_serve.serving.server import ServerConfig, start, stop
 from xai_serve.testing import write_checkpoint
 
 MODEL = "tiny"
@@ -59,17 +59,7 @@ def start_private_server(
     store = root / "store"
     for ckpt, name, options in archives:
         build_archive(ckpt, name, store=store, options=options)
-    ports = free_ports(5)
-    cfg = ServerConfig(
-        model_store=store,
-        models=[name for _, name, _ in archives],
-        state_dir=root / "state",
-        inference_port=ports[0],
-        management_port=ports[1],
-        metrics_port=ports[2],
-        grpc_port=ports[3],
-        grpc_management_port=ports[4],
-    )
+    cfg = ServerConfig.on_free_ports(store, [name for _, name, _ in archives], root / "state")
     request.addfinalizer(lambda: stop(root / "state"))  # registered before start: runs on any failure
     server = start(cfg, timeout=timeout)
     return Served(server.config, archives[0][0], server.pid)

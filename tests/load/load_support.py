@@ -97,18 +97,7 @@ def make_checkpoint(directory: Path, *, seed: int = 0) -> Path:
 
 
 def server_config(root: Path, **overrides: Any) -> srv.ServerConfig:
-    ports = srv.free_ports(5)
-    return srv.ServerConfig(
-        model_store=root / "model_store",
-        models=[MODEL],
-        state_dir=root / "state",
-        inference_port=ports[0],
-        management_port=ports[1],
-        metrics_port=ports[2],
-        grpc_port=ports[3],
-        grpc_management_port=ports[4],
-        **overrides,
-    )
+    return srv.ServerConfig.on_free_ports(root / "model_store", [MODEL], root / "state", **overrides)
 
 
 @contextmanager

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from xai_serve.serving.archive import ArchiveOptions, build_archive
-from xai_serve.serving.server import ServerConfig, free_ports, start, stop
+from xai_serve.serving.server import ServerConfig, start, stop
 
 
 @dataclass
@@ -108,18 +108,8 @@ def serve_and_report(
         )
         phases["archive"] = time.perf_counter() - t
         log(f"archived {mar}")
-        ports = free_ports(5)
         state = Path(tempfile.mkdtemp(prefix="xai-demo-"))
-        cfg = ServerConfig(
-            model_store=Path(store),
-            models=[name],
-            state_dir=state,
-            inference_port=ports[0],
-            management_port=ports[1],
-            metrics_port=ports[2],
-            grpc_port=ports[3],
-            grpc_management_port=ports[4],
-        )
+        cfg = ServerConfig.on_free_ports(Path(store), [name], state)
         t = time.perf_counter()
         log("starting TorchServe (waits until the model's worker is READY)...")
         started = start(cfg, timeout=300)

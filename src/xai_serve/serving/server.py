@@ -135,6 +135,24 @@ class ServerConfig:
     jvm_args: tuple[str, ...] = DEFAULT_JVM_ARGS  # extra JVM flags (before the class path)
     verbose_logs: bool = False  # True: TorchServe's own log4j2.xml (DEBUG, every request logged)
 
+    @classmethod
+    def on_free_ports(
+        cls, model_store: Path, models: list[str], state_dir: Path, **options: Any
+    ) -> ServerConfig:
+        """A config whose five listeners take free loopback ports (tests, benchmarks, the demo)."""
+        ports = free_ports(5)
+        return cls(
+            model_store=model_store,
+            models=models,
+            state_dir=state_dir,
+            inference_port=ports[0],
+            management_port=ports[1],
+            metrics_port=ports[2],
+            grpc_port=ports[3],
+            grpc_management_port=ports[4],
+            **options,
+        )
+
     def resolved(self) -> ServerConfig:
         self.model_store = Path(self.model_store).resolve()
         self.state_dir = Path(self.state_dir).resolve()
