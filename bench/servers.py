@@ -113,18 +113,7 @@ def _start(key: str, build: Callable[[Path], list[str]], **config: Any) -> Runni
             return _RUNNING[key]
         root = Path(tempfile.mkdtemp(prefix=f"xai-bench-{key}-"))
         models = build(root / "model_store")
-        ports = srv.free_ports(5)
-        cfg = srv.ServerConfig(
-            model_store=root / "model_store",
-            models=models,
-            state_dir=root / "state",
-            inference_port=ports[0],
-            management_port=ports[1],
-            metrics_port=ports[2],
-            grpc_port=ports[3],
-            grpc_management_port=ports[4],
-            **config,
-        )
+        cfg = srv.ServerConfig.on_free_ports(root / "model_store", models, root / "state", **config)
         t0 = time.perf_counter()
         srv.start(cfg, timeout=300)
         running = Running(cfg, models, root)
@@ -141,26 +130,22 @@ def _card_and_checkpoint(
     mean: list[float],
     std: list[float],
     num_classes: int,
-    seed: int = 0,
 ) -> Path:
-    import torch
+    """A random-weight checkpoint (seed 0) of ``model`` with labels ``class_0`` ... (synthetic data)."""
+    from xai_serve.testing import write_checkpoint
 
-    from xai_serve.models import ModelCard, create_model
-
-    directory.mkdir(parents=True, exist_ok=True)
-    torch.manual_seed(seed)
-    net = create_model(model, **kwargs)
-    ModelCard(
+    labels = [f"class_{i}" for i in range(num_classes)]
+    return write_checkpoint(
+        directory,
         model=model,
         model_kwargs=kwargs,
-        dataset="synthetic",
         input_shape=input_shape,
         mean=mean,
         std=std,
-        labels=[f"class_{i}" for i in range(num_classes)],
-    ).save(directory / "model.json")
-    torch.save(net.state_dict(), directory / "best.pt")
-    return directory
+        num_classes=num_classes,
+        labels=labels,
+        dataset="synthetic",
+    )
 
 
 def _build_resnet18(store: Path) -> list[str]:

@@ -27,6 +27,7 @@ def write_checkpoint(
     seed: int = 0,
     files: Sequence[str] = ("best.pt",),
     labels: Sequence[str] | None = None,
+    dataset: str = "digits",
 ) -> Path:
     """A checkpoint directory of a random-weight model (``torch.manual_seed(seed)``): ``model.json``
     and its state_dict under each of ``files``. Default: SimpleNet-310k for 1x28x28 digits, mean 0.25,
@@ -45,7 +46,7 @@ def write_checkpoint(
     ModelCard(
         model=model,
         model_kwargs=kwargs,
-        dataset="digits",
+        dataset=dataset,
         input_shape=list(input_shape),
         mean=list(mean),
         std=list(std),

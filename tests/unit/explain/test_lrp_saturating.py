@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 import torch
 from torch import nn
-from zennit.attribution import Gradient
 from zennit.composites import (
     EpsilonAlpha2Beta1,
     EpsilonGammaBox,
@@ -24,6 +23,9 @@ from zennit.types import Linear
 
 from xai_serve.explain import ModelContext, create_explainer, model_hooks
 from xai_serve.models import create_model
+
+from .conftest import rel_max_diff
+from .test_lrp import _zennit
 
 MEAN, STD = (0.2,), (0.5,)
 CONTEXT = ModelContext(MEAN, STD)
@@ -62,25 +64,12 @@ def _x(batch: int = 3) -> torch.Tensor:
     return torch.randn(batch, 1, 8, 8, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
 
 
-def _rel(a: torch.Tensor, b: torch.Tensor) -> float:
-    return float((a - b).abs().max() / b.abs().max())
-
-
-def _zennit(model: nn.Module, x: torch.Tensor, target: torch.Tensor, composite) -> torch.Tensor:
-    with torch.no_grad():
-        logits = model(x)
-    onehot = torch.zeros_like(logits).scatter_(1, target[:, None], 1.0)
-    with Gradient(model=model, composite=composite) as attributor:
-        _, relevance = attributor(x, onehot * logits)
-    return relevance
-
-
 @pytest.mark.parametrize("activation", ["sigmoid", "tanh"])
 @pytest.mark.parametrize("composite", sorted(ZENNIT))
 def test_composite_matches_zennit(activation: str, composite: str) -> None:
     model, x, target = _mlp(activation), _x(), torch.tensor([1, 6, 3])
     ours = create_explainer("lrp", model, composite=composite, context=CONTEXT).attribute(x, target)
-    assert _rel(ours.heatmap, _zennit(model, x, target, ZENNIT[composite]())) <= PARITY
+    assert rel_max_diff(ours.heatmap, _zennit(model, x, target, ZENNIT[composite]())) <= PARITY
     assert model_hooks(model) == []
 
 
@@ -92,7 +81,7 @@ def test_first_layer_rules_match_zennit(activation: str, first: str, zennit_firs
     composite = SpecialFirstLayerMapComposite(
         layer_map=[*layer_map_base(), (Linear, Epsilon(1e-6))], first_map=[(Linear, zennit_first)]
     )
-    assert _rel(ours, _zennit(model, x, target, composite)) <= PARITY
+    assert rel_max_diff(ours, _zennit(model, x, target, composite)) <= PARITY
 
 
 @pytest.mark.parametrize("activation", ["sigmoid", "tanh"])
@@ -117,7 +106,7 @@ def test_saturating_lrp0_is_not_gradient_x_input(activation: str) -> None:
     model, x = _mlp(activation, bias=False), _x()
     lrp0 = create_explainer("lrp", model, composite="lrp0", stabilizer=1e-12)(x, 2)
     ixg = create_explainer("input_x_gradient", model)(x, 2)
-    assert _rel(lrp0, ixg) > 1e-2
+    assert rel_max_diff(lrp0, ixg) > 1e-2
     # and with biases, epsilon absorbs: bias_absorbed reports it (target_score - relevance sum)
     biased = create_explainer("lrp", _mlp(activation), composite="epsilon").attribute(x, 2)
     absorbed = np.array(biased.stats["target_score"]) - np.array(biased.stats["relevance_sum"])

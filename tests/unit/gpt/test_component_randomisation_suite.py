@@ -16,7 +16,7 @@ from xai_serve.evaluation.randomisation import schedule
 from xai_serve.evaluation.registry import get_suite
 from xai_serve.evaluation.runner import run_suite
 from xai_serve.gpt.sanity import component_cascade, component_levels
-from xai_serve.models import ModelCard, create_model
+from xai_serve.testing import write_gpt_checkpoint
 
 METHODS = ["gradient", "gradcam"]
 # seed A's Grad-CAM at the input adapter, named through the classifier view the suites see
@@ -27,23 +27,8 @@ RandomisationOptions = get_suite("randomisation").options
 
 @pytest.fixture(scope="module")
 def ckpt(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    d = tmp_path_factory.mktemp("gptrand")
-    torch.manual_seed(2)
-    model = create_model("resgptnet_small", width=4)
-    with torch.no_grad():
-        model.cyg.c2.weight[:, 1].add_(0.5)  # some pixels predict a non-empty generator
-    torch.save(model.state_dict(), d / "best.pt")
-    ModelCard(
-        model="resgptnet_small",
-        model_kwargs={"width": 4},
-        dataset="pattern_digits",
-        input_shape=[1, 28, 28],
-        mean=[0.0],
-        std=[1.0],
-        labels=[str(i) for i in range(10)],
-        outputs=["y", "yg", "ys"],
-    ).save(d / "model.json")
-    return d
+    # generator_bias: some pixels predict a non-empty generator
+    return write_gpt_checkpoint(tmp_path_factory.mktemp("gptrand"), width=4, seed=2, generator_bias=0.5)
 
 
 def _csv(path: Path) -> list[dict[str, str]]:
