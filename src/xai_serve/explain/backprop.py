@@ -177,7 +177,8 @@ def run_backprop(
             mode.value = current
             retain = i < len(passes) - 1
             if current == "lrp":
-                # sum(s * stop_grad(s)) seeds each sample's backward with its own score (see Lrp)
+                # sum(s * stop_grad(s)) seeds each sample's backward with its own score, like
+                # grad_outputs=s but without torch's lazy sympy import on a worker's first LRP request
                 scores = selection.scores
                 (relevance,) = torch.autograd.grad((scores * scores.detach()).sum(), xin, retain_graph=retain)
                 continue

@@ -223,23 +223,21 @@ class _Watch(TorchFunctionMode):
 
 
 def norm_apply(
-    fn: Callable[..., torch.Tensor], inputs: tuple[torch.Tensor, ...], eps: float, mode: Any = None
+    fn: Callable[..., torch.Tensor], inputs: tuple[torch.Tensor, ...], eps: float, mode: Any
 ) -> torch.Tensor:
     """``fn(*inputs)`` with LRP's ``Norm`` rule as its backward (as for ``Sum`` / average pooling);
-    ``mode``: the pass's mode switch (default: LRP only)."""
-    from xai_serve.explain.lrp import LRP_ALONE, _NormIn, _NormOut
+    ``mode``: the pass's mode switch (the rule in the ``"lrp"`` mode, the gradient otherwise)."""
+    from xai_serve.explain.lrp import _NormIn, _NormOut
 
-    mode = LRP_ALONE if mode is None else mode
     return _NormOut.apply(fn(*(_NormIn.apply(t, mode) for t in inputs)), eps, mode)
 
 
-def pass_apply(fn: Callable[[], torch.Tensor], x: torch.Tensor, mode: Any = None) -> torch.Tensor:
+def pass_apply(fn: Callable[[], torch.Tensor], x: torch.Tensor, mode: Any) -> torch.Tensor:
     """``fn()`` (an elementwise function of ``x``) with relevance passing to ``x`` unchanged (``mode``:
     the pass's mode switch; ``fn`` closes over its operands, so a gradient pass shared with LRP cannot
     recompute its derivative and gives way to separate passes)."""
-    from xai_serve.explain.lrp import LRP_ALONE, _Pass
+    from xai_serve.explain.lrp import _Pass
 
-    mode = LRP_ALONE if mode is None else mode
     out = _Pass.apply(x, lambda _t: fn(), mode, False)
     if out.shape != x.shape:
         raise UnsupportedOperationError(
@@ -307,6 +305,8 @@ def watch_functional(
     """
     if policy == "relu" and relu is None:
         raise ValueError("the relu policy needs the ReLU rule to apply")
+    if policy == "lrp" and mode is None:
+        raise ValueError("the lrp policy needs the pass's mode switch")
     known = {id(m) for m in model.modules() if _is_known(m)} | {id(m) for m in (extra or {}).values()}
     watch = _Watch(policy, method, relu, eps, known, mode)
     with watch:

@@ -42,20 +42,23 @@ import torch
 from torch import nn
 
 from xai_serve.errors import InvalidArgumentError, UnsupportedLayerError
-from xai_serve.explain.backprop import ReluMode, SharedPassUnavailable
+from xai_serve.explain.backprop import (
+    BackpropRequest,
+    BackpropResult,
+    ReluMode,
+    SharedPassUnavailable,
+    run_backprop,
+)
 from xai_serve.explain.canonizers import disable_inplace, explicit_residuals
 from xai_serve.explain.composites import COMPOSITES, FIRST_RULES, LayerInfo, LrpSettings
 from xai_serve.explain.context import ModelContext
-from xai_serve.explain.functional import watch_functional
 from xai_serve.explain.graph import BATCHNORM_TYPES, CONV_TYPES, LINEAR_TYPES, ModelGraph, analyse
 from xai_serve.explain.params import ParamSpec
-from xai_serve.explain.patching import ModelPatch, gradient_context, prepare_input
+from xai_serve.explain.patching import ModelPatch
 from xai_serve.explain.registry import Attribution, Explainer, register_method
 from xai_serve.explain.rules import LinearOp, Params, Rule, quotient
-from xai_serve.explain.targets import Target, output_names, primary, select
+from xai_serve.explain.targets import Target
 from xai_serve.models.layers import PadShortcut, Sum
-
-LRP_ALONE = ReluMode("lrp")  # the mode of an LRP pass of its own (never switched)
 
 NORM_TYPES: tuple[type[nn.Module], ...] = (
     Sum,
@@ -307,11 +310,10 @@ class LrpEngine:
         self.first_rule = first_rule
         self.rules: dict[str, Rule] = {}
 
-    def install(
-        self, patch: ModelPatch, model: nn.Module, x: torch.Tensor, mode: ReluMode = LRP_ALONE
-    ) -> ModelGraph:
-        """Install the rules; their backward is the LRP rule while ``mode.value == "lrp"`` (always for
-        the default) and the plain gradient otherwise (a pass shared with the gradient methods)."""
+    def install(self, patch: ModelPatch, model: nn.Module, x: torch.Tensor, mode: ReluMode) -> ModelGraph:
+        """Install the rules (a :func:`~xai_serve.explain.backprop.run_backprop` pass does): their
+        backward is the LRP rule while ``mode.value == "lrp"`` and the plain gradient otherwise (the
+        gradient methods' passes over the same forward)."""
         self.mode = mode
         training = [n for n, m in model.named_modules() if isinstance(m, BATCHNORM_TYPES) and m.training]
         if training:  # checked before the probe pass, which would update running statistics
@@ -424,34 +426,21 @@ class Lrp(Explainer):
         return LrpEngine(self.params["composite"], self.settings, self.params["first_rule"])
 
     def attribute(self, x: torch.Tensor, target: Target = "predicted") -> Attribution:
-        engine = self.engine()
-        with gradient_context(), ModelPatch() as patch:
-            xin = prepare_input(x)
-            engine.install(patch, self.model, xin)
-            eps = self.settings.stabilizer
-            with watch_functional(patch, self.model, "lrp", method="lrp", extra=engine.sums, eps=eps):
-                output = self.model(xin)
-            selection = select(output, target, output_names(self.model))
-            scores = selection.scores
-            # sum(s * stop_grad(s)) seeds each sample's backward with its own score, like grad_outputs=s
-            # but without torch's lazy sympy import on a worker's first LRP request (~0.9 s)
-            (relevance,) = torch.autograd.grad((scores * scores.detach()).sum(), xin)
-        return lrp_attribution(
-            relevance.detach(), scores.detach(), selection.classes, primary(output).detach()
-        )
+        return self.finish(run_backprop(self.model, x, target, BackpropRequest(lrp=self.engine())))
 
-
-def lrp_attribution(
-    relevance: torch.Tensor, score: torch.Tensor, classes: Any, logits: torch.Tensor
-) -> Attribution:
-    """The LRP Attribution: the map and, per sample, its sum, the explained score, their ratio
-    (conservation) and the difference (relevance absorbed)."""
-    relevance_sum = relevance.flatten(1).sum(1)
-    stats = {
-        "relevance_sum": relevance_sum.tolist(),
-        "target_score": score.tolist(),
-        "conservation": (relevance_sum / score).tolist(),
-        "bias_absorbed": (score - relevance_sum).tolist(),
-    }
-    labels = None if classes is None else [int(c) for c in classes]
-    return Attribution(heatmap=relevance, stats=stats, logits=logits, classes=labels)
+    def finish(self, result: BackpropResult) -> Attribution:
+        """The attribution from a pass that ran this method's engine (alone or with the gradient
+        methods): the map and, per sample, its sum, the explained score, their ratio (conservation) and
+        the difference (relevance absorbed)."""
+        assert result.relevance is not None
+        score = result.selection.scores
+        relevance_sum = result.relevance.flatten(1).sum(1)
+        stats = {
+            "relevance_sum": relevance_sum.tolist(),
+            "target_score": score.tolist(),
+            "conservation": (relevance_sum / score).tolist(),
+            "bias_absorbed": (score - relevance_sum).tolist(),
+        }
+        classes = result.selection.classes
+        labels = None if classes is None else [int(c) for c in classes]
+        return Attribution(heatmap=result.relevance, stats=stats, logits=result.logits, classes=labels)

@@ -21,7 +21,7 @@ from torch import nn
 from xai_serve.errors import InvalidParameterError, NonFiniteResultError
 from xai_serve.explain.backprop import BackpropExplainer, BackpropRequest, run_backprop
 from xai_serve.explain.context import ModelContext
-from xai_serve.explain.lrp import Lrp, lrp_attribution
+from xai_serve.explain.lrp import Lrp
 from xai_serve.explain.registry import Attribution, Explainer, create_explainer
 from xai_serve.explain.targets import Target
 
@@ -105,9 +105,7 @@ def _with_lrp(
         result = run_backprop(model, x, target, replace(request, lrp=lrp.engine()))
     except Exception:
         return None
-    assert result.relevance is not None
-    scores = result.selection.scores
-    results[name] = lrp_attribution(result.relevance, scores, result.selection.classes, result.logits)
+    results[name] = lrp.finish(result)
     return result
 
 
