@@ -223,44 +223,23 @@ def _xai_serve(store: Path, state: Path, model: str) -> tuple[float, Any]:
     """Seconds of ``xai serve MODEL`` (a subprocess, returns once every model is READY) and the config."""
     from xai_serve.serving import server as srv
 
-    ports = srv.free_ports(5)
+    cfg = srv.ServerConfig.on_free_ports(store, [model], state)
     xai = Path(sys.executable).parent / "xai"
-    cmd = [
-        str(xai),
-        "serve",
-        model,
-        "--store",
-        str(store),
-        "--state-dir",
-        str(state),
-        "--inference-port",
-        str(ports[0]),
-        "--management-port",
-        str(ports[1]),
-        "--metrics-port",
-        str(ports[2]),
-        "--grpc-port",
-        str(ports[3]),
-        "--grpc-management-port",
-        str(ports[4]),
-        "--timeout",
-        "300",
-    ]
+    cmd = [str(xai), "serve", model, "--store", str(store), "--state-dir", str(state), "--timeout", "300"]
+    for option, port in [
+        ("--inference-port", cfg.inference_port),
+        ("--management-port", cfg.management_port),
+        ("--metrics-port", cfg.metrics_port),
+        ("--grpc-port", cfg.grpc_port),
+        ("--grpc-management-port", cfg.grpc_management_port),
+    ]:
+        cmd += [option, str(port)]
     t0 = time.perf_counter()
     done = subprocess.run(cmd, capture_output=True, text=True, check=False)
     seconds = time.perf_counter() - t0
     if done.returncode != 0:
         raise RuntimeError(f"xai serve failed: {done.stdout[-2000:]} {done.stderr[-2000:]}")
-    cfg = srv.ServerConfig(
-        model_store=store,
-        models=[model],
-        state_dir=state,
-        inference_port=ports[0],
-        management_port=ports[1],
-        metrics_port=ports[2],
-        grpc_port=ports[3],
-        grpc_management_port=ports[4],
-    ).resolved()
+    cfg = cfg.resolved()
     return seconds, cfg
 
 
