@@ -11,7 +11,7 @@ from xai_serve.dissection import commands as dissection_commands
 from xai_serve.evaluation import certify_commands
 from xai_serve.evaluation import commands as evaluation_commands
 from xai_serve.export import commands as export_commands
-from xai_serve.gpt import commands as gpt_commands
+from xai_serve.pattern_theory import commands as gpt_commands
 from xai_serve.serving import commands as serving_commands
 from xai_serve.training import commands as training_commands
 from xai_serve.visualise import commands as visualise_commands
@@ -41,7 +41,7 @@ for _module in (
 @app.command()
 def demo() -> None:
     """Run the main job on the built-in digits data (see README)."""
-    from xai_serve.demo import run_demo
+    from xai_serve.app.demo import run_demo
 
     run_demo()
 

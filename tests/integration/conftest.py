@@ -83,9 +83,9 @@ def served(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequ
 
 @pytest.fixture(scope="session")
 def demo_report(served: Served, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The demo report (:func:`xai_serve.serving.demo.serve_and_report`: 2 test images, every method
+    """The demo report (:func:`xai_serve.app.serving_section.serve_and_report`: 2 test images, every method
     over gRPC) from the session server, written once into ``<tmp>/demo`` for the report tests."""
-    from xai_serve.serving.demo import serve_and_report
+    from xai_serve.app.serving_section import serve_and_report
 
     return serve_and_report(
         served.checkpoint,

@@ -138,7 +138,7 @@ def demo_command(
     ] = None,
 ) -> None:
     """Dissect the digits SimpleNet on a synthetic Broden-format set (about a minute)."""
-    from xai_serve.dissection.demo import run_dissection_demo
+    from xai_serve.app.dissection_section import run_dissection_demo
 
     try:
         report = run_dissection_demo(Path(checkpoint) if checkpoint else None, Path(out))

@@ -107,7 +107,7 @@ class EvalContext:
         model.eval()
         full_model = None
         if card.outputs:  # several outputs: suites see the classifier (the first output)
-            from xai_serve.gpt.views import ClassifierView
+            from xai_serve.pattern_theory.views import ClassifierView
 
             full_model, model = model, ClassifierView(model).eval()
         channels = card.input_shape[0] if card.input_shape else None

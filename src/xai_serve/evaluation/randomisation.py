@@ -16,7 +16,7 @@ Three variants:
   top-down except the first (the stem), with the same 0.1 * N(0, 1). BN running statistics are
   never touched.
 - ``components``: seed A's component-wise cascade of the ``yg`` / ``ys`` outputs of a ResGPTNet
-  (:mod:`xai_serve.gpt.sanity`: its levels, its noise, Spearman per explained pixel).
+  (:mod:`xai_serve.pattern_theory.sanity`: its levels, its noise, Spearman per explained pixel).
 
 Randomisation is deterministic in (seed, level) and works in place; ``restored(model)`` keeps one
 snapshot of the state and puts it back afterwards (no per-layer deep copies of the model).
@@ -102,7 +102,7 @@ def schedule(model: nn.Module, variant: str = "standard") -> list[Layer]:
     if variant == "seed_a":
         return _seed_a(model)
     if variant == "components":
-        from xai_serve.gpt.sanity import component_levels
+        from xai_serve.pattern_theory.sanity import component_levels
 
         return component_levels(model)
     raise InvalidParameterError(f"variant must be one of {', '.join(VARIANTS)}; got {variant!r}")

@@ -6,7 +6,7 @@ import json
 import time
 from pathlib import Path
 
-from xai_serve.decomposition.demo import PAGE, decomposed_section, link_from_report
+from xai_serve.app.decomposition_section import PAGE, decomposed_section, link_from_report
 from xai_serve.decomposition.indices import load_indices
 
 

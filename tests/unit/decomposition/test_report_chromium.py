@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from xai_serve.decomposition.demo import PAGE, decomposed_section
+from xai_serve.app.decomposition_section import PAGE, decomposed_section
 
 
 def test_decomposed_page_in_chromium(tmp_path: Path, render_report, seed_e) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from xai_serve.dissection.demo import demo_section, link_from_report
+from xai_serve.app.dissection_section import demo_section, link_from_report
 
 
 def test_demo_section_links_the_report(tmp_path: Path, checkpoint: Path) -> None:

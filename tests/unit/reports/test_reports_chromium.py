@@ -22,10 +22,10 @@ ROOT = Path(__file__).resolve().parents[3]
 # module writing HTML -> the test file that renders its pages in Chromium
 CHROMIUM_TESTS = {
     "src/xai_serve/evaluation/report.py": "tests/unit/reports/test_reports_chromium.py",
-    "src/xai_serve/serving/demo.py": "tests/integration/test_report_chromium.py",
+    "src/xai_serve/app/serving_section.py": "tests/integration/test_report_chromium.py",
     "src/xai_serve/dissection/report.py": "tests/unit/dissection/test_report_chromium.py",
-    "src/xai_serve/decomposition/demo.py": "tests/unit/decomposition/test_report_chromium.py",
-    "src/xai_serve/gpt/figures.py": "tests/unit/gpt/test_report_chromium.py",
+    "src/xai_serve/app/decomposition_section.py": "tests/unit/decomposition/test_report_chromium.py",
+    "src/xai_serve/pattern_theory/figures.py": "tests/unit/pattern_theory/test_report_chromium.py",
 }
 # a few fast options per suite (others run with --samples 4 and their defaults)
 FAST = {

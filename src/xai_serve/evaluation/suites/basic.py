@@ -52,7 +52,7 @@ def run_basic(ctx: EvalContext, run: RunDir, opts: BasicOptions, seed: int = 0) 
     plots.confusion_matrix(cm, names, run.path("confusion_matrix.png"))
     result: dict[str, Any] = {"accuracy": acc, "n": int(label.size), "seed_parity": opts.seed_parity}
     if ctx.full_model is not None and ctx.components:  # seed A: per-sample yg/ys pixel metrics (A.5)
-        from xai_serve.gpt.evaluation import run_pixel_metrics
+        from xai_serve.pattern_theory.evaluation import run_pixel_metrics
 
         result["pixels"] = run_pixel_metrics(ctx, run, opts.seed_parity, opts.batch_size)
     write_json(run.path("basic.json"), result)

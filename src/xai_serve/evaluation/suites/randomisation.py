@@ -47,7 +47,7 @@ def run_randomisation(ctx: EvalContext, run: RunDir, opts: RandomisationOptions,
         if mode not in MODES:
             raise InvalidParameterError(f"mode must be one of {', '.join(MODES)}; got {mode!r}")
     if opts.variant == "components":  # seed A's component-wise cascade (A.6), on the full model
-        from xai_serve.gpt.sanity import run_component_randomisation
+        from xai_serve.pattern_theory.sanity import run_component_randomisation
 
         return run_component_randomisation(ctx, run, opts, seed)
     methods = list(ctx.attributions)

@@ -1,5 +1,6 @@
-"""``xai evaluate randomisation --variant components``: seed A's component-wise cascade (A.6) as a variant
-of the randomisation suite, computed by :func:`xai_serve.gpt.sanity.component_cascade` (one copy)."""
+"""``xai evaluate randomisation --variant components``: seed A's component-wise cascade (A.6)
+as a variant of the randomisation suite, computed by
+:func:`xai_serve.pattern_theory.sanity.component_cascade` (one copy)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from xai_serve.evaluation.context import EvalContext
 from xai_serve.evaluation.randomisation import schedule
 from xai_serve.evaluation.registry import get_suite
 from xai_serve.evaluation.runner import run_suite
-from xai_serve.gpt.sanity import component_cascade, component_levels
+from xai_serve.pattern_theory.sanity import component_cascade, component_levels
 from xai_serve.testing import write_gpt_checkpoint
 
 METHODS = ["gradient", "gradcam"]

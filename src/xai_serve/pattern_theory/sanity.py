@@ -140,7 +140,7 @@ def run_component_randomisation(ctx: Any, run: Any, opts: Any, seed: int) -> dic
         )
     if "cascading" not in opts.modes:
         raise InvalidParameterError("variant 'components' is cascading only: add 'cascading' to --modes")
-    from xai_serve.gpt.views import full_model_layer
+    from xai_serve.pattern_theory.views import full_model_layer
 
     method_params = ctx.info.get("method_params", {})
     methods = {m: dict(method_params.get(m, {})) for m in ctx.attributions}

@@ -39,8 +39,8 @@ def gpt_figures(
 ) -> Path:
     """Write the chosen figures of ``checkpoint``'s GPT model into ``out``; returns ``out/index.html``."""
     from xai_serve.errors import InvalidArgumentError
-    from xai_serve.gpt import figures as fg
     from xai_serve.models import load_checkpoint
+    from xai_serve.pattern_theory import figures as fg
 
     model, card = load_checkpoint(checkpoint)
     if list(card.outputs) != ["y", "yg", "ys"]:
@@ -109,8 +109,8 @@ def gpt_sanity(
     import numpy as np
 
     from xai_serve.evaluation.store import write_csv
-    from xai_serve.gpt.sanity import component_cascade
     from xai_serve.models import load_checkpoint
+    from xai_serve.pattern_theory.sanity import component_cascade
 
     model, _ = load_checkpoint(checkpoint)
     rng = np.random.default_rng(seed)

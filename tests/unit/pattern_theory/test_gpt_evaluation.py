@@ -15,7 +15,7 @@ from xai_serve.evaluation.context import EvalContext
 from xai_serve.evaluation.runner import run_suite
 from xai_serve.evaluation.specs.basic import BasicOptions
 from xai_serve.evaluation.specs.faithfulness import FaithfulnessOptions
-from xai_serve.gpt.metrics import pixel_metrics
+from xai_serve.pattern_theory.metrics import pixel_metrics
 from xai_serve.testing import write_gpt_checkpoint
 
 

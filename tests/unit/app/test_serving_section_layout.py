@@ -10,7 +10,7 @@ import numpy as np
 from PIL import Image
 
 from xai_serve.explain import list_methods
-from xai_serve.serving import demo
+from xai_serve.app import serving_section as demo
 
 
 def _png(seed: int) -> bytes:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from xai_serve.gpt.sanity import component_cascade, component_levels, randomise_level
 from xai_serve.models import create_model
+from xai_serve.pattern_theory.sanity import component_cascade, component_levels, randomise_level
 
 
 def test_levels_and_max_uniform_noise() -> None:
@@ -41,7 +41,7 @@ def test_cascade_level_zero_is_one_and_heads_change_the_maps() -> None:
 def test_sanity_command_writes_the_seed_csvs(tmp_path) -> None:  # type: ignore[no-untyped-def]
     import csv
 
-    from xai_serve.gpt.commands import gpt_sanity
+    from xai_serve.pattern_theory.commands import gpt_sanity
     from xai_serve.testing import write_gpt_checkpoint
 
     write_gpt_checkpoint(tmp_path, seed=2, generator_bias=0.5)  # some pixels predict a non-empty generator

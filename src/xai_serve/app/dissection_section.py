@@ -24,7 +24,7 @@ def run_dissection_demo(
     from xai_serve.dissection.runner import DissectConfig, dissect
 
     if checkpoint is None:
-        from xai_serve.demo import ensure_default_model
+        from xai_serve.app.demo import ensure_default_model
 
         checkpoint = ensure_default_model()
     tic = time.perf_counter()

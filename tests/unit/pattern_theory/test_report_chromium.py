@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from xai_serve.gpt.commands import gpt_figures
+from xai_serve.pattern_theory.commands import gpt_figures
 from xai_serve.testing import write_gpt_checkpoint
 
 

@@ -79,8 +79,8 @@ def run_demo() -> None:
     ckpt = ensure_default_model()
     print_metrics(ckpt)
     # serving: archive `ckpt`, start TorchServe, explain test images over gRPC with every method, stop
+    from xai_serve.app.serving_section import serve_and_report
     from xai_serve.evaluation.certify import demo_certify  # issue 15: credentials of every method
-    from xai_serve.serving.demo import serve_and_report
 
     creds = demo_certify(ckpt, Path("demo") / "credentials", log=lambda msg: print(f"[demo] {msg}"))
     tic = time.perf_counter()
@@ -88,19 +88,21 @@ def run_demo() -> None:
         ckpt, out_dir=Path("demo"), credentials=creds, log=lambda msg: print(f"[demo] {msg}")
     )
     print(f"[demo] served and explained in {time.perf_counter() - tic:.1f} s")
-    from xai_serve.dissection.demo import demo_section  # seed C: `xai dissect`, linked from the report
+    from xai_serve.app.dissection_section import demo_section  # seed C: `xai dissect`, linked from the report
 
     tic = time.perf_counter()
     dissection = demo_section(ckpt, report)
     print(f"[demo] dissection report: {dissection.resolve()} ({time.perf_counter() - tic:.1f} s)")
-    from xai_serve.decomposition.demo import decomposed_section, link_from_report  # seed E
+    from xai_serve.app.decomposition_section import decomposed_section, link_from_report  # seed E
 
     tic = time.perf_counter()
     decomposed_section(ckpt, report.parent, log=lambda msg: print(f"[demo] {msg}"))
     link_from_report(report)
     page = report.parent / "decomposed.html"
     print(f"[demo] decomposed-layer page: {page.resolve()} ({time.perf_counter() - tic:.1f} s)")
-    from xai_serve.gpt.demo import gpt_section  # seed A: GPT model, class + component heatmaps
+    from xai_serve.app.pattern_theory_section import (
+        gpt_section,  # seed A: GPT model, class + component heatmaps
+    )
 
     tic = time.perf_counter()
     gpt_page = gpt_section(report, log=lambda msg: print(f"[demo] {msg}"))

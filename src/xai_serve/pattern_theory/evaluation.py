@@ -13,7 +13,7 @@ import torch
 
 from xai_serve.evaluation.context import EvalContext
 from xai_serve.evaluation.store import RunDir, write_csv
-from xai_serve.gpt.metrics import pixel_metrics, summarise
+from xai_serve.pattern_theory.metrics import pixel_metrics, summarise
 
 
 @torch.no_grad()

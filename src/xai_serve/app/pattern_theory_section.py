@@ -19,8 +19,8 @@ PIXELS = 3
 
 def gpt_section(report: Path, *, store: Path = Path("model_store"), log: Any = print) -> Path:
     """Train (first use) / reuse, archive and draw the GPT model; link the page from ``report``."""
-    from xai_serve.demo import ensure_default_model
-    from xai_serve.gpt.commands import gpt_figures
+    from xai_serve.app.demo import ensure_default_model
+    from xai_serve.pattern_theory.commands import gpt_figures
     from xai_serve.serving.archive import ArchiveOptions, build_archive
 
     tic = time.perf_counter()

@@ -10,8 +10,8 @@ from typer.testing import CliRunner
 from xai_serve.cli import app
 from xai_serve.data import pattern_digits as pd
 from xai_serve.data import pattern_growth as pg
-from xai_serve.gpt.commands import gpt_figures
-from xai_serve.gpt.figures import grow_from_maps
+from xai_serve.pattern_theory.commands import gpt_figures
+from xai_serve.pattern_theory.figures import grow_from_maps
 from xai_serve.testing import write_gpt_checkpoint
 
 
