@@ -169,8 +169,7 @@ def prepare(out: Path, config: DissectConfig, log: Callable[[str], None] = print
 
 
 def _weights_sha256(config: DissectConfig) -> str:
-    import hashlib
-
+    from xai_serve.hashing import file_sha256
     from xai_serve.models.checkpoint import WEIGHT_FILES
 
     path = Path(config.checkpoint) / WEIGHT_FILES.get(config.which, "")
@@ -178,11 +177,7 @@ def _weights_sha256(config: DissectConfig) -> str:
         from xai_serve.errors import CheckpointError
 
         raise CheckpointError(f"{config.checkpoint} has no {path.name} (which={config.which!r})")
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    return file_sha256(path)
 
 
 def _save_npy(path: Path, array: np.ndarray) -> None:

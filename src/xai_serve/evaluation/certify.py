@@ -24,6 +24,7 @@ from typing import Any
 from xai_serve.errors import InvalidParameterError
 from xai_serve.evaluation import credentials as cred
 from xai_serve.evaluation.sanity_rule import SANITY_THRESHOLD, SanityRule
+from xai_serve.hashing import file_sha256
 
 
 @dataclass
@@ -177,7 +178,7 @@ def certify(
             "model": card.model,
             "checkpoint": str(ckpt),
             "which": opts.which,
-            "checkpoint_sha256": cred.file_sha256(weights),
+            "checkpoint_sha256": file_sha256(weights),
             "dataset": dataset,
             "split": opts.split,
             "seed": opts.seed,

@@ -22,7 +22,6 @@ and the per-method summary served with every heatmap (:func:`summary`). Running 
 from __future__ import annotations
 
 import copy
-import hashlib
 import json
 import math
 from collections.abc import Mapping, Sequence
@@ -37,14 +36,6 @@ PIXEL_FLIP_MAX_PIXELS = 64 * 64  # larger inputs use region perturbation
 PIXEL_FLIP_STEPS = 64  # pixel flipping removes ceil(H*W / 64) pixels per step
 REGION_STEPS = 64  # region perturbation removes at most 64 tiles
 SUMMARY_FIELDS = ("certified", "sanity_pass", "sanity_spearman", "aopc_morf", "aopc_lerf", "abpc")
-
-
-def file_sha256(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with Path(path).open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def faithfulness_plan(input_hw: Sequence[int]) -> dict[str, Any]:

@@ -29,25 +29,11 @@ from typing import Any
 
 import numpy as np
 
+from xai_serve.atomic import atomic_write_bytes, atomic_write_text
 from xai_serve.errors import InvalidArgumentError
 
 RUN_FILE = "run.json"
 PARTS = "parts"
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that readers see the old file or the whole new one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def npz_bytes(arrays: Mapping[str, Any], compress: bool = False) -> bytes:

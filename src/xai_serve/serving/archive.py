@@ -27,8 +27,9 @@ import yaml
 
 from xai_serve.errors import CheckpointError, InvalidArgumentError
 from xai_serve.evaluation.credentials import FILE_NAME as CREDENTIALS_NAME
+from xai_serve.hashing import file_sha256
 from xai_serve.serving.credentials import REFUSE_KEY, SHA_KEY
-from xai_serve.serving.handler import CARD_FILE, CONFIG_KEY, sha256_of
+from xai_serve.serving.handler import CARD_FILE, CONFIG_KEY
 from xai_serve.serving.limits import CostLimits
 
 REPO = Path(__file__).resolve().parents[3]
@@ -123,7 +124,7 @@ def _add_credentials(options: ArchiveOptions, work: Path, weights_sha256: str) -
             "run `xai certify` on this checkpoint"
         )
     shutil.copyfile(options.credentials, work / CREDENTIALS_NAME)
-    return sha256_of(work / CREDENTIALS_NAME)
+    return file_sha256(work / CREDENTIALS_NAME)
 
 
 def build_archive(
@@ -163,7 +164,7 @@ def build_archive(
             from xai_serve.export.onnx_export import export_card_weights
 
             extra.append(export_card_weights(card, work / WEIGHTS_NAME, work / ONNX_NAME))
-        creds_sha = _add_credentials(options, work, sha256_of(work / WEIGHTS_NAME))
+        creds_sha = _add_credentials(options, work, file_sha256(work / WEIGHTS_NAME))
         if creds_sha:
             extra.append(work / CREDENTIALS_NAME)
         if options.dissection is not None:  # validated against the model's layers, packed as dissection.csv
@@ -172,7 +173,9 @@ def build_archive(
 
             extra.append(attach(options.dissection, work, create_model(card.model, **card.model_kwargs)))
         (work / "model-config.yaml").write_text(
-            yaml.safe_dump(model_config(options, sha256_of(work / WEIGHTS_NAME), creds_sha), sort_keys=False)
+            yaml.safe_dump(
+                model_config(options, file_sha256(work / WEIGHTS_NAME), creds_sha), sort_keys=False
+            )
         )
         handler = work / "xai_handler.py"
         handler.write_text(HANDLER_SHIM.read_text() if HANDLER_SHIM.is_file() else SHIM_TEXT)

@@ -18,6 +18,7 @@ from xai_client.api.v1 import explain_pb2 as pb
 
 from xai_serve.errors import CheckpointError, MethodRefusedError
 from xai_serve.evaluation import credentials as cred
+from xai_serve.hashing import file_sha256
 
 SHA_KEY = "credentials_sha256"  # model-config.yaml, under ``xai:``
 REFUSE_KEY = "refuse_failed_methods"
@@ -49,7 +50,7 @@ class ServedCredentials:
             raise CheckpointError(
                 f"model-config.yaml records {SHA_KEY} but the archive has no {cred.FILE_NAME}"
             )
-        if cred.file_sha256(path) != expected:
+        if file_sha256(path) != expected:
             raise CheckpointError(f"{cred.FILE_NAME}: sha256 differs from the archive's model-config.yaml")
         doc = cred.load(path)
         if weights_sha256 and doc["checkpoint_sha256"] != weights_sha256:

@@ -11,7 +11,6 @@ the batch, and a worker is never restarted because of a request).
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import logging
 import sys
@@ -23,6 +22,7 @@ import torch
 from xai_client.api.v1 import explain_pb2 as pb
 
 from xai_serve.errors import CheckpointError, InvalidInputError, XaiError
+from xai_serve.hashing import file_sha256
 from xai_serve.serving.credentials import ServedCredentials
 from xai_serve.serving.decode import GRPC_INPUT_KEY, Limits, parse_payload
 from xai_serve.serving.encode import Encoded, encode_grpc, encode_http
@@ -35,14 +35,6 @@ log = logging.getLogger(__name__)
 
 CARD_FILE = "model.json"
 CONFIG_KEY = "xai"  # our section of model-config.yaml
-
-
-def sha256_of(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _header(headers: dict[str, Any], name: str) -> str | None:
@@ -60,7 +52,7 @@ def load_served_model(model_dir: Path, serialized_file: str, xai_config: dict[st
     card = ModelCard.load(model_dir / CARD_FILE)
     weights = model_dir / serialized_file
     expected = xai_config.get("weights_sha256")
-    if expected and sha256_of(weights) != expected:
+    if expected and file_sha256(weights) != expected:
         raise CheckpointError(f"{weights.name}: sha256 differs from the archive's model-config.yaml")
     model = create_model(card.model, **card.model_kwargs)
     model.load_state_dict(load_state_dict_file(weights))

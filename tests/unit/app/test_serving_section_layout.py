@@ -9,8 +9,8 @@ import io
 import numpy as np
 from PIL import Image
 
-from xai_serve.explain import list_methods
 from xai_serve.app import serving_section as demo
+from xai_serve.explain import list_methods
 
 
 def _png(seed: int) -> bytes:

@@ -14,6 +14,7 @@ from xai_serve.evaluation import credentials as cred
 from xai_serve.evaluation.certify import CertifyOptions, context_runner, measure
 from xai_serve.evaluation.context import EvalContext
 from xai_serve.evaluation.sanity_rule import SANITY_THRESHOLD, SanityRule
+from xai_serve.hashing import file_sha256
 
 
 def test_rule_verdicts():
@@ -185,7 +186,7 @@ def test_cli_shards_merge_to_the_in_process_credentials(digits_checkpoint, tmp_p
     a, b = cred.load(whole["credentials"]), cred.load(merged["credentials"])
     assert a["methods"] == b["methods"] and a["samples"] == b["samples"] == 8 and a["split"] == "val"
     assert sorted(whole["passed"] + whole["failed"]) == ["gradient", "input_x_gradient"]
-    assert a["checkpoint_sha256"] == cred.file_sha256(digits_checkpoint / "best.pt")
+    assert a["checkpoint_sha256"] == file_sha256(digits_checkpoint / "best.pt")
 
 
 def test_report_table_shows_credentials_side_by_side(records):

@@ -23,6 +23,7 @@ from xai_client.results import explanation_from_proto
 from xai_serve.errors import CheckpointError, InvalidArgumentError
 from xai_serve.evaluation import credentials as cred
 from xai_serve.evaluation.sanity_rule import SanityRule
+from xai_serve.hashing import file_sha256
 from xai_serve.serving.archive import ArchiveOptions, build_archive
 from xai_serve.serving.handler import XaiHandler
 
@@ -39,7 +40,7 @@ def credentials_doc(weights: Path) -> dict:
     return cred.build(
         methods={"gradient": record(0.18, 0.8), "guided_backprop": record(0.62, 0.7)},
         rule=SanityRule().describe(),
-        config={"checkpoint_sha256": cred.file_sha256(weights), "seed": 0, "samples": 8, "split": "val"},
+        config={"checkpoint_sha256": file_sha256(weights), "seed": 0, "samples": 8, "split": "val"},
         versions={},
     )
 
