@@ -45,6 +45,7 @@ lint: venv
 	$(VENV)/bin/ruff check src client/src tests bench handlers
 	$(VENV)/bin/ruff format --check src client/src tests bench handlers
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 
 protos: venv
 	$(VPY) -m xai_serve.serving.protogen
