@@ -369,7 +369,7 @@ def _digits_rows(quick: bool) -> list[Measurement]:
         predict_req = build_request(png.read_bytes())
         ours = Client(cfg.grpc_address, "grpc", key_file=cfg.key_file, timeout=120, retries=0)
         trivial = Client(cfg_t.grpc_address, "grpc", key_file=cfg_t.key_file, timeout=120, retries=0)
-        from xai_serve.serving.decode import decode_input
+        from xai_serve.serving.inputs import decode_input
 
         x = decode_input(predict_req.input, service.card).x[None]
 

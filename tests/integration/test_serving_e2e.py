@@ -24,7 +24,7 @@ from xai_client.tensors import from_proto
 
 from xai_serve.explain import ModelContext, explain, list_methods
 from xai_serve.models import load_checkpoint
-from xai_serve.serving.decode import decode_input
+from xai_serve.serving.inputs import decode_input
 from xai_serve.testing import png_header_only
 
 pytestmark = pytest.mark.integration

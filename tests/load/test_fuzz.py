@@ -40,8 +40,10 @@ from xai_client.tokens import read_key_file
 
 from xai_serve.errors import XaiError
 from xai_serve.models import ModelCard
-from xai_serve.serving.decode import decode_input, parse_payload, validate_target
+from xai_serve.serving.inputs import decode_input
 from xai_serve.serving.service import ExplainService
+from xai_serve.serving.validate import validate_target
+from xai_serve.serving.wire import parse_payload
 
 pytestmark = [
     pytest.mark.slow,

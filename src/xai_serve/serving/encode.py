@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from google.protobuf import json_format
 from xai_client.api.v1 import explain_pb2 as pb
 
-from xai_serve.serving.decode import PROTOBUF_TYPES
+from xai_serve.serving.wire import PROTOBUF_TYPES
 
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"

@@ -9,9 +9,6 @@ is never served (NonFiniteResultError).
 
 from __future__ import annotations
 
-import math
-from typing import Any
-
 import numpy as np
 import torch
 from xai_client.api.v1 import explain_pb2 as pb
@@ -19,19 +16,20 @@ from xai_client.overlay import filters_overlay, to_png
 from xai_client.tensors import to_proto
 
 from xai_serve.errors import NonFiniteResultError
+from xai_serve.explain import Attribution
+from xai_serve.explain.decomposed import DecomposedAttribution
 
 PNG_FILTERS = 4  # filter maps shown in the overlay PNG
 
 
 def encode_filters(
-    h: pb.Heatmap, result: Any, j: int, pixels: torch.Tensor | None, values: np.ndarray
+    h: pb.Heatmap, result: Attribution, j: int, pixels: torch.Tensor | None, values: np.ndarray, scale: int
 ) -> None:
     """Fill ``h.filters`` from ``result.filters[j]`` (a no-op for results without filter evidence) and,
-    if ``h.png`` is set, redraw it with the top filters' maps."""
-    evidence = getattr(result, "filters", None)
-    if not evidence:
+    if ``h.png`` is set, redraw it with the top filters' maps, upscaled ``scale`` times as the map's."""
+    if not isinstance(result, DecomposedAttribution) or not result.filters:
         return
-    ev = evidence[j]
+    ev = result.filters[j]
     if not (bool(torch.isfinite(ev.contributions).all()) and bool(torch.isfinite(ev.maps).all())):
         raise NonFiniteResultError(
             f"method {h.method!r} produced NaN or infinite filter evidence; not served"
@@ -41,7 +39,6 @@ def encode_filters(
         item = h.filters.add(filter=int(f), contribution=float(c))
         to_proto(np.ascontiguousarray(m, dtype=np.float32), item.map)
     if h.png and pixels is not None:
-        scale = max(1, math.ceil(224 / max(values.shape[-1], 1)))
         badge = h.credential.sanity_pass if h.credential.certified else None
         h.png = to_png(
             filters_overlay(

@@ -24,12 +24,14 @@ from xai_client.api.v1 import explain_pb2 as pb
 from xai_serve.errors import CheckpointError, InvalidInputError, XaiError
 from xai_serve.hashing import file_sha256
 from xai_serve.serving.credentials import ServedCredentials
-from xai_serve.serving.decode import GRPC_INPUT_KEY, Limits, parse_payload
 from xai_serve.serving.encode import Encoded, encode_grpc, encode_http
+from xai_serve.serving.inputs import Limits
 from xai_serve.serving.limits import CostLimits
 from xai_serve.serving.metrics import TorchServeObserver
-from xai_serve.serving.service import ExplainService, status_of
+from xai_serve.serving.observer import status_of
+from xai_serve.serving.service import ExplainService
 from xai_serve.serving.threads import forward_macs, worker_threads
+from xai_serve.serving.wire import GRPC_INPUT_KEY, parse_payload
 
 log = logging.getLogger(__name__)
 

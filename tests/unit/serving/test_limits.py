@@ -6,6 +6,7 @@ NaN map is never served, the LRP parameter cache is an LRU of bounded size."""
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -18,6 +19,7 @@ from xai_serve.errors import InvalidArgumentError, ResourceExhaustedError
 from xai_serve.explain import list_methods
 from xai_serve.explain.lrp import param_cache_size, set_param_cache_limit
 from xai_serve.serving.limits import CostLimits, check_deadline
+from xai_serve.serving.ports import RegistryEngine
 from xai_serve.serving.service import ExplainService
 
 
@@ -118,11 +120,17 @@ def test_zero_stabiliser_is_refused_at_validation(service) -> None:
         assert _code(resp) == "INVALID_ARGUMENT" and "stabilizer" in resp.status.message
 
 
-def test_a_nan_map_is_never_served(model, card) -> None:
-    def nan_engine(model_, x, methods, targets, context=None):
-        return {m: torch.full_like(x, float("nan")) for m in methods}
+class NanEngine(RegistryEngine):
+    """The production engine with every map replaced by NaN (logits, classes and stats kept)."""
 
-    svc = ExplainService("tiny", model, card, methods_fn=list_methods, explain_fn=nan_engine)
+    def explain(self, model, x, methods, target, context):
+        results = super().explain(model, x, methods, target, context)
+        nan = float("nan")
+        return {name: replace(r, heatmap=torch.full_like(r.heatmap, nan)) for name, r in results.items()}
+
+
+def test_a_nan_map_is_never_served(model, card) -> None:
+    svc = ExplainService("tiny", model, card, engine=NanEngine())
     resp = svc.handle([build_request(_x(0), methods=["gradient"], normalized=True)])[0]
     assert _code(resp) == "OUT_OF_RANGE" and "NaN" in resp.status.message and not resp.heatmaps
 

@@ -11,6 +11,8 @@ from xai_client.tensors import from_proto
 
 from xai_serve.errors import InvalidInputError
 from xai_serve.explain import ModelContext, explain, list_methods
+from xai_serve.serving.heatmaps import OVERLAY_MIN_WIDTH, overlay_scale
+from xai_serve.serving.ports import RegistryEngine
 from xai_serve.serving.service import ExplainService
 
 
@@ -147,16 +149,22 @@ def test_observer_counts_by_method_and_status(model, card):
     )
 
 
-def test_unexpected_engine_failure_is_internal_and_isolated(model, card):
-    calls = []
+class FlakyEngine(RegistryEngine):
+    """The production engine, failing with a bug (not an XaiError) whenever class 9 is a target."""
 
-    def flaky(model_, x, methods, targets, context=None):
-        calls.append(len(targets))
-        if 9 in targets:
+    def __init__(self) -> None:
+        self.calls: list[int] = []
+
+    def explain(self, model, x, methods, target, context):
+        self.calls.append(len(x))
+        if 9 in (target if isinstance(target, list) else [target]):
             raise RuntimeError("boom")
-        return {m: x * 0 + 1 for m in methods}
+        return super().explain(model, x, methods, target, context)
 
-    svc = ExplainService("tiny", model, card, methods_fn=list_methods, explain_fn=flaky)
+
+def test_unexpected_engine_failure_is_internal_and_isolated(model, card, caplog):
+    engine = FlakyEngine()
+    svc = ExplainService("tiny", model, card, engine=engine)
     resps = svc.handle(
         [
             build_request(_x(0), methods=["gradient"], target=1, normalized=True),
@@ -165,4 +173,36 @@ def test_unexpected_engine_failure_is_internal_and_isolated(model, card):
     )
     assert [pb.Code.Name(r.status.code) for r in resps] == ["OK", "INTERNAL"]
     assert "boom" in resps[1].status.message
-    assert calls == [2, 1, 1]  # the batch, then each request alone
+    assert resps[0].heatmaps and not resps[1].heatmaps
+    assert engine.calls == [2, 2, 1, 1]  # the shared pass, the batch, then each request alone
+    assert any("request 1 failed" in r.getMessage() and r.exc_info for r in caplog.records)  # traceback
+
+
+class BrokenEvidence:
+    """Unit evidence (the ``UnitEvidence`` port) with a bug for class 9; one unit for every other class."""
+
+    def fill(self, h, req, model, x, target, method, result, j) -> None:
+        if target == 9:
+            raise KeyError("no unit table")
+        h.units.add(layer="features", unit=target, contribution=1.0, formula="stripes", iou=0.5)
+
+
+def test_a_bug_encoding_one_request_fails_that_request_alone(model, card, caplog):
+    svc = ExplainService("tiny", model, card, dissection=BrokenEvidence())
+    resps = svc.handle(
+        [
+            build_request(_x(0), methods=["gradient"], target=1, normalized=True),
+            build_request(_x(1), methods=["gradient"], target=9, normalized=True),
+            build_request(_x(2), methods=["gradient"], target=4, normalized=True),
+        ]
+    )
+    assert [pb.Code.Name(r.status.code) for r in resps] == ["OK", "INTERNAL", "OK"]
+    assert [u.unit for u in resps[0].heatmaps[0].units] == [1] and not resps[1].heatmaps
+    assert resps[2].heatmaps[0].units[0].unit == 4
+    assert any("request 1 failed" in r.getMessage() and r.exc_info for r in caplog.records)
+
+
+@pytest.mark.parametrize(("width", "scale"), [(28, 8), (32, 7), (224, 1), (500, 1), (0, 224)])
+def test_png_overlays_are_drawn_at_least_overlay_min_width_wide(width: int, scale: int) -> None:
+    assert overlay_scale(width) == scale
+    assert width * scale >= OVERLAY_MIN_WIDTH or width == 0

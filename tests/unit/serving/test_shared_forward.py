@@ -4,6 +4,8 @@ answers as the two-pass path (prediction, then explanation)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import pytest
 import torch
@@ -11,6 +13,7 @@ from xai_client.api.v1 import explain_pb2 as pb
 from xai_client.requests import build_request
 from xai_client.tensors import from_proto
 
+from xai_serve.serving.ports import RegistryEngine
 from xai_serve.serving.service import ExplainService
 
 
@@ -24,15 +27,21 @@ def _requests(methods: list[str], targets: list[int | None]) -> list[pb.ExplainR
     ]
 
 
-def _answer(service: ExplainService, model: torch.nn.Module, reqs: list[pb.ExplainRequest], shared: bool):
+class TwoPassEngine(RegistryEngine):
+    """The production engine, declaring that no method set reports the prediction of its own forward pass
+    (as an engine whose methods do not would): the service answers with its two-pass path."""
+
+    def prediction_pass(self, names: Sequence[str]) -> bool:
+        return False
+
+
+def _answer(service: ExplainService, model: torch.nn.Module, reqs: list[pb.ExplainRequest]):
     calls: list[int] = []
     hook = model.register_forward_hook(lambda m, i, o: calls.append(len(i[0])))
-    service._share_forward = shared
     try:
         responses = service.handle(reqs)
     finally:
         hook.remove()
-        service._share_forward = True
     return responses, calls
 
 
@@ -51,8 +60,9 @@ def test_one_forward_and_the_same_answers(model, card, methods, targets) -> None
     service = ExplainService("tiny", model, card)
     reqs = _requests(methods, targets)
     service.handle(reqs[:1])  # once per model: Grad-CAM's default-layer probe (a forward pass of 1)
-    shared, shared_calls = _answer(service, model, reqs, shared=True)
-    two_pass, two_pass_calls = _answer(service, model, reqs, shared=False)
+    shared, shared_calls = _answer(service, model, reqs)
+    two_pass_service = ExplainService("tiny", model, card, engine=TwoPassEngine())
+    two_pass, two_pass_calls = _answer(two_pass_service, model, reqs)
     assert shared_calls == [len(reqs)]  # one batched forward pass for prediction and explanation
     assert len(two_pass_calls) == 2
     for a, b in zip(shared, two_pass, strict=True):
@@ -69,7 +79,7 @@ def test_one_forward_and_the_same_answers(model, card, methods, targets) -> None
 def test_mixed_targets_take_the_two_pass_path(model, card) -> None:
     service = ExplainService("tiny", model, card)
     reqs = _requests(["gradient"], [None, 3])  # "predicted" beside a class index: not shareable
-    responses, calls = _answer(service, model, reqs, shared=True)
+    responses, calls = _answer(service, model, reqs)
     assert len(calls) == 2
     assert [r.status.code for r in responses] == [pb.OK, pb.OK]
     assert responses[1].heatmaps[0].target == 3

@@ -16,7 +16,7 @@ from xai_client.targets import (
 )
 
 from xai_serve.errors import InvalidInputError, InvalidTargetError
-from xai_serve.serving.decode import parse_payload
+from xai_serve.serving.wire import parse_payload
 
 
 @pytest.mark.parametrize(

@@ -111,7 +111,7 @@ def test_service_answers_the_requested_form(model, card, reduction, value_type) 
 
 def test_raw_image_headers_set_value_options(digit_png) -> None:
     from xai_serve.errors import InvalidInputError
-    from xai_serve.serving.decode import parse_payload
+    from xai_serve.serving.wire import parse_payload
 
     headers = {"X-Xai-Method": "gradient", "X-Xai-Reduction": "abs_sum", "X-Xai-Value-Type": "uint8"}
     req = parse_payload({"body": digit_png}, "image/png", headers)

@@ -1,4 +1,4 @@
-"""Request decoding and validation (no model involved)."""
+"""Input tensors: PNG/JPEG bytes and pixel tensors -> the model's normalised input (no model involved)."""
 
 from __future__ import annotations
 
@@ -10,14 +10,8 @@ import torch
 from xai_client.api.v1 import explain_pb2 as pb
 from xai_client.tensors import to_proto
 
-from xai_serve.errors import InvalidInputError, InvalidTargetError
-from xai_serve.serving.decode import (
-    Limits,
-    decode_input,
-    parse_payload,
-    parse_protobuf,
-    validate_target,
-)
+from xai_serve.errors import InvalidInputError
+from xai_serve.serving.inputs import Limits, decode_input, header_size
 from xai_serve.testing import png_header_only
 
 
@@ -150,61 +144,7 @@ def test_empty_input(card):
         decode_input(pb.Input(), card)
 
 
-def test_protobuf_parsing():
-    with pytest.raises(InvalidInputError, match="empty request"):
-        parse_protobuf(b"")
-    with pytest.raises(InvalidInputError, match="malformed"):
-        parse_protobuf(b"\xff\xff\xff\xff garbage")
-    req = pb.ExplainRequest(methods=[pb.MethodRequest(name="gradient")])
-    req.input.encoded = b"x"
-    assert parse_protobuf(req.SerializeToString()) == req
-
-
-def test_payload_forms(digit_png):
-    req = pb.ExplainRequest()
-    req.input.encoded = digit_png
-    req.methods.add(name="gradient", params={"abs": "true"})
-    req.target.class_index = 4
-    assert parse_payload({"xai_request": req.SerializeToString()}, None) == req
-    assert parse_payload({"body": req.SerializeToString()}, "application/x-protobuf") == req
-    # TorchServe hands JSON bodies over already decoded
-    from google.protobuf import json_format
-
-    as_json = json_format.MessageToDict(req)
-    assert parse_payload({"body": as_json}, "application/json") == req
-    # a raw image with query parameters
-    raw = parse_payload(
-        {"body": digit_png, "method": b"gradient,gradcam", "target": b"top2", "output": b"png"}, "image/png"
-    )
-    assert [m.name for m in raw.methods] == ["gradient", "gradcam"]
-    assert raw.target.top_k == 2
-    assert raw.output == pb.OUTPUT_FORM_PNG
-    hdr = parse_payload({"body": digit_png}, "image/png", {"X-Xai-Method": "lrp", "X-Xai-Target": "3"})
-    assert [m.name for m in hdr.methods] == ["lrp"] and hdr.target.class_index == 3
-    with pytest.raises(InvalidInputError, match="empty request"):
-        parse_payload({}, None)
-    with pytest.raises(InvalidInputError, match="malformed JSON"):
-        parse_payload({"body": b"{not json"}, "application/json")
-    with pytest.raises(InvalidTargetError):
-        parse_payload({"body": digit_png, "target": b"banana"}, "image/png")
-
-
-def test_target_validation():
-    validate_target(pb.Target(class_index=9), 10)
-    validate_target(pb.Target(predicted=True), 10)
-    for bad in (
-        pb.Target(class_index=10),
-        pb.Target(class_index=-1),
-        pb.Target(top_k=11),
-        pb.Target(top_k=0),
-    ):
-        with pytest.raises(InvalidTargetError):
-            validate_target(bad, 10)
-
-
 def test_header_size_reads_png_and_jpeg(encode_png):
-    from xai_serve.serving.decode import header_size
-
     arr = np.zeros((31, 47), np.uint8)
     assert header_size(encode_png(arr)) == (47, 31)
     assert header_size(encode_png(arr, "JPEG")) == (47, 31)
