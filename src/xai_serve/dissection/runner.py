@@ -165,7 +165,7 @@ def prepare(out: Path, config: DissectConfig, log: Callable[[str], None] = print
         _save_npy(out / THRESHOLDS, t)
     if not (out / CONCEPTS / "concepts.json").is_file():
         log(f"concept masks of {len(dataset.names)} concepts")
-        dataset.concept_store().save(out / CONCEPTS)
+        ConceptStore.from_dataset(dataset).save(out / CONCEPTS)
 
 
 def _weights_sha256(config: DissectConfig) -> str:
