@@ -64,7 +64,8 @@ def run_command(
     address: Annotated[str | None, typer.Option(help="Ray cluster address (default: a local Ray)")] = None,
 ) -> None:
     """Dissect one layer; resumable, shardable (then `xai dissect merge OUT`)."""
-    from xai_serve.dissection.runner import DissectConfig, dissect, parse_shard
+    from xai_serve.dissection.runner import DissectConfig, dissect
+    from xai_serve.jobs.shard import Shard
 
     try:
         config = DissectConfig(
@@ -93,7 +94,7 @@ def run_command(
         summary = dissect(
             out,
             config,
-            shard=parse_shard(shard),
+            shard=Shard.parse(shard) if shard is not None else None,
             workers=workers,
             overwrite=overwrite,
             log=lambda m: typer.echo(f"[dissect] {m}", err=True),

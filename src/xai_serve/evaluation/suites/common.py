@@ -9,8 +9,8 @@ import numpy as np
 from tqdm import tqdm
 
 from xai_serve.evaluation.context import EvalContext
-from xai_serve.evaluation.store import RunDir
 from xai_serve.jobs.metrics import current_metrics
+from xai_serve.jobs.rundir import RunDir
 from xai_serve.jobs.shard import ShardComplete, current_shard
 
 BatchFn = Callable[[int, slice], dict[str, np.ndarray]]
