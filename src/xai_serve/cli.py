@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import typer
 
+from xai_serve.app import commands as app_commands
 from xai_serve.decomposition import commands as decomposition_commands
 from xai_serve.dissection import commands as dissection_commands
 from xai_serve.evaluation import certify_commands
@@ -34,16 +35,9 @@ for _module in (
     export_commands,
     gpt_commands,
     visualise_commands,
+    app_commands,  # last: `xai dissect demo` joins the dissect group
 ):
     _module.register(app)
-
-
-@app.command()
-def demo() -> None:
-    """Run the main job on the built-in digits data (see README)."""
-    from xai_serve.app.demo import run_demo
-
-    run_demo()
 
 
 def main() -> None:
