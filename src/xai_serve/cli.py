@@ -1,9 +1,15 @@
 """The ``xai`` command. Each part of the project contributes its sub-commands through a
 ``register(app)`` function in its own ``commands`` module, so this file only assembles them.
-Heavy imports (torch) happen inside the command bodies, keeping ``xai --help`` fast."""
+Heavy imports (torch) happen inside the command bodies, keeping ``xai --help`` fast.
+
+Help on a terminal is typer's (rich panels); piped or redirected (``xai --help | less``, a CI log) it is
+click's plain text: no ANSI codes, no box drawing, every option name and command summary whole."""
 
 from __future__ import annotations
 
+import sys
+
+import click
 import typer
 
 from xai_serve.app import commands as app_commands
@@ -40,8 +46,22 @@ for _module in (
     _module.register(app)
 
 
+def plain_help(command: click.Command) -> None:
+    """Switch ``command`` and every sub-command to click's plain help, with each command's whole first
+    paragraph as its summary in a group's listing (click would cut it to the width with "...")."""
+    if hasattr(command, "rich_markup_mode"):
+        command.rich_markup_mode = None
+    if not command.short_help and command.help:
+        command.short_help = " ".join(command.help.strip().split("\n\n")[0].split())
+    for sub in getattr(command, "commands", {}).values():
+        plain_help(sub)
+
+
 def main() -> None:
-    app()
+    command = typer.main.get_command(app)
+    if not sys.stdout.isatty():
+        plain_help(command)
+    command()
 
 
 if __name__ == "__main__":
