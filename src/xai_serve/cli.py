@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import sys
 
-import click
 import typer
+from typer.core import TyperCommand, TyperGroup
 
 from xai_serve.app import commands as app_commands
 from xai_serve.decomposition import commands as decomposition_commands
@@ -46,11 +46,10 @@ for _module in (
     _module.register(app)
 
 
-def plain_help(command: click.Command) -> None:
+def plain_help(command: TyperCommand | TyperGroup) -> None:
     """Switch ``command`` and every sub-command to click's plain help, with each command's whole first
     paragraph as its summary in a group's listing (click would cut it to the width with "...")."""
-    if hasattr(command, "rich_markup_mode"):
-        command.rich_markup_mode = None
+    command.rich_markup_mode = None
     if not command.short_help and command.help:
         command.short_help = " ".join(command.help.strip().split("\n\n")[0].split())
     for sub in getattr(command, "commands", {}).values():
@@ -59,7 +58,7 @@ def plain_help(command: click.Command) -> None:
 
 def main() -> None:
     command = typer.main.get_command(app)
-    if not sys.stdout.isatty():
+    if not sys.stdout.isatty() and isinstance(command, TyperCommand | TyperGroup):
         plain_help(command)
     command()
 

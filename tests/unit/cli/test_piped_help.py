@@ -8,8 +8,8 @@ import re
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
-import click
 import typer
 
 from xai_serve.cli import app
@@ -17,10 +17,10 @@ from xai_serve.cli import app
 BOX_DRAWING = re.compile("[\u2500-\u257f]")
 
 
-def _tree() -> list[tuple[list[str], click.Command]]:
-    found: list[tuple[list[str], click.Command]] = []
+def _tree() -> list[tuple[list[str], Any]]:
+    found: list[tuple[list[str], Any]] = []
 
-    def walk(cmd: click.Command, path: list[str]) -> None:
+    def walk(cmd: Any, path: list[str]) -> None:
         found.append((path, cmd))
         for name, sub in (getattr(cmd, "commands", None) or {}).items():
             walk(sub, [*path, name])
@@ -33,8 +33,7 @@ def _piped_help(path: list[str]) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "FORCE_COLOR", "TERMINAL_WIDTH")}
     return subprocess.run(
         [sys.executable, "-m", "xai_serve.cli", *path, "--help"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        capture_output=True,  # stdout is a pipe, as in `xai --help | cat`
         text=True,
         timeout=120,
         env=env,
@@ -50,6 +49,7 @@ def test_piped_help_is_plain_and_complete() -> None:
     assert len(tree) > 20
     with ThreadPoolExecutor(4) as pool:
         results = list(pool.map(_piped_help, [path for path, _ in tree]))
+    checked: set[str] = set()
     for (path, cmd), res in zip(tree, results, strict=True):
         name = " ".join(["xai", *path])
         out = res.stdout
@@ -57,11 +57,14 @@ def test_piped_help_is_plain_and_complete() -> None:
         assert "\x1b" not in out, name
         assert not BOX_DRAWING.search(out), name
         assert out.startswith("Usage: "), name
-        for param in cmd.params:
-            if isinstance(param, click.Option) and not param.hidden:
-                for opt in [*param.opts, *param.secondary_opts]:
-                    assert _whole(opt, out), f"{name}: {opt} missing or cut"
+        options = [p for p in cmd.params if p.param_type_name == "option" and not p.hidden]
+        assert _whole("--help", out), name
+        for param in options:
+            for opt in [*param.opts, *param.secondary_opts]:
+                checked.add(opt)
+                assert _whole(opt, out), f"{name}: {opt} missing or cut"
         flat = " ".join(out.split())
         for sub_name, sub in (getattr(cmd, "commands", None) or {}).items():
             summary = " ".join((sub.help or "").strip().split("\n\n")[0].split())
             assert _whole(sub_name, out) and summary in flat, f"{name}: {sub_name}'s summary cut"
+    assert {"--units-per-part", "--overwrite", "--no-overwrite", "--checkpoint"} <= checked
