@@ -1,11 +1,18 @@
 """The ``xai`` command. Each part of the project contributes its sub-commands through a
 ``register(app)`` function in its own ``commands`` module, so this file only assembles them.
-Heavy imports (torch) happen inside the command bodies, keeping ``xai --help`` fast."""
+Heavy imports (torch) happen inside the command bodies, keeping ``xai --help`` fast.
+
+Help on a terminal is typer's (rich panels); piped or redirected (``xai --help | less``, a CI log) it is
+click's plain text: no ANSI codes, no box drawing, every option name and command summary whole."""
 
 from __future__ import annotations
 
-import typer
+import sys
 
+import typer
+from typer.core import TyperCommand, TyperGroup
+
+from xai_serve.app import commands as app_commands
 from xai_serve.decomposition import commands as decomposition_commands
 from xai_serve.dissection import commands as dissection_commands
 from xai_serve.evaluation import certify_commands
@@ -34,20 +41,26 @@ for _module in (
     export_commands,
     gpt_commands,
     visualise_commands,
+    app_commands,  # last: `xai dissect demo` joins the dissect group
 ):
     _module.register(app)
 
 
-@app.command()
-def demo() -> None:
-    """Run the main job on the built-in digits data (see README)."""
-    from xai_serve.app.demo import run_demo
-
-    run_demo()
+def plain_help(command: TyperCommand | TyperGroup) -> None:
+    """Switch ``command`` and every sub-command to click's plain help, with each command's whole first
+    paragraph as its summary in a group's listing (click would cut it to the width with "...")."""
+    command.rich_markup_mode = None
+    if not command.short_help and command.help:
+        command.short_help = " ".join(command.help.strip().split("\n\n")[0].split())
+    for sub in getattr(command, "commands", {}).values():
+        plain_help(sub)
 
 
 def main() -> None:
-    app()
+    command = typer.main.get_command(app)
+    if not sys.stdout.isatty() and isinstance(command, TyperCommand | TyperGroup):
+        plain_help(command)
+    command()
 
 
 if __name__ == "__main__":

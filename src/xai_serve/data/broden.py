@@ -187,14 +187,3 @@ class BrodenDataset:
                 if c is not None:
                     out.append((c, None))
         return out
-
-    def concept_store(self) -> Any:
-        """All concept masks as a packed :class:`~xai_serve.dissection.concepts.ConceptStore`."""
-        from xai_serve.dissection import bitsets
-        from xai_serve.dissection.concepts import ConceptStore
-
-        items: list[tuple[int, int, np.ndarray | None]] = []
-        for i in range(len(self)):
-            for c, mask in self.concept_masks(i):
-                items.append((i, c, None if mask is None else bitsets.pack(mask)))
-        return ConceptStore.build(self.names, self.label_category, self.mask_size, len(self), items)

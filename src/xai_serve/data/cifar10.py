@@ -14,12 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch.utils.data import Dataset, Subset
+from torch.utils.data import Dataset
 
 from xai_serve.data.bundle import DatasetBundle
 from xai_serve.data.local import data_root, require_files
 from xai_serve.data.registry import register_dataset
-from xai_serve.data.splits import holdout_split
+from xai_serve.data.splits import holdout_subset
 from xai_serve.errors import DatasetNotFoundError, InvalidParameterError
 
 MEAN = [125.3 / 255, 123.0 / 255, 113.9 / 255]
@@ -93,8 +93,7 @@ def load_cifar10(
     full = CifarBatches([base / "cifar-10-batches-py" / n for n in names], transforms.Compose(steps))
     dataset: Dataset[tuple[torch.Tensor, int]] = full
     if split != "test":
-        train_idx, val_idx = holdout_split(len(full), val_fraction, seed)
-        dataset = Subset(full, (train_idx if split == "train" else val_idx).tolist())
+        dataset = holdout_subset(full, split, val_fraction, seed)
     return DatasetBundle(
         name="cifar10",
         split=split,

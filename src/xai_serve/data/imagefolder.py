@@ -13,11 +13,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import torch
-from torch.utils.data import Dataset, Subset
+from torch.utils.data import Dataset
 
 from xai_serve.data.bundle import DatasetBundle
 from xai_serve.data.registry import register_dataset
-from xai_serve.data.splits import holdout_split
+from xai_serve.data.splits import holdout_subset
 from xai_serve.errors import DatasetNotFoundError, InvalidParameterError
 
 LAYOUT = "expected <root>/<split>/<class name>/<image files> with split in train, val, test"
@@ -81,8 +81,7 @@ def load_imagefolder(
     full = datasets.ImageFolder(str(folder), transform=transforms.Compose([to_tensor, normalise]))
     dataset: Dataset[tuple[torch.Tensor, int]] = full
     if carve:
-        train_idx, val_idx = holdout_split(len(full), val_fraction, seed)
-        dataset = Subset(full, (train_idx if split == "train" else val_idx).tolist())
+        dataset = holdout_subset(full, split, val_fraction, seed)
     return DatasetBundle(
         name="imagefolder",
         split=split,

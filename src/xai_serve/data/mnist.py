@@ -10,12 +10,12 @@ from __future__ import annotations
 import os
 
 import torch
-from torch.utils.data import Dataset, Subset
+from torch.utils.data import Dataset
 
 from xai_serve.data.bundle import DatasetBundle
 from xai_serve.data.local import data_root, require_files
 from xai_serve.data.registry import register_dataset
-from xai_serve.data.splits import holdout_split
+from xai_serve.data.splits import holdout_subset
 from xai_serve.errors import InvalidParameterError
 
 MEAN, STD = [0.1307], [0.3081]
@@ -51,8 +51,7 @@ def load_mnist(
     full = datasets.MNIST(str(base), train=split != "test", transform=transform, download=False)
     dataset: Dataset[tuple[torch.Tensor, int]] = full
     if split != "test":
-        train_idx, val_idx = holdout_split(len(full), val_fraction, seed)
-        dataset = Subset(full, (train_idx if split == "train" else val_idx).tolist())
+        dataset = holdout_subset(full, split, val_fraction, seed)
     return DatasetBundle(
         name="mnist",
         split=split,

@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, TypeVar
+
 import numpy as np
+
+from xai_serve.errors import InvalidParameterError
+
+if TYPE_CHECKING:
+    from torch.utils.data import Dataset
+
+T = TypeVar("T")
 
 
 def stratified_split(
@@ -28,3 +37,14 @@ def holdout_split(n: int, val_fraction: float, seed: int) -> tuple[np.ndarray, n
     perm = np.random.default_rng(seed).permutation(n)
     n_val = round(val_fraction * n)
     return np.sort(perm[n_val:]), np.sort(perm[:n_val])
+
+
+def holdout_subset(full: Dataset[T], part: str, val_fraction: float, seed: int) -> Dataset[T]:
+    """The ``train`` or ``val`` part of ``full`` under the seeded :func:`holdout_split` (for data sets
+    that ship no validation split: the same ``full``, fraction and seed always give the same part)."""
+    from torch.utils.data import Subset
+
+    if part not in ("train", "val"):
+        raise InvalidParameterError(f"a holdout part is train or val, got {part!r}")
+    train_idx, val_idx = holdout_split(len(full), val_fraction, seed)  # type: ignore[arg-type]
+    return Subset(full, (train_idx if part == "train" else val_idx).tolist())

@@ -66,9 +66,9 @@ def extract(
         model.eval()
         bar: Any = range(0, n, batch_size)
         if progress:
-            from tqdm import tqdm
+            from xai_serve.jobs.progress import progress as progress_bar
 
-            bar = tqdm(bar, desc=f"activations {layer}", unit="batch")
+            bar = progress_bar(bar, desc=f"activations {layer}", unit="batch")
         with torch.no_grad():
             for lo in bar:
                 x = np.stack(

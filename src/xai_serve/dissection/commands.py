@@ -4,13 +4,12 @@ only inside the command bodies.
     xai dissect run --checkpoint CKPT --broden DIR --layer NAME --out OUT [--shard K/N] [--workers P]
     xai dissect merge OUT
     xai dissect synth OUT [--images N]          # a small synthetic Broden-format folder
-    xai dissect demo [--out dissect/demo]       # digits SimpleNet on a synthetic set
+    xai dissect demo [--out dissect/demo]       # digits SimpleNet on a synthetic set (app.commands)
 """
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -64,7 +63,8 @@ def run_command(
     address: Annotated[str | None, typer.Option(help="Ray cluster address (default: a local Ray)")] = None,
 ) -> None:
     """Dissect one layer; resumable, shardable (then `xai dissect merge OUT`)."""
-    from xai_serve.dissection.runner import DissectConfig, dissect, parse_shard
+    from xai_serve.dissection.runner import DissectConfig, dissect
+    from xai_serve.jobs.shard import Shard
 
     try:
         config = DissectConfig(
@@ -93,7 +93,7 @@ def run_command(
         summary = dissect(
             out,
             config,
-            shard=parse_shard(shard),
+            shard=Shard.parse(shard) if shard is not None else None,
             workers=workers,
             overwrite=overwrite,
             log=lambda m: typer.echo(f"[dissect] {m}", err=True),
@@ -128,23 +128,6 @@ def synth_command(
 
     write_synthetic_broden(out, images, image_size=image_size, mask_size=mask_size, seed=seed)
     typer.echo(json.dumps({"out": out, "images": images}))
-
-
-@dissect_app.command("demo")
-def demo_command(
-    out: Annotated[str, typer.Option(help="output folder")] = "dissect/demo",
-    checkpoint: Annotated[
-        str | None, typer.Option(help="checkpoint (default: the demo's digits SimpleNet)")
-    ] = None,
-) -> None:
-    """Dissect the digits SimpleNet on a synthetic Broden-format set (about a minute)."""
-    from xai_serve.app.dissection_section import run_dissection_demo
-
-    try:
-        report = run_dissection_demo(Path(checkpoint) if checkpoint else None, Path(out))
-    except XaiError as exc:
-        raise _fail(exc) from exc
-    typer.echo(f"report: {report}")
 
 
 def register(app: typer.Typer) -> None:

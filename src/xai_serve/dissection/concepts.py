@@ -22,12 +22,16 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from xai_serve.atomic import atomic_write_bytes, atomic_write_text
 from xai_serve.dissection import bitsets
 from xai_serve.errors import DatasetNotFoundError, InvalidArgumentError
+
+if TYPE_CHECKING:
+    from xai_serve.data.broden import BrodenDataset
 
 ZERO_ROW = 0
 FULL_ROW = 1
@@ -63,6 +67,16 @@ class ConceptStore:
         return self.shape[0] * self.shape[1]
 
     # ------------------------------------------------------------------ building
+    @classmethod
+    def from_dataset(cls, dataset: BrodenDataset) -> ConceptStore:
+        """Every concept mask of a Broden-format probing set, packed (several layers of a pixel
+        category are OR-ed by :meth:`build`)."""
+        items: list[tuple[int, int, np.ndarray | None]] = []
+        for i in range(len(dataset)):
+            for c, mask in dataset.concept_masks(i):
+                items.append((i, c, None if mask is None else bitsets.pack(mask)))
+        return cls.build(dataset.names, dataset.label_category, dataset.mask_size, len(dataset), items)
+
     @classmethod
     def build(
         cls,

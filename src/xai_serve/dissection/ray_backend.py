@@ -22,7 +22,7 @@ def _shard_task(out: str, config: Any, shard: Shard) -> int:
     from xai_serve.dissection.runner import dissect
 
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    dissect(out, config, shard=(shard.index, shard.count), log=lambda _m: None)
+    dissect(out, config, shard=shard, log=lambda _m: None)
     return shard.index
 
 
@@ -37,7 +37,8 @@ def dissect_on_ray(
 ) -> dict[str, Any]:
     """Dissect with the parts on Ray (``address`` or a local Ray); returns the merged summary."""
     from xai_serve.dissection import activations as acts
-    from xai_serve.dissection.runner import merge, open_run, part_ranges, prepare
+    from xai_serve.dissection.layout import part_ranges
+    from xai_serve.dissection.runner import merge, open_run, prepare
 
     out = Path(out)
     open_run(out, config, overwrite=overwrite)

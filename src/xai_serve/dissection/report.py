@@ -12,6 +12,15 @@ from typing import Any
 import numpy as np
 
 from xai_serve.atomic import atomic_write_bytes, atomic_write_text
+from xai_serve.dissection.layout import (
+    COLUMNS,
+    HISTORY,
+    REPORT,
+    REPORT_PAGES,
+    RESULTS,
+    part_name,
+    part_ranges,
+)
 from xai_serve.dissection.units import upsample
 
 SCORE_THRESHOLD = 0.04  # IoU above which a unit counts as interpretable (C.2)
@@ -65,7 +74,6 @@ def write_unit_range(
     mask_shape: tuple[int, int],
 ) -> None:
     from xai_serve.data.broden import BrodenDataset
-    from xai_serve.dissection.runner import part_name
 
     dataset = BrodenDataset(config.broden, index=config.index, limit=config.limit)
     body = [
@@ -78,7 +86,7 @@ def write_unit_range(
         png = _strip(
             dataset, u["top_images"], np.asarray(feats[u["top_images"], unit]), thresh[unit], mask_shape
         )
-        atomic_write_bytes(out / "report" / "img" / f"unit_{unit:05d}.png", png)
+        atomic_write_bytes(out / REPORT_PAGES / "img" / f"unit_{unit:05d}.png", png)
         body.append(
             f"<div class='unit' id='unit{unit}'><h3>unit {unit}: <code>{html.escape(u['formula'])}</code> "
             f"IoU {u['iou']:.4f}</h3><p>best single concept <code>{html.escape(u['single'])}</code> "
@@ -86,7 +94,7 @@ def write_unit_range(
             f"<img src='img/unit_{unit:05d}.png' alt='unit {unit} top images'></div>"
         )
     page = _page(f"dissection {config.layer} units {lo}..{hi - 1}", body)
-    atomic_write_text(out / "report" / f"{part_name(lo, hi)}.html", page)
+    atomic_write_text(out / REPORT_PAGES / f"{part_name(lo, hi)}.html", page)
 
 
 def _page(title: str, body: list[str]) -> str:
@@ -97,8 +105,6 @@ def _page(title: str, body: list[str]) -> str:
 
 
 def write_results(out: Path, config: Any, units: list[dict[str, Any]], n_units: int) -> None:
-    from xai_serve.dissection.runner import COLUMNS, HISTORY, RESULTS, part_name, part_ranges
-
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(["layer", *COLUMNS])
@@ -140,7 +146,7 @@ def write_results(out: Path, config: Any, units: list[dict[str, Any]], n_units: 
         f"({html.escape(config.index)}), quantile {config.quantile}, beam {config.beam}, penalty "
         f"{config.penalty}, formulas up to {config.max_length} concepts.</p></details>"
     )
-    atomic_write_text(out / "report.html", _page(f"dissection {config.layer}", body))
+    atomic_write_text(out / REPORT, _page(f"dissection {config.layer}", body))
 
 
 def read_results(path: str | Path) -> list[dict[str, Any]]:

@@ -1,28 +1,18 @@
 """A dissection run of one layer: prepare, resumable parts per unit range, shard, merge.
 
-Run directory::
-
-    run.json                  configuration (compared when the run is continued)
-    activations.npy/.json     the layer's activations (memory map) and their shape
-    thresholds.npy            per-unit thresholds T[u]
-    concepts/                 the probing set's concept masks, packed (ConceptStore)
-    parts/units_A-B.json      results, history and top images of units A..B-1 (one atomic file each)
-    report/units_A-B.html     the unit range's HTML report (+ report/img/unit_U.png)
-    results.csv  history.log  report.html  summary.json     assembled from all parts (merge)
-
-Units are independent: part ``i`` covers units ``[i*P, (i+1)*P)``; ``--shard K/N`` runs the parts with
-``i % N == K-1``; ``workers`` runs them in separate processes; a killed run continues where it
-stopped (finished parts are kept, a half-written file is only ever a temporary) and the merged
-outputs are identical to one uninterrupted run. Nothing in a part depends on the others, so any
-batch backend (in-process, shards, Ray) can run :func:`run_part` for each part and call
-:func:`merge`.
+The run directory is a :class:`~xai_serve.jobs.rundir.RunDir` with JSON parts; its files are listed in
+:mod:`xai_serve.dissection.layout`. Units are independent: part ``i`` covers units ``[i*P, (i+1)*P)``;
+``--shard K/N`` runs the parts with ``i % N == K`` (:class:`~xai_serve.jobs.shard.Shard`); ``workers``
+runs them in separate processes; a killed run continues where it stopped (finished parts are kept, a
+half-written file is only ever a temporary) and the merged outputs are identical to one uninterrupted
+run. Nothing in a part depends on the others, so any batch backend (in-process, shards, Ray) can run
+:func:`run_part` for each part and call :func:`merge`.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -33,27 +23,20 @@ import numpy as np
 from xai_serve.atomic import atomic_write_bytes, atomic_write_text
 from xai_serve.dissection import activations as acts
 from xai_serve.dissection.concepts import ConceptStore
+from xai_serve.dissection.layout import (
+    CONCEPTS,
+    REPORT,
+    RESULTS,
+    SUMMARY,
+    THRESHOLDS,
+    part_name,
+    part_ranges,
+)
 from xai_serve.dissection.search import Searcher
 from xai_serve.dissection.units import DEFAULT_QUANTILE, thresholds, unit_masks
 from xai_serve.errors import InvalidArgumentError, InvalidParameterError
-
-RUN_FILE = "run.json"
-PARTS = "parts"
-THRESHOLDS = "thresholds.npy"
-CONCEPTS = "concepts"
-RESULTS = "results.csv"
-HISTORY = "history.log"
-COLUMNS = [
-    "unit",
-    "formula",
-    "iou",
-    "single",
-    "single_iou",
-    "length",
-    "primitives",
-    "mask_pixels",
-    "category",
-]
+from xai_serve.jobs.rundir import RECORD_PARTS, RUN_FILE, RunDir
+from xai_serve.jobs.shard import Shard
 
 
 @dataclass
@@ -88,65 +71,22 @@ class DissectConfig:
         return d
 
 
-def parse_shard(text: str | None) -> tuple[int, int] | None:
-    """``"K/N"`` (0 <= K < N, like ``xai evaluate --shard`` and a Kubernetes Indexed Job's
-    JOB_COMPLETION_INDEX) -> (K, N); one grammar for every batch job (``jobs.shard.Shard``)."""
-    if text is None:
-        return None
-    from xai_serve.jobs.shard import Shard
-
-    shard = Shard.parse(text)
-    return shard.index, shard.count
-
-
-def part_ranges(n_units: int, per_part: int) -> list[tuple[int, int]]:
-    return [(lo, min(n_units, lo + per_part)) for lo in range(0, n_units, per_part)]
-
-
-def part_name(lo: int, hi: int) -> str:
-    return f"units_{lo:05d}-{hi:05d}"
-
-
-def shard_ranges(ranges: list[tuple[int, int]], shard: tuple[int, int] | None) -> list[tuple[int, int]]:
-    if shard is None:
-        return ranges
-    k, n = shard
-    return [r for i, r in enumerate(ranges) if i % n == k]
+def shard_ranges(ranges: list[tuple[int, int]], shard: Shard | None) -> list[tuple[int, int]]:
+    """The unit ranges of the parts ``shard`` computes (every part without one)."""
+    return [r for i, r in enumerate(ranges) if shard is None or shard.owns(i)]
 
 
 # ---------------------------------------------------------------------- preparation
-def open_run(out: Path, config: DissectConfig, *, overwrite: bool = False) -> None:
-    """Create ``out`` with ``run.json`` or check that an existing run has the same configuration
-    (``config.weights_sha256`` is filled from the checkpoint when empty)."""
+def open_run(out: Path, config: DissectConfig, *, overwrite: bool = False, shared: bool = False) -> RunDir:
+    """Create the run in ``out`` or continue the one there, which must have the same configuration
+    (``config.weights_sha256`` is filled from the checkpoint when empty). ``overwrite`` replaces a run;
+    ``shared``: one of several processes filling the run at once (a shard: nothing is removed)."""
     config.check()
     if not config.weights_sha256:
         config.weights_sha256 = _weights_sha256(config)
-    run_file = out / RUN_FILE
-    if run_file.is_file() and not overwrite:
-        old = json.loads(run_file.read_text())
-        new = config.key()
-        diff = sorted(k for k in set(old) | set(new) if k != "batch_size" and old.get(k) != new.get(k))
-        if diff:
-            raise InvalidArgumentError(
-                f"{out} holds a dissection run with different settings ({', '.join(diff)}); "
-                "use another --out or --overwrite"
-            )
-        return
-    if overwrite and out.exists():
-        for name in (PARTS, "report", CONCEPTS):
-            shutil.rmtree(out / name, ignore_errors=True)
-        for name in (
-            RUN_FILE,
-            acts.ACTIVATIONS,
-            acts.ACTIVATIONS_META,
-            THRESHOLDS,
-            RESULTS,
-            HISTORY,
-            "report.html",
-            "summary.json",
-        ):
-            (out / name).unlink(missing_ok=True)
-    atomic_write_text(run_file, json.dumps(config.key(), indent=1, sort_keys=True) + "\n")
+    if shared:
+        return RunDir.open_shared(out, config.key(), parts=RECORD_PARTS)
+    return RunDir.open(out, config.key(), resume=not overwrite, overwrite=overwrite, parts=RECORD_PARTS)
 
 
 def prepare(out: Path, config: DissectConfig, log: Callable[[str], None] = print) -> None:
@@ -165,7 +105,7 @@ def prepare(out: Path, config: DissectConfig, log: Callable[[str], None] = print
         _save_npy(out / THRESHOLDS, t)
     if not (out / CONCEPTS / "concepts.json").is_file():
         log(f"concept masks of {len(dataset.names)} concepts")
-        dataset.concept_store().save(out / CONCEPTS)
+        ConceptStore.from_dataset(dataset).save(out / CONCEPTS)
 
 
 def _weights_sha256(config: DissectConfig) -> str:
@@ -195,10 +135,11 @@ def run_part(out: str | os.PathLike[str], lo: int, hi: int) -> str:
     from xai_serve.dissection import report
 
     out = Path(out)
-    config = DissectConfig(**json.loads((out / RUN_FILE).read_text()))
-    part = out / PARTS / f"{part_name(lo, hi)}.json"
-    if part.is_file():
-        return str(part)
+    run = RunDir.existing(out, parts=RECORD_PARTS)
+    config = DissectConfig(**run.config)
+    name = part_name(lo, hi)
+    if run.has_part(name):
+        return str(run.part_path(name))
     store = ConceptStore.load(out / CONCEPTS)
     feats = acts.load(out)
     t = np.load(out / THRESHOLDS)
@@ -218,18 +159,15 @@ def run_part(out: str | os.PathLike[str], lo: int, hi: int) -> str:
         entry["category"] = category.get(r.single, "")
         units.append(entry)
     report.write_unit_range(out, config, lo, hi, units, feats, t, store.shape)
-    atomic_write_text(part, json.dumps({"lo": lo, "hi": hi, "units": units}, indent=1) + "\n")
-    return str(part)
+    run.save_part(name, {"lo": lo, "hi": hi, "units": units})
+    return str(run.part_path(name))
 
 
 def missing_parts(
-    out: Path, n_units: int, per_part: int, shard: tuple[int, int] | None = None
+    run: RunDir, n_units: int, per_part: int, shard: Shard | None = None
 ) -> list[tuple[int, int]]:
-    return [
-        r
-        for r in shard_ranges(part_ranges(n_units, per_part), shard)
-        if not (out / PARTS / f"{part_name(*r)}.json").is_file()
-    ]
+    """The unit ranges of ``shard``'s parts (every part without one) not done yet."""
+    return [r for r in shard_ranges(part_ranges(n_units, per_part), shard) if not run.has_part(part_name(*r))]
 
 
 def _run_part_star(args: tuple[str, int, int]) -> str:
@@ -271,9 +209,10 @@ def merge(out: str | os.PathLike[str]) -> dict[str, Any]:
     out = Path(out)
     if not (out / RUN_FILE).is_file() or not acts.exists(out):
         raise InvalidArgumentError(f"{out} is not a prepared dissection run (no {RUN_FILE} / activations)")
-    config = DissectConfig(**json.loads((out / RUN_FILE).read_text()))
-    n_units = int(json.loads((out / acts.ACTIVATIONS_META).read_text())["shape"][1])
-    missing = missing_parts(out, n_units, config.units_per_part)
+    run = RunDir.existing(out, parts=RECORD_PARTS)
+    config = DissectConfig(**run.config)
+    n_units = _n_units(out)
+    missing = missing_parts(run, n_units, config.units_per_part)
     if missing:
         names = ", ".join(f"{lo}..{hi - 1}" for lo, hi in missing[:10])
         names += ", ..." if len(missing) > 10 else ""
@@ -283,7 +222,7 @@ def merge(out: str | os.PathLike[str]) -> dict[str, Any]:
         )
     units: list[dict[str, Any]] = []
     for lo, hi in part_ranges(n_units, config.units_per_part):
-        units += json.loads((out / PARTS / f"{part_name(lo, hi)}.json").read_text())["units"]
+        units += run.load_part(part_name(lo, hi))["units"]
     units.sort(key=lambda u: u["unit"])
     report.write_results(out, config, units, n_units)
     ious = [u["iou"] for u in units]
@@ -294,17 +233,21 @@ def merge(out: str | os.PathLike[str]) -> dict[str, Any]:
         "mean_single_iou": float(np.mean([u["single_iou"] for u in units])) if units else 0.0,
         "interpretable_units": int(sum(v >= report.SCORE_THRESHOLD for v in ious)),
         "results": RESULTS,
-        "report": "report.html",
+        "report": REPORT,
     }
-    atomic_write_text(out / "summary.json", json.dumps(summary, indent=1, sort_keys=True) + "\n")
+    atomic_write_text(out / SUMMARY, json.dumps(summary, indent=1, sort_keys=True) + "\n")
     return summary
+
+
+def _n_units(out: Path) -> int:
+    return int(json.loads((out / acts.ACTIVATIONS_META).read_text())["shape"][1])
 
 
 def dissect(
     out: str | os.PathLike[str],
     config: DissectConfig,
     *,
-    shard: tuple[int, int] | None = None,
+    shard: Shard | None = None,
     workers: int = 1,
     overwrite: bool = False,
     log: Callable[[str], None] = print,
@@ -312,14 +255,14 @@ def dissect(
     """The whole job: open/continue the run, prepare, run this shard's missing parts, and merge when
     every part exists (a shard that is not the last to finish leaves the merge to `xai dissect merge`)."""
     out = Path(out)
-    open_run(out, config, overwrite=overwrite)
+    run = open_run(out, config, overwrite=overwrite, shared=shard is not None)
     prepare(out, config, log)
-    n_units = int(json.loads((out / acts.ACTIVATIONS_META).read_text())["shape"][1])
-    todo = missing_parts(out, n_units, config.units_per_part, shard)
+    n_units = _n_units(out)
+    todo = missing_parts(run, n_units, config.units_per_part, shard)
     total = len(shard_ranges(part_ranges(n_units, config.units_per_part), shard))
     log(f"{n_units} units in {total} part(s) for this run; {total - len(todo)} already done")
     run_parts(out, todo, workers=workers, log=log)
-    if missing_parts(out, n_units, config.units_per_part):
+    if missing_parts(run, n_units, config.units_per_part):
         log("other shards' parts are missing: run them, then `xai dissect merge " + str(out) + "`")
         return None
     return merge(out)

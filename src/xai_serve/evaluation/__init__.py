@@ -31,7 +31,6 @@ _EXPORTS = {
     "aopc": "scores",
     "auc": "scores",
     "aopc_single_pixel": "single_pixel_aopc",
-    "RunDir": "store",
 }
 __all__ = sorted(_EXPORTS)  # imported on first use (torch stays out of `xai --help`)
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

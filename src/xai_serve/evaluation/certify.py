@@ -149,7 +149,7 @@ def certify(
 ) -> Path | None:
     """Run the sanity check and the faithfulness suite for ``checkpoint`` into ``out``; return the
     path of ``out/credentials.json`` (None after a ``shard``: merge with ``resume`` later)."""
-    from xai_serve.evaluation.store import versions
+    from xai_serve.jobs.rundir import versions
     from xai_serve.models import ModelCard
     from xai_serve.models.checkpoint import WEIGHT_FILES
 

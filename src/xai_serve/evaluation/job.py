@@ -102,8 +102,8 @@ def run_job(suite: str, common: CommonOptions, methods: MethodOptions | None, op
         )
 
     from xai_serve.evaluation.runner import run_config
-    from xai_serve.evaluation.store import RunDir
     from xai_serve.jobs.ray_backend import run_shards
+    from xai_serve.jobs.rundir import RunDir
 
     ctx, config = _context(suite, common, methods)
     out = output_dir(suite, common)

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from xai_serve.evaluation.store import atomic_write_bytes
+from xai_serve.atomic import atomic_write_bytes
 
 
 def _pyplot() -> Any:

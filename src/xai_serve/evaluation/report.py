@@ -10,7 +10,8 @@ import html
 import json
 from pathlib import Path
 
-from xai_serve.evaluation.store import RUN_FILE, atomic_write_text
+from xai_serve.atomic import atomic_write_text
+from xai_serve.jobs.rundir import RUN_FILE
 
 MAX_TABLE_ROWS = 60
 MAX_FIGURES = 24

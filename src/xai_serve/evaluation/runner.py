@@ -12,11 +12,12 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from xai_serve.atomic import atomic_write_text
 from xai_serve.errors import InvalidParameterError
 from xai_serve.evaluation.context import EvalContext
 from xai_serve.evaluation.registry import get_suite
 from xai_serve.evaluation.report import write_report
-from xai_serve.evaluation.store import RunDir, atomic_write_text
+from xai_serve.jobs.rundir import RunDir
 from xai_serve.jobs.shard import Shard, ShardComplete, sharding
 
 

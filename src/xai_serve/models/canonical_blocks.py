@@ -8,11 +8,26 @@ torchvision blocks, i.e. when torchvision is already imported.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import torch
 from torch import nn
 from torchvision.models.resnet import BasicBlock, Bottleneck
 
-from xai_serve.models.canonicalise import block_forward
+
+def block_forward(block: Any, x: torch.Tensor, relus: Sequence[nn.Module], add: nn.Module) -> torch.Tensor:
+    """The forward pass of a torchvision ``BasicBlock`` (2 ReLU uses) or ``Bottleneck`` (3), with the
+    ReLU module of each use and the residual addition as the module ``add`` (the one copy of these
+    forwards, shared by both canonical blocks)."""
+    identity = x
+    out = relus[0](block.bn1(block.conv1(x)))
+    out = block.bn2(block.conv2(out))
+    if len(relus) == 3:
+        out = block.bn3(block.conv3(relus[1](out)))
+    if block.downsample is not None:
+        identity = block.downsample(x)
+    return relus[-1](add(out, identity))
 
 
 class CanonicalBasicBlock(BasicBlock):

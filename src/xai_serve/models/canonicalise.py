@@ -20,27 +20,12 @@ from __future__ import annotations
 import copy
 import sys
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
-import torch
 from torch import nn
 
 from xai_serve.models.layers import Sum
-
-
-def block_forward(block: Any, x: torch.Tensor, relus: Sequence[nn.Module], add: nn.Module) -> torch.Tensor:
-    """The forward pass of a torchvision ``BasicBlock`` (2 ReLU uses) or ``Bottleneck`` (3), with the
-    ReLU module of each use and the residual addition as the module ``add`` (the one copy of these
-    forwards: the canonical blocks of :mod:`xai_serve.models.canonical_blocks` use it)."""
-    identity = x
-    out = relus[0](block.bn1(block.conv1(x)))
-    out = block.bn2(block.conv2(out))
-    if len(relus) == 3:
-        out = block.bn3(block.conv3(relus[1](out)))
-    if block.downsample is not None:
-        identity = block.downsample(x)
-    return relus[-1](add(out, identity))
 
 
 def torchvision_blocks() -> tuple[type[nn.Module], type[nn.Module]] | None:

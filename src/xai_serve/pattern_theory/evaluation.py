@@ -12,7 +12,8 @@ from typing import Any
 import torch
 
 from xai_serve.evaluation.context import EvalContext
-from xai_serve.evaluation.store import RunDir, write_csv
+from xai_serve.evaluation.store import write_csv
+from xai_serve.jobs.rundir import RunDir
 from xai_serve.pattern_theory.metrics import pixel_metrics, summarise
 
 

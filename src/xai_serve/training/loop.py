@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,9 +9,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader
-from tqdm import tqdm
 
 from xai_serve.explain.targets import primary
+from xai_serve.jobs.progress import progress as progress_bar
 
 
 @dataclass
@@ -42,7 +41,7 @@ def train_epoch(
     """
     model.train()
     total_loss, correct, seen = 0.0, 0, 0
-    bar = tqdm(loader, desc=description, file=sys.stderr, leave=False, disable=not progress, unit="batch")
+    bar = progress_bar(loader, desc=description, unit="batch", leave=False, enabled=progress)
     for x, target in bar:
         x = x.to(device)
         y = [t.to(device) for t in target] if isinstance(target, list | tuple) else target.to(device)

@@ -11,6 +11,7 @@ from PIL import Image
 
 from xai_serve.data.broden import BrodenDataset, decode_segmentation, encode_segmentation
 from xai_serve.dissection import bitsets
+from xai_serve.dissection.concepts import ConceptStore
 from xai_serve.errors import DatasetNotFoundError
 
 
@@ -21,7 +22,7 @@ def test_round_trip_synthetic(broden: tuple[Path, dict[str, np.ndarray]]) -> Non
     assert ds.mask_size == (28, 28)
     assert set(ds.names) == set(truth)
     assert "material" not in ds.label_category
-    store = ds.concept_store()
+    store = ConceptStore.from_dataset(ds)
     for c, name in enumerate(store.names):
         dense = bitsets.unpack(store.rows[store.loc[c]], store.shape)
         np.testing.assert_array_equal(dense, truth[name], err_msg=name)
@@ -74,7 +75,7 @@ def test_layers_or_and_scalar(tmp_path: Path) -> None:
     l2[3, 3] = 1
     Image.fromarray(encode_segmentation(l1)).save(root / "images" / "a_p1.png")
     Image.fromarray(encode_segmentation(l2)).save(root / "images" / "a_p2.png")
-    store = BrodenDataset(root).concept_store()
+    store = ConceptStore.from_dataset(BrodenDataset(root))
     wheel = bitsets.unpack(store.rows[store.loc[0, 0]], (4, 4))
     np.testing.assert_array_equal(wheel, (l1 == 1) | (l2 == 1))
     assert store.counts.tolist() == [2, 16]  # the scene label is a whole-image mask
@@ -97,4 +98,4 @@ def test_missing_segmentation(tmp_path: Path) -> None:
     root = tmp_path / "b"
     _write(root, [_row("gone.png", "")])
     with pytest.raises(DatasetNotFoundError, match=r"gone\.png"):
-        BrodenDataset(root).concept_store()
+        ConceptStore.from_dataset(BrodenDataset(root))

@@ -16,8 +16,9 @@ import pytest
 from typer.testing import CliRunner
 
 from xai_serve.dissection import activations as acts
-from xai_serve.dissection.runner import DissectConfig, dissect, merge, parse_shard
+from xai_serve.dissection.runner import DissectConfig, dissect, merge
 from xai_serve.errors import InvalidArgumentError, InvalidParameterError, NotFoundError
+from xai_serve.jobs.shard import Shard
 
 LAYER = "features.36"  # 64 units at 7x7 for a 28x28 input
 COMPARED = ("results.csv", "history.log", "report.html", "summary.json")
@@ -71,11 +72,11 @@ def test_outputs(reference: Path) -> None:
 def test_shard_and_merge_equal_one_run(tmp_path, checkpoint, broden, reference) -> None:
     out = tmp_path / "sharded"
     config = _config(checkpoint, broden[0], units_per_part=8)
-    assert dissect(out, config, shard=(1, 3), log=_quiet) is None
+    assert dissect(out, config, shard=Shard(1, 3), log=_quiet) is None
     with pytest.raises(InvalidArgumentError, match="not done yet"):
         merge(out)
-    assert dissect(out, config, shard=(0, 3), log=_quiet) is None
-    assert dissect(out, config, shard=(2, 3), log=_quiet) is not None  # the last shard merges
+    assert dissect(out, config, shard=Shard(0, 3), log=_quiet) is None
+    assert dissect(out, config, shard=Shard(2, 3), log=_quiet) is not None  # the last shard merges
     _same(reference, out)
     (out / "results.csv").unlink()
     merge(out)
@@ -130,12 +131,7 @@ def test_resume_after_sigkill_equals_one_run(tmp_path, checkpoint, broden, refer
 
 
 def test_errors(tmp_path, checkpoint, broden, reference) -> None:
-    with pytest.raises(InvalidParameterError):
-        parse_shard("2/2")
-    with pytest.raises(InvalidParameterError):
-        parse_shard("a")
-    assert parse_shard("2/4") == (2, 4)
-    with pytest.raises(InvalidArgumentError, match="different settings"):
+    with pytest.raises(InvalidArgumentError, match="different configuration"):
         dissect(reference, _config(checkpoint, broden[0], units_per_part=8, beam=3), log=_quiet)
     with pytest.raises(NotFoundError, match="no module 'nope'"):
         dissect(tmp_path / "x", DissectConfig(str(checkpoint), str(broden[0]), "nope"), log=_quiet)
@@ -147,7 +143,8 @@ def test_errors(tmp_path, checkpoint, broden, reference) -> None:
     open_run(tmp_path / "w", _config(checkpoint, broden[0], weights_sha256="a" * 64))
     with pytest.raises(InvalidArgumentError, match="weights_sha256"):
         open_run(tmp_path / "w", _config(checkpoint, broden[0], weights_sha256="b" * 64))
-    assert json.loads((reference / "run.json").read_text())["weights_sha256"] == _sha(checkpoint / "best.pt")
+    record = json.loads((reference / "run.json").read_text())
+    assert record["config"]["weights_sha256"] == _sha(checkpoint / "best.pt")
 
 
 def test_cli(tmp_path, checkpoint, broden) -> None:

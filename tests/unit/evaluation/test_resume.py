@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from xai_serve.cli import app
 from xai_serve.errors import InvalidArgumentError
-from xai_serve.evaluation.store import RunDir
+from xai_serve.jobs.rundir import RunDir
 
 _ARGS = (
     "evaluate faithfulness --samples 12 --batch-size 2 --kinds pixel,region --step 8 --patch-size 7 "

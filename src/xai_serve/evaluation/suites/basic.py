@@ -15,8 +15,9 @@ from xai_serve.evaluation import plots
 from xai_serve.evaluation.basic import accuracy, per_class_metrics, summary
 from xai_serve.evaluation.context import EvalContext
 from xai_serve.evaluation.specs.basic import BasicOptions
-from xai_serve.evaluation.store import RunDir, write_csv, write_json
+from xai_serve.evaluation.store import write_csv, write_json
 from xai_serve.evaluation.suites.common import concat, run_batches
+from xai_serve.jobs.rundir import RunDir
 
 
 def run_basic(ctx: EvalContext, run: RunDir, opts: BasicOptions, seed: int = 0) -> dict[str, Any]:

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 
 import numpy as np
-from tqdm import tqdm
 
 from xai_serve.evaluation.context import EvalContext
-from xai_serve.evaluation.store import RunDir
 from xai_serve.jobs.metrics import current_metrics
+from xai_serve.jobs.progress import progress
+from xai_serve.jobs.rundir import RunDir
 from xai_serve.jobs.shard import ShardComplete, current_shard
 
 BatchFn = Callable[[int, slice], dict[str, np.ndarray]]
@@ -39,9 +38,7 @@ def run_batches(
             total=sum(sl.stop - sl.start for _, sl in mine),
             done=sum(sl.stop - sl.start for (_, sl), s in zip(mine, stored, strict=True) if s),
         )
-    with tqdm(
-        total=len(mine), initial=sum(stored), desc=desc, unit="batch", file=sys.stderr, dynamic_ncols=True
-    ) as bar:
+    with progress(total=len(mine), initial=sum(stored), desc=desc, unit="batch") as bar:
         for (i, sl), done in zip(mine, stored, strict=True):
             if done or run.has_part(part_name(i)):
                 continue

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from xai_serve.atomic import atomic_write_bytes
 from xai_serve.errors import InvalidParameterError
 from xai_serve.evaluation import plots
 from xai_serve.evaluation.baselines import make_baseline
@@ -26,8 +27,9 @@ from xai_serve.evaluation.perturbation import perturbation_curves
 from xai_serve.evaluation.scores import aopc, auc
 from xai_serve.evaluation.single_pixel_aopc import aopc_single_pixel
 from xai_serve.evaluation.specs.faithfulness import FaithfulnessOptions
-from xai_serve.evaluation.store import RunDir, atomic_write_bytes, npz_bytes, write_csv
+from xai_serve.evaluation.store import write_csv
 from xai_serve.evaluation.suites.common import concat, mean_std, run_batches
+from xai_serve.jobs.rundir import RunDir, npz_bytes
 
 
 def _key(*parts: str) -> str:

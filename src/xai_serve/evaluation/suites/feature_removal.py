@@ -28,8 +28,9 @@ from xai_serve.evaluation.baselines import make_baseline
 from xai_serve.evaluation.context import EvalContext, batch_generator
 from xai_serve.evaluation.ordering import pixel_steps
 from xai_serve.evaluation.specs.feature_removal import FeatureRemovalOptions
-from xai_serve.evaluation.store import RunDir, write_csv, write_json
+from xai_serve.evaluation.store import write_csv, write_json
 from xai_serve.evaluation.suites.common import concat, mean_std, run_batches
+from xai_serve.jobs.rundir import RunDir
 
 VARIANTS = ("original", "most_removed", "least_removed")
 

@@ -18,8 +18,9 @@ from xai_serve.evaluation import plots
 from xai_serve.evaluation.context import EvalContext
 from xai_serve.evaluation.randomisation import MODES, Layer, schedule, similarity_by_level
 from xai_serve.evaluation.specs.randomisation import RandomisationOptions
-from xai_serve.evaluation.store import RunDir, write_csv
+from xai_serve.evaluation.store import write_csv
 from xai_serve.evaluation.suites.common import concat, mean_std, run_batches
+from xai_serve.jobs.rundir import RunDir
 
 MEASURES = ("spearman", "spearman_abs", "ssim")
 

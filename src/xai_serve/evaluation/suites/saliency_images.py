@@ -17,11 +17,13 @@ import numpy as np
 from PIL import Image
 from xai_client.saliency import SEED_SUFFIXES, seed_images
 
+from xai_serve.atomic import atomic_write_bytes
 from xai_serve.errors import InvalidParameterError
 from xai_serve.evaluation.context import EvalContext
 from xai_serve.evaluation.specs.saliency_images import SaliencyImagesOptions
-from xai_serve.evaluation.store import RunDir, atomic_write_bytes, write_json
+from xai_serve.evaluation.store import write_json
 from xai_serve.evaluation.suites.common import concat, run_batches
+from xai_serve.jobs.rundir import RunDir
 
 PLAIN_SUFFIXES = {seed: f"_{kind}" for kind, seed in SEED_SUFFIXES.items()}
 
