@@ -12,7 +12,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from xai_serve.explain.targets import primary
+from xai_serve.models.multi_output import primary
 
 
 @dataclass

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 from tqdm import tqdm
 
-from xai_serve.evaluation.context import EvalContext
 from xai_serve.evaluation.store import RunDir
 from xai_serve.jobs.metrics import current_metrics
 from xai_serve.jobs.shard import ShardComplete, current_shard
+
+if TYPE_CHECKING:
+    from xai_serve.evaluation.context import EvalContext
 
 BatchFn = Callable[[int, slice], dict[str, np.ndarray]]
 
