@@ -81,7 +81,9 @@ def _seed_a(model: nn.Module) -> list[RandomisationLevel]:
         return levels
     modules = [(n, m) for n, m in model.named_modules() if _own_params(m) and n != fc]
     for name, module in modules[:0:-1]:  # top-down, the first (stem) excluded
-        levels.append(RandomisationLevel(name, tuple(f"{name}.{p}" for p in _own_params(module)), (), "normal", 0.1))
+        levels.append(
+            RandomisationLevel(name, tuple(f"{name}.{p}" for p in _own_params(module)), (), "normal", 0.1)
+        )
     return levels
 
 
@@ -149,7 +151,9 @@ def restored(model: nn.Module) -> Iterator[None]:
         _load(model, snapshot)
 
 
-def levels(model: nn.Module, layers: list[RandomisationLevel], mode: str, seed: int) -> Iterator[tuple[int, RandomisationLevel]]:
+def levels(
+    model: nn.Module, layers: list[RandomisationLevel], mode: str, seed: int
+) -> Iterator[tuple[int, RandomisationLevel]]:
     """Randomise ``model`` level by level, yielding (level, layer) with the model in that state.
 
     The caller wraps the loop in ``restored(model)``. Level numbers start at 1 (0 = original).

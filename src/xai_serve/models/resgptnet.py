@@ -173,7 +173,9 @@ class ResGPTNet(nn.Module):
 
         a = COMPONENT_NOISE_ATTENUATION
         return [
-            RandomisationLevel("heads", weights("cyg.c1", "cyg.c2", "cys.c1", "cys.c2"), (), "max_uniform", a),
+            RandomisationLevel(
+                "heads", weights("cyg.c1", "cyg.c2", "cys.c1", "cys.c2"), (), "max_uniform", a
+            ),
             RandomisationLevel("eb2", weights("eb2.c1", "eb2.bn1"), (), "max_uniform", a),
             RandomisationLevel("eb1", weights("eb1.c1", "eb1.bn1"), (), "max_uniform", a),
             RandomisationLevel("eb0", weights("eb0.c1", "eb0.bn1"), (), "max_uniform", a),

@@ -21,8 +21,8 @@ from xai_client.tensors import to_proto
 
 from xai_serve.errors import InvalidTargetError
 from xai_serve.explain.targets import Component
-from xai_serve.models.multi_output import primary
 from xai_serve.models import ModelCard
+from xai_serve.models.multi_output import primary
 
 
 def component_target(target: pb.ComponentTarget, card: ModelCard) -> Component:

@@ -13,12 +13,12 @@ import pytest
 import torch
 
 from xai_serve.errors import InvalidParameterError
+from xai_serve.evaluation.component_randomisation import component_cascade
 from xai_serve.evaluation.context import EvalContext
 from xai_serve.evaluation.randomisation import schedule
-from xai_serve.models.randomisation_levels import component_levels
 from xai_serve.evaluation.registry import get_suite
 from xai_serve.evaluation.runner import run_suite
-from xai_serve.evaluation.component_randomisation import component_cascade
+from xai_serve.models.randomisation_levels import component_levels
 from xai_serve.testing import write_gpt_checkpoint
 
 METHODS = ["gradient", "gradcam"]

@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from xai_serve.models import create_model
 from xai_serve.evaluation.component_randomisation import component_cascade
 from xai_serve.evaluation.randomisation import randomise
+from xai_serve.models import create_model
 
 
 def test_levels_and_max_uniform_noise() -> None:

@@ -58,7 +58,9 @@ def _kept_figures(monkeypatch: pytest.MonkeyPatch) -> list:  # type: ignore[type
     return kept
 
 
-def _expected_map(model: torch.nn.Module, x: torch.Tensor, method: str, params: dict, target: object) -> np.ndarray:  # type: ignore[type-arg]
+def _expected_map(
+    model: torch.nn.Module, x: torch.Tensor, method: str, params: dict, target: object
+) -> np.ndarray:  # type: ignore[type-arg]
     heat = explain(model, x, {method: params}, target)[method][0].detach().sum(dim=0).numpy()
     return heat / np.abs(heat).max()
 
@@ -104,7 +106,9 @@ def test_heatmap_panels_show_the_normalised_maps(tmp_path: Path, monkeypatch: py
             np.testing.assert_allclose(shown, bwr((want + 1) / 2)[..., :3], rtol=0, atol=0.02)
 
 
-def test_samples_and_component_panels_draw_the_model_outputs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_samples_and_component_panels_draw_the_model_outputs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     model, _ = load_checkpoint(write_gpt_checkpoint(tmp_path, seed=2, generator_bias=0.5))
     x, y0, yg0, ys0 = one_per_class(0)
     kept = _kept_figures(monkeypatch)
@@ -114,7 +118,7 @@ def test_samples_and_component_panels_draw_the_model_outputs(tmp_path: Path, mon
     axes = np.array(kept[0].axes).reshape(2, 3)
     for r in range(2):
         truth = ((pg.develop(8, pg.code(yg0[r].numpy() + 1, ys0[r].numpy() + 1)) - 1) > 0).astype(float)
-        pred = ((pg.develop(8, pg.code(yg[r].argmax(0).numpy() + 1, ys[r].argmax(0).numpy() + 1)) - 1) > 0)
+        pred = (pg.develop(8, pg.code(yg[r].argmax(0).numpy() + 1, ys[r].argmax(0).numpy() + 1)) - 1) > 0
         drawn = [np.asarray(ax.images[0].get_array()) for ax in axes[r]]
         np.testing.assert_array_equal(drawn[0], x[r, 0].numpy())
         np.testing.assert_array_equal(drawn[1], truth)

@@ -83,7 +83,12 @@ def test_basic_pixel_metrics_and_accuracy_equal_the_definitions(ckpt: Path, tmp_
 
 
 def _expected_single_pixel_aopc(
-    model: torch.nn.Module, x: torch.Tensor, target: torch.Tensor, a: torch.Tensor, steps: int, g: torch.Generator
+    model: torch.nn.Module,
+    x: torch.Tensor,
+    target: torch.Tensor,
+    a: torch.Tensor,
+    steps: int,
+    g: torch.Generator,
 ) -> np.ndarray:
     """methods.md A.7 one sample and one step at a time: per step L, the largest remaining score
     (ties: the largest of this step's uniform draws) is zeroed and only that pixel of the original x
@@ -119,7 +124,9 @@ def test_single_pixel_aopc_on_y_equals_the_definition(ckpt: Path, tmp_path: Path
     opts = FaithfulnessOptions(kinds=[], single_pixel=True, single_pixel_steps=5)
     run_suite("faithfulness", ctx, opts, tmp_path / "f", seed=3)
     rows = _csv(tmp_path / "f" / "aopc_single_pixel.csv")
-    assert {(r["attribution"], int(r["L"])) for r in rows} == {(m, s) for m in ("signed", "abs") for s in range(1, 6)}
+    assert {(r["attribution"], int(r["L"])) for r in rows} == {
+        (m, s) for m in ("signed", "abs") for s in range(1, 6)
+    }
 
     x, y = ctx.images, ctx.labels  # one batch (batch 0), one method (index 0), target = the true class
     a = ctx.attributions["gradient"](x, y).detach()
@@ -127,6 +134,10 @@ def test_single_pixel_aopc_on_y_equals_the_definition(ckpt: Path, tmp_path: Path
         want = _expected_single_pixel_aopc(
             ctx.model, x, y, a.abs() if absolute else a, 5, batch_generator(3, 0, 1, 99, int(absolute))
         )
-        got = sorted((int(r["L"]), float(r["aopc_mean"]), float(r["aopc_std"])) for r in rows if r["attribution"] == mode)
+        got = sorted(
+            (int(r["L"]), float(r["aopc_mean"]), float(r["aopc_std"]))
+            for r in rows
+            if r["attribution"] == mode
+        )
         np.testing.assert_allclose([g[1] for g in got], want.mean(axis=0), rtol=1e-5, atol=1e-6)
         np.testing.assert_allclose([g[2] for g in got], want.std(axis=0), rtol=1e-4, atol=1e-6)

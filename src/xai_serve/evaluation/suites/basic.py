@@ -120,7 +120,9 @@ def verdict(root: Path) -> str | None:
     text = f"Accuracy {acc:.1%} on {len(read_rows(root / 'predictions.csv'))} samples."
     if per_class and "f1" in per_class[0]:
         worst = min(per_class, key=lambda r: as_float(r["f1"]))
-        text += f" Weakest class: {worst.get('class', worst.get('label', '?'))} (F1 {as_float(worst['f1']):.2f})."
+        text += (
+            f" Weakest class: {worst.get('class', worst.get('label', '?'))} (F1 {as_float(worst['f1']):.2f})."
+        )
     return text
 
 

@@ -152,12 +152,12 @@ def run_randomisation(ctx: EvalContext, run: RunDir, opts: RandomisationOptions,
 
 
 def run_components(ctx: EvalContext, run: RunDir, opts: RandomisationOptions, seed: int) -> dict[str, Any]:
-    """``xai evaluate randomisation --variant components``: :func:`~xai_serve.evaluation.component_randomisation.component_cascade`
-    on every chosen sample of a model with component outputs (``ctx.full_model``), the evaluated methods
-    with their parameters (a ``layer`` named through the classifier view, ``model.channel_adj``, is the
-    model's ``channel_adj``),
-    the same randomised model for every sample (level seeds from ``seed``), cascading only (the seed's
-    check). Writes ``similarity.csv`` (one row per explained pixel and level), ``summary.csv`` (mean /
+    """``xai evaluate randomisation --variant components``: the component-wise cascade
+    (:func:`~xai_serve.evaluation.component_randomisation.component_cascade`) on every chosen sample
+    of a model with component outputs (``ctx.full_model``), the evaluated methods with their parameters
+    (a ``layer`` named through the classifier view, ``model.channel_adj``, is the model's
+    ``channel_adj``), the same randomised model for every sample (level seeds from ``seed``),
+    cascading only (as Hu et al.'s check). Writes ``similarity.csv`` (one row per explained pixel and level), ``summary.csv`` (mean /
     std per method, output and level; ``method`` is ``NAME[yg]`` / ``NAME[ys]``, so the suite's verdict
     and curves read it unchanged), ``layers.csv`` and ``randomisation.png``."""
     from xai_serve.evaluation import plots
@@ -168,7 +168,8 @@ def run_components(ctx: EvalContext, run: RunDir, opts: RandomisationOptions, se
     model = ctx.full_model
     if model is None:
         raise InvalidParameterError(
-            "variant 'components' needs a model with component outputs (models.multi_output); this one has one output"
+            "variant 'components' needs a model with component outputs (models.multi_output); "
+            "this one has one output"
         )
     if "cascading" not in opts.modes:
         raise InvalidParameterError("variant 'components' is cascading only: add 'cascading' to --modes")
