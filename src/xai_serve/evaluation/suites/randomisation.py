@@ -157,9 +157,10 @@ def run_components(ctx: EvalContext, run: RunDir, opts: RandomisationOptions, se
     of a model with component outputs (``ctx.full_model``), the evaluated methods with their parameters
     (a ``layer`` named through the classifier view, ``model.channel_adj``, is the model's
     ``channel_adj``), the same randomised model for every sample (level seeds from ``seed``),
-    cascading only (as Hu et al.'s check). Writes ``similarity.csv`` (one row per explained pixel and level), ``summary.csv`` (mean /
-    std per method, output and level; ``method`` is ``NAME[yg]`` / ``NAME[ys]``, so the suite's verdict
-    and curves read it unchanged), ``layers.csv`` and ``randomisation.png``."""
+    cascading only (as Hu et al.'s check). Writes ``similarity.csv`` (one row per explained pixel and
+    level), ``summary.csv`` (mean / std per method, output and level; ``method`` is ``NAME[OUTPUT]``,
+    e.g. ``gradient[yg]``, so the suite's verdict and curves read it unchanged), ``layers.csv`` and
+    ``randomisation.png``."""
     from xai_serve.evaluation import plots
     from xai_serve.evaluation.component_randomisation import component_cascade, component_outputs
     from xai_serve.models.multi_output import full_model_layer
