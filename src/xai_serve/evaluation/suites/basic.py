@@ -78,13 +78,16 @@ def run_basic(ctx: EvalContext, run: RunDir, opts: BasicOptions, seed: int = 0) 
     return result
 
 
-def predicted_maps(model: nn.Module, x: torch.Tensor, names: list[str]) -> dict[str, torch.Tensor]:
-    """Arg-max channel maps (B, H, W) of the named outputs (``names[0]`` is the classifier)."""
+def predicted_maps(model: nn.Module, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Arg-max channel maps (B, H, W) of ``model``'s component outputs, by output name."""
     import torch
+
+    from xai_serve.models.multi_output import output_names
 
     with torch.no_grad():
         outputs = model(x)
-    return {name: out.argmax(dim=1) for name, out in zip(names[1:], outputs[1:], strict=False)}
+    names = output_names(model)
+    return {name: out.argmax(dim=1) for name, out in zip(names[1:], outputs[1:], strict=True)}
 
 
 def run_pixel_metrics(ctx: EvalContext, run: RunDir, seed_parity: bool, batch_size: int) -> dict[str, Any]:
@@ -94,11 +97,10 @@ def run_pixel_metrics(ctx: EvalContext, run: RunDir, seed_parity: bool, batch_si
     parity switch also ``*_precision_true`` / ``*_recall_true``) and ``basic_pixels_summary.csv``
     (rows ``mean`` / ``std``, population std). The predicted map of an output is its arg-max channel."""
     assert ctx.full_model is not None
-    names = ["y", *ctx.components]
     rows: list[dict[str, float]] = []
     for _, sl in ctx.batches(batch_size):
         x, _ = ctx.batch(sl)
-        maps = predicted_maps(ctx.full_model, x, names)
+        maps = predicted_maps(ctx.full_model, x)
         for j in range(x.shape[0]):
             row: dict[str, float] = {}
             for name, truth in ctx.components.items():
