@@ -7,11 +7,14 @@ Numerics (testable with any model and any attribution callable ``(x, target) -> 
 - ``perturbation``: batched perturbation curves,
 - ``scores``: AOPC, AUC, ABPC; ``single_pixel_aopc``: seed A's ``aopc_single_pixel`` variant,
 - ``basic``: accuracy, per-class precision / recall / F1 (with seed A's label parity switch),
-- ``randomisation`` + ``similarity``: model-parameter randomisation sanity checks.
+- ``pixel_metrics``: per-sample accuracy / precision / recall of predicted class maps,
+- ``randomisation`` + ``similarity``: model-parameter randomisation sanity checks;
+  ``component_randomisation``: the component-wise check of a model with component outputs;
+  ``sanity_rule``: the one pass / fail rule of the check (credentials and reports).
 
 Runs: ``context`` (model + samples + attribution functions), ``store`` (atomic, resumable run
-directories), ``suites`` (basic, faithfulness, feature-removal, randomisation), ``plots``,
-``report`` (report.html), ``commands`` (the CLI).
+directories), ``batches`` (the batch loop every suite shares), ``suites`` (one module per suite:
+options, run, verdict), ``plots``, ``report`` (report.html), ``commands`` (the CLI).
 """
 
 from xai_serve.lazy import lazy_exports

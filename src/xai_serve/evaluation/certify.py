@@ -60,7 +60,8 @@ def certifiable_methods() -> list[str]:
 
 def suite_options(opts: CertifyOptions, input_hw: Sequence[int]) -> tuple[Any, Any, dict[str, Any]]:
     """The randomisation and faithfulness suites' options of a certification, and the plan."""
-    from xai_serve.evaluation.suites import FaithfulnessOptions, RandomisationOptions
+    from xai_serve.evaluation.suites.faithfulness import FaithfulnessOptions
+    from xai_serve.evaluation.suites.randomisation import RandomisationOptions
 
     plan = cred.faithfulness_plan(input_hw)
     rand = RandomisationOptions(

@@ -26,7 +26,8 @@ DEFAULTS = {"split": "val", "samples": 32, "methods": [], "dataset": ""}
 @dataclass
 class CertifyCliOptions:
     threshold: float = opt(
-        SANITY_THRESHOLD, "sanity rule: pass iff Spearman |maps| of the fully randomised model < this"
+        SANITY_THRESHOLD,
+        "sanity rule: pass iff |Spearman of |maps|| of the fully randomised model < this, in (0, 1]",
     )
     target: str = opt("true", "class explained and scored: true | predicted")
     batch_size: int = opt(16, "images per stored batch (the unit of resumption and of sharding)")

@@ -54,8 +54,9 @@ class EvalContext:
     attributions: dict[str, AttributionFn] = field(default_factory=dict)
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
     info: dict[str, Any] = field(default_factory=dict)
-    # a model with several outputs (seed A): ``model`` is its classifier view, ``full_model`` the model,
-    # ``components`` the dataset's per-pixel targets of the chosen samples by output name ((N, H, W))
+    # a model with several outputs (models.multi_output): ``model`` is its classifier view,
+    # ``full_model`` the model, ``components`` the dataset's per-pixel targets of the chosen samples
+    # by output name ((N, H, W))
     full_model: nn.Module | None = None
     components: dict[str, torch.Tensor] = field(default_factory=dict)
 
@@ -107,7 +108,7 @@ class EvalContext:
         model.eval()
         full_model = None
         if card.outputs:  # several outputs: suites see the classifier (the first output)
-            from xai_serve.pattern_theory.views import ClassifierView
+            from xai_serve.models.multi_output import ClassifierView
 
             full_model, model = model, ClassifierView(model).eval()
         channels = card.input_shape[0] if card.input_shape else None

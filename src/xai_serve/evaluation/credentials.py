@@ -5,7 +5,7 @@ Per served method it holds measured evidence of how far the method can be truste
 
 - ``sanity``: the cascading model-parameter randomisation check and its verdict by the documented
   rule of :mod:`xai_serve.evaluation.sanity_rule` (mean Spearman of the absolute maps of the
-  original and of the fully randomised model, below 0.5 by default), with the whole per-level
+  original and of the fully randomised model, |mean| below 0.5 by default), with the whole per-level
   curve;
 - ``faithfulness``: AOPC of the MoRF and LeRF perturbation curves and ABPC (AUC LeRF - AUC MoRF)
   from pixel flipping (inputs of at most ``PIXEL_FLIP_MAX_PIXELS`` pixels) or region perturbation
@@ -122,7 +122,7 @@ def build(
 
 def write(path: str | Path, doc: Mapping[str, Any]) -> Path:
     """Write ``doc`` atomically (no half-written file), JSON without NaN."""
-    from xai_serve.evaluation.store import atomic_write_text
+    from xai_serve.atomic import atomic_write_text
 
     p = Path(path)
     atomic_write_text(p, json.dumps(doc, indent=2, sort_keys=True, allow_nan=False) + "\n")
@@ -194,6 +194,6 @@ def failed_check(doc: Mapping[str, Any] | None, method: str) -> str | None:
     shown = "undefined" if score is None else f"{float(score):.3f}"
     return (
         f"sanity check '{rule.get('name', 'cascading-randomisation')}' failed: Spearman of the absolute "
-        f"maps of the original and the fully randomised model {shown} (must be < "
+        f"maps of the original and the fully randomised model {shown} (its magnitude must be < "
         f"{rule.get('threshold', 'the threshold')})"
     )

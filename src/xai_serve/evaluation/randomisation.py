@@ -15,8 +15,9 @@ Three variants:
   branches, not the stem) <- 0.1 * N(0, 1); for other models every remaining parameter module
   top-down except the first (the stem), with the same 0.1 * N(0, 1). BN running statistics are
   never touched.
-- ``components``: seed A's component-wise cascade of the ``yg`` / ``ys`` outputs of a ResGPTNet
-  (:mod:`xai_serve.pattern_theory.sanity`: its levels, its noise, Spearman per explained pixel).
+- ``components``: the component-wise cascade of a model with component outputs (General Pattern
+  Theory, Tjoa & Guan): the levels the model declares (``component_levels()``, see
+  :mod:`xai_serve.models.randomisation_levels`), run by :mod:`xai_serve.evaluation.component_randomisation`.
 
 Randomisation is deterministic in (seed, level) and works in place; ``restored(model)`` keeps one
 snapshot of the state and puts it back afterwards (no per-layer deep copies of the model).
@@ -27,7 +28,6 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -35,44 +35,34 @@ from torch import nn
 
 from xai_serve.errors import InvalidParameterError
 from xai_serve.evaluation.similarity import compare_maps
+from xai_serve.models.randomisation_levels import RandomisationLevel, component_levels
 
 MODES = ("cascading", "independent")
 VARIANTS = ("standard", "seed_a", "components")
-
-
-@dataclass(frozen=True)
-class Layer:
-    """One level of a schedule: a display name, the modules and parameter names it randomises."""
-
-    name: str
-    params: tuple[str, ...]  # qualified parameter names (keys of model.named_parameters())
-    modules: tuple[str, ...]  # modules re-initialised with reset_parameters (standard variant)
-    noise: str  # "reinit" | "normal"
-    scale: float = 1.0
 
 
 def _own_params(module: nn.Module) -> list[str]:
     return [n for n, _ in module.named_parameters(recurse=False)]
 
 
-def _standard(model: nn.Module) -> list[Layer]:
+def _standard(model: nn.Module) -> list[RandomisationLevel]:
     layers = []
     for name, module in model.named_modules():
         own = _own_params(module)
         if own:
             qual = tuple(f"{name}.{p}" if name else p for p in own)
-            layers.append(Layer(name or type(module).__name__, qual, (name,), "reinit"))
+            layers.append(RandomisationLevel(name or type(module).__name__, qual, (name,), "reinit"))
     return layers[::-1]
 
 
-def _seed_a(model: nn.Module) -> list[Layer]:
+def _seed_a(model: nn.Module) -> list[RandomisationLevel]:
     linears = [n for n, m in model.named_modules() if isinstance(m, nn.Linear)]
     if not linears:  # seed A's ResGPTNet: a 1x1 conv classifier named fc (possibly nested)
         linears = [n for n, m in model.named_modules() if n.split(".")[-1] == "fc" and _own_params(m)]
     if not linears:
         raise InvalidParameterError("the seed_a schedule needs a final nn.Linear (or 'fc') classifier")
     fc = linears[-1]
-    levels = [Layer(fc, (f"{fc}.weight",), (), "normal", 1.0)]
+    levels = [RandomisationLevel(fc, (f"{fc}.weight",), (), "normal", 1.0)]
     stages = [n for n, _ in model.named_modules() if re.fullmatch(r"layer\d+", n.split(".")[-1])]
     depth = min((n.count(".") for n in stages), default=0)  # the ResNet stages (ResGPTNet: backbone.*)
     groups = sorted(
@@ -87,29 +77,29 @@ def _seed_a(model: nn.Module) -> list[Layer]:
                 for n, _ in model.named_parameters()
                 if n.startswith(g + ".") and ".downsample." not in n and ".shortcut." not in n
             )
-            levels.append(Layer(g, params, (), "normal", 0.1))
+            levels.append(RandomisationLevel(g, params, (), "normal", 0.1))
         return levels
     modules = [(n, m) for n, m in model.named_modules() if _own_params(m) and n != fc]
     for name, module in modules[:0:-1]:  # top-down, the first (stem) excluded
-        levels.append(Layer(name, tuple(f"{name}.{p}" for p in _own_params(module)), (), "normal", 0.1))
+        levels.append(
+            RandomisationLevel(name, tuple(f"{name}.{p}" for p in _own_params(module)), (), "normal", 0.1)
+        )
     return levels
 
 
-def schedule(model: nn.Module, variant: str = "standard") -> list[Layer]:
+def schedule(model: nn.Module, variant: str = "standard") -> list[RandomisationLevel]:
     """The randomisation levels of ``model``, top-down."""
     if variant == "standard":
         return _standard(model)
     if variant == "seed_a":
         return _seed_a(model)
     if variant == "components":
-        from xai_serve.pattern_theory.sanity import component_levels
-
         return component_levels(model)
     raise InvalidParameterError(f"variant must be one of {', '.join(VARIANTS)}; got {variant!r}")
 
 
 @torch.no_grad()
-def randomise(model: nn.Module, layer: Layer, seed: int) -> None:
+def randomise(model: nn.Module, layer: RandomisationLevel, seed: int) -> None:
     """Randomise ``layer`` of ``model`` in place, deterministically in ``seed``."""
     params = dict(model.named_parameters())
     modules = dict(model.named_modules())
@@ -129,7 +119,11 @@ def randomise(model: nn.Module, layer: Layer, seed: int) -> None:
     g = torch.Generator().manual_seed(seed)
     for name in layer.params:
         p = params[name]
-        p.copy_((torch.randn(p.shape, generator=g, dtype=torch.float64) * layer.scale).to(p))
+        if layer.noise == "max_uniform":  # w <- max(w) * U(-1, 1) * scale (Tjoa & Guan's component check)
+            u = torch.rand(p.shape, generator=g, dtype=torch.float64) * 2 - 1
+            p.copy_((float(p.max()) * u * layer.scale).to(p))
+        else:
+            p.copy_((torch.randn(p.shape, generator=g, dtype=torch.float64) * layer.scale).to(p))
 
 
 def level_seed(seed: int, level: int) -> int:
@@ -157,7 +151,9 @@ def restored(model: nn.Module) -> Iterator[None]:
         _load(model, snapshot)
 
 
-def levels(model: nn.Module, layers: list[Layer], mode: str, seed: int) -> Iterator[tuple[int, Layer]]:
+def levels(
+    model: nn.Module, layers: list[RandomisationLevel], mode: str, seed: int
+) -> Iterator[tuple[int, RandomisationLevel]]:
     """Randomise ``model`` level by level, yielding (level, layer) with the model in that state.
 
     The caller wraps the loop in ``restored(model)``. Level numbers start at 1 (0 = original).
@@ -180,7 +176,7 @@ def similarity_by_level(
     attribute: dict[str, AttributionFn],
     x: torch.Tensor,
     target: torch.Tensor,
-    layers: list[Layer],
+    layers: list[RandomisationLevel],
     mode: str,
     seed: int,
     noise_seed: Sequence[int] = (0,),

@@ -1,13 +1,13 @@
 """The suite registry: one name -> one evaluation suite (torch-free, so ``xai --help`` stays fast).
 
-A suite is declared by one module in :mod:`xai_serve.evaluation.specs` that calls
-:func:`register_suite` with its options dataclass (fields declared with
-:func:`~xai_serve.evaluation.options.opt` become command-line options) and the dotted path of its
-run function ``run(ctx, run_dir, options, seed) -> dict``. Every declared suite becomes
+A suite is one module in :mod:`xai_serve.evaluation.suites` that calls :func:`register_suite`
+with its options dataclass (fields declared with :func:`~xai_serve.evaluation.options.opt` become
+command-line options), its run function ``run(ctx, run_dir, options, seed) -> dict`` and its
+report verdict ``verdict(run_dir) -> str | None``. Every declared suite becomes
 ``xai evaluate NAME`` with the shared options of :class:`~xai_serve.evaluation.options.CommonOptions`
 (and :class:`~xai_serve.evaluation.options.MethodOptions` when it evaluates methods), runs on every
-backend (in-process, ``--shard K/N``, Ray) and gets a report: adding a suite is one spec module
-plus its implementation, with no other edit.
+backend (in-process, ``--shard K/N``, Ray) and gets a report: adding a suite is one module, with
+no other edit.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import importlib
 import pkgutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from xai_serve.errors import InvalidParameterError
@@ -28,26 +29,21 @@ class Suite:
     name: str  # CLI name, e.g. "feature-removal"
     help: str  # shown by `xai evaluate NAME --help` (first line: in `xai evaluate --help`)
     options: type  # dataclass; its opt() fields are the suite's own command-line options
-    run: str  # "module:function", called as function(ctx, run_dir, options, seed) -> dict
+    run: Callable[..., dict[str, Any]]  # called as run(ctx, run_dir, options, seed) -> dict
     uses_methods: bool = True  # takes --methods / --param
     defaults: dict[str, Any] = field(default_factory=dict)  # overrides of shared option defaults
-    verdict: str | None = None  # "module:function" (run_dir) -> one paragraph for the report, or None
+    verdict: Callable[[Path], str | None] | None = None  # (run_dir) -> one paragraph for the report
 
     def run_function(self) -> Callable[..., dict[str, Any]]:
-        return _resolve(self.run)
+        return self.run
 
-    def verdict_function(self) -> Callable[..., str | None] | None:
-        return _resolve(self.verdict) if self.verdict else None
-
-
-def _resolve(path: str) -> Any:
-    module, _, attr = path.partition(":")
-    return getattr(importlib.import_module(module), attr)
+    def verdict_function(self) -> Callable[[Path], str | None] | None:
+        return self.verdict
 
 
 _SUITES: dict[str, Suite] = {}
 _DISCOVERED = False
-SPECS_PACKAGE = "xai_serve.evaluation.specs"
+SUITES_PACKAGE = "xai_serve.evaluation.suites"
 
 
 def register_suite(suite: Suite) -> Suite:
@@ -60,14 +56,14 @@ def register_suite(suite: Suite) -> Suite:
 
 
 def discover() -> None:
-    """Import every module of the specs package once (each registers its suite)."""
+    """Import every module of the suites package once (each registers its suite)."""
     global _DISCOVERED
     if _DISCOVERED:
         return
-    package = importlib.import_module(SPECS_PACKAGE)
+    package = importlib.import_module(SUITES_PACKAGE)
     for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda i: i.name):
         if not info.name.startswith("_"):
-            importlib.import_module(f"{SPECS_PACKAGE}.{info.name}")
+            importlib.import_module(f"{SUITES_PACKAGE}.{info.name}")
     _DISCOVERED = True
 
 

@@ -30,7 +30,8 @@ from xai_serve.explain.canonizers import disable_inplace, explicit_residuals
 from xai_serve.explain.functional import watch_functional
 from xai_serve.explain.patching import ModelPatch, gradient_context, prepare_input
 from xai_serve.explain.registry import Attribution, Explainer
-from xai_serve.explain.targets import Selection, Target, output_names, primary, select
+from xai_serve.explain.targets import Selection, Target, select
+from xai_serve.models.multi_output import output_names, primary
 
 MODES = ("plain", "guided", "deconv")
 

@@ -31,7 +31,8 @@ from xai_serve.explain.context import quantised_pixels
 from xai_serve.explain.params import ParamSpec
 from xai_serve.explain.patching import gradient_context, prepare_input
 from xai_serve.explain.registry import Attribution, Explainer, register_method
-from xai_serve.explain.targets import Target, class_indices, primary
+from xai_serve.explain.targets import Target, class_indices
+from xai_serve.models.multi_output import primary
 
 
 def gaussian_blur(img: torch.Tensor, sigma: float) -> torch.Tensor:

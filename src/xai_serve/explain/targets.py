@@ -28,6 +28,7 @@ from typing import Any
 import torch
 
 from xai_serve.errors import InvalidTargetError
+from xai_serve.models.multi_output import primary
 
 
 @dataclass(frozen=True)
@@ -52,22 +53,6 @@ Target = (
     | Callable[[torch.Tensor], torch.Tensor]
     | Component
 )
-
-
-def output_names(model: Any) -> tuple[str, ...]:
-    """The names of ``model``'s outputs (its ``output_names`` attribute; empty for one output)."""
-    return tuple(getattr(model, "output_names", ()) or ())
-
-
-def primary(output: Any) -> torch.Tensor:
-    """The classifier output: ``output`` itself, or the first of several outputs."""
-    if isinstance(output, tuple | list):
-        if not output:
-            raise TypeError("the model returned no outputs")
-        output = output[0]
-    if not isinstance(output, torch.Tensor):
-        raise TypeError(f"the model returned {type(output).__name__}, not a tensor")
-    return output
 
 
 def _is_components(target: Any) -> bool:

@@ -32,10 +32,14 @@ import torch
 from torch import nn
 
 from xai_serve.models.canonicalise import canonicalise
+from xai_serve.models.randomisation_levels import RandomisationLevel
 from xai_serve.models.registry import register_model
 from xai_serve.models.weights import load_state_dict_file
 
 OUTPUT_NAMES = ("y", "yg", "ys")
+#: the noise of the head and expansion levels of the component-wise check (Tjoa & Guan's
+#: ``noise_attenuation``)
+COMPONENT_NOISE_ATTENUATION = 0.5
 
 
 class ConvPipe(nn.Module):
@@ -149,6 +153,35 @@ class ResGPTNet(nn.Module):
         v1 = torch.cat((x1, self.eb1(v2)[:, :, :-1, :-1]), dim=1)
         v0 = torch.cat((x0, self.eb0(v1)[:, :, :-1, :-1]), dim=1)
         return y, self.cyg(v0), self.cys(v0)
+
+    def component_levels(self) -> list[RandomisationLevel]:
+        """The six cumulative, top-down levels of the component-wise cascading randomisation of
+        ``yg`` / ``ys`` (General Pattern Theory, Tjoa & Guan, ``compute_correlationsGC``):
+
+        1. the heads ``cyg.c1``, ``cyg.c2``, ``cys.c1``, ``cys.c2`` weights <- ``max(w) * U(-1, 1) * 0.5``
+           (``max``, not ``max |w|``); 2. + ``eb2`` (ConvTranspose weight, BN weight), 3. + ``eb1``,
+           4. + ``eb0`` (same noise); 5. + backbone ``layer2``, 6. + ``layer1`` (every block's conv/bn
+           weights and biases, not the downsample branch) <- ``0.1 * N(0, 1)``.
+        """
+        names = dict(self.named_parameters())
+
+        def weights(*modules: str) -> tuple[str, ...]:
+            return tuple(n for m in modules for n in (f"{m}.weight",) if n in names)
+
+        def block(prefix: str) -> tuple[str, ...]:
+            return tuple(n for n in names if n.startswith(prefix + ".") and ".downsample." not in n)
+
+        a = COMPONENT_NOISE_ATTENUATION
+        return [
+            RandomisationLevel(
+                "heads", weights("cyg.c1", "cyg.c2", "cys.c1", "cys.c2"), (), "max_uniform", a
+            ),
+            RandomisationLevel("eb2", weights("eb2.c1", "eb2.bn1"), (), "max_uniform", a),
+            RandomisationLevel("eb1", weights("eb1.c1", "eb1.bn1"), (), "max_uniform", a),
+            RandomisationLevel("eb0", weights("eb0.c1", "eb0.bn1"), (), "max_uniform", a),
+            RandomisationLevel("backbone.layer2", block("backbone.layer2"), (), "normal", 0.1),
+            RandomisationLevel("backbone.layer1", block("backbone.layer1"), (), "normal", 0.1),
+        ]
 
 
 def _build(weights: str | None, **kwargs: object) -> ResGPTNet:

@@ -108,9 +108,9 @@ def gpt_sanity(
     ``abs.`` variants, columns gradCAM / deconv / GuidedBP, one row per explained pixel (L = 0..6)."""
     import numpy as np
 
+    from xai_serve.evaluation.component_randomisation import component_cascade
     from xai_serve.evaluation.store import write_csv
     from xai_serve.models import load_checkpoint
-    from xai_serve.pattern_theory.sanity import component_cascade
 
     model, _ = load_checkpoint(checkpoint)
     rng = np.random.default_rng(seed)
@@ -147,7 +147,9 @@ def gpt_sanity(
 def register(app: typer.Typer) -> None:
     """Add ``xai gpt ...`` to ``app``."""
     gpt = typer.Typer(
-        help="Seed A (General Pattern Theory) figures of a GPT checkpoint.", no_args_is_help=True
+        help="General Pattern Theory (Tjoa & Guan): figures and the component-wise sanity check of a "
+        "ResGPTNet checkpoint.",
+        no_args_is_help=True,
     )
     app.add_typer(gpt, name="gpt")
 

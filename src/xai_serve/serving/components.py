@@ -20,8 +20,9 @@ from xai_client.api.v1 import explain_pb2 as pb
 from xai_client.tensors import to_proto
 
 from xai_serve.errors import InvalidTargetError
-from xai_serve.explain.targets import Component, primary
+from xai_serve.explain.targets import Component
 from xai_serve.models import ModelCard
+from xai_serve.models.multi_output import primary
 
 
 def component_target(target: pb.ComponentTarget, card: ModelCard) -> Component:

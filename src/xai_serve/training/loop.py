@@ -10,8 +10,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader
 
-from xai_serve.explain.targets import primary
 from xai_serve.jobs.progress import progress as progress_bar
+from xai_serve.models.multi_output import primary
 
 
 @dataclass

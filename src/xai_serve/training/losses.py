@@ -22,7 +22,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from xai_serve.explain.targets import primary
+from xai_serve.models.multi_output import primary
 from xai_serve.training.recipe import LossSection
 
 PARTS = ("y", "yg", "ys")

@@ -32,8 +32,8 @@ from torch.utils.data import DataLoader
 from xai_serve.atomic import atomic_torch_save, atomic_write_bytes, atomic_write_text
 from xai_serve.data import DatasetBundle, load_dataset
 from xai_serve.errors import CheckpointError, RecipeError
-from xai_serve.explain.targets import output_names
 from xai_serve.models import ModelCard, create_model, load_checkpoint, model_parameters
+from xai_serve.models.multi_output import output_names
 from xai_serve.training.loop import evaluate, train_epoch
 from xai_serve.training.losses import PARTS, LossMonitor, make_criterion
 from xai_serve.training.recipe import ModelSection, Recipe, load_recipe

@@ -29,6 +29,45 @@ def test_rule_verdicts():
     assert SanityRule(0.9).passes(0.8)
     with pytest.raises(ValueError):
         SanityRule(float("nan"))
+    assert not rule.passes(-0.8) and rule.passes(-0.2)  # the magnitude decides (see sanity_rule)
+    with pytest.raises(ValueError):
+        SanityRule(-0.5)
+
+
+def test_certification_and_report_verdict_agree_on_negative_correlations(tmp_path):
+    """One rule for credentials.json and report.html: a strongly negative rank correlation of the
+    absolute maps (the map's ranking reversed by randomisation, still tied to the trained one) fails
+    in both, a weak negative one passes in both."""
+    from xai_serve.evaluation.store import write_csv
+    from xai_serve.evaluation.suites.randomisation import verdict
+
+    scores = {"reversed": -0.8, "unrelated": -0.2, "unchanged": 0.9}
+    rows = [
+        {
+            "method": m,
+            "mode": "cascading",
+            "variant": "standard",
+            "level": level,
+            "layer": "original" if level == 0 else "fc",
+            "spearman_abs_mean": 1.0 if level == 0 else s,
+            "spearman_abs_std": 0.0,
+            "spearman_mean": 1.0 if level == 0 else s,
+            "ssim_mean": 1.0,
+            "n": 4,
+        }
+        for m, s in scores.items()
+        for level in (0, 1)
+    ]
+    write_csv(tmp_path / "summary.csv", rows)
+    text = verdict(tmp_path)
+    assert text is not None
+    rule = SanityRule()
+    for m in scores:
+        certified = cred.sanity_record(rows, m, ["fc"], rule)["pass"]
+        reported = f"{m} passes" in text
+        assert reported == (f"{m} <b>fails</b>" not in text)
+        assert certified == reported, m
+    assert [cred.sanity_record(rows, m, ["fc"], rule)["pass"] for m in scores] == [False, True, False]
 
 
 def _ctx(model, x, y, attributions) -> EvalContext:

@@ -1,23 +1,25 @@
-"""Seed A's component-wise cascading randomisation (A.6): levels, level 0 = 1, randomising changes maps."""
+"""The component-wise cascading randomisation of General Pattern Theory (Tjoa & Guan, methods.md A.6) on
+ResGPTNet: the levels the model declares, level 0 = 1, randomising changes the maps, ``xai gpt sanity``."""
 
 from __future__ import annotations
 
 import numpy as np
 import torch
 
+from xai_serve.evaluation.component_randomisation import component_cascade
+from xai_serve.evaluation.randomisation import randomise
 from xai_serve.models import create_model
-from xai_serve.pattern_theory.sanity import component_cascade, component_levels, randomise_level
 
 
 def test_levels_and_max_uniform_noise() -> None:
     torch.manual_seed(0)
     model = create_model("resgptnet_small", width=4).eval()
-    levels = component_levels(model)
+    levels = model.component_levels()
     assert [lv.name for lv in levels] == ["heads", "eb2", "eb1", "eb0", "backbone.layer2", "backbone.layer1"]
     assert levels[0].params == ("cyg.c1.weight", "cyg.c2.weight", "cys.c1.weight", "cys.c2.weight")
     assert "eb2.bn1.weight" in levels[1].params and not any("downsample" in p for p in levels[4].params)
     w = model.cyg.c1.weight.detach().clone()
-    randomise_level(model, levels[0], seed=3)
+    randomise(model, levels[0], seed=3)
     new = model.cyg.c1.weight.detach()
     assert not torch.equal(w, new) and float(new.abs().max()) <= 0.5 * abs(float(w.max())) + 1e-7
 

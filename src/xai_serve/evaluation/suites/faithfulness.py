@@ -12,24 +12,56 @@ and with the variant ``aopc_single_pixel.csv`` / ``aopc_single_pixel.png``.
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
 from xai_serve.atomic import atomic_write_bytes
 from xai_serve.errors import InvalidParameterError
-from xai_serve.evaluation import plots
-from xai_serve.evaluation.baselines import make_baseline
-from xai_serve.evaluation.context import EvalContext, batch_generator
-from xai_serve.evaluation.ordering import pixel_steps, region_steps
-from xai_serve.evaluation.perturbation import perturbation_curves
-from xai_serve.evaluation.scores import aopc, auc
-from xai_serve.evaluation.single_pixel_aopc import aopc_single_pixel
-from xai_serve.evaluation.specs.faithfulness import FaithfulnessOptions
+from xai_serve.evaluation.batches import concat, mean_std, run_batches
+from xai_serve.evaluation.csv_rows import as_float, read_rows
+from xai_serve.evaluation.options import opt
+from xai_serve.evaluation.registry import Suite, register_suite
 from xai_serve.evaluation.store import write_csv
-from xai_serve.evaluation.suites.common import concat, mean_std, run_batches
 from xai_serve.jobs.rundir import RunDir, npz_bytes
+
+if TYPE_CHECKING:
+    from xai_serve.evaluation.context import EvalContext
+
+
+KINDS = ("pixel", "region")
+
+
+@dataclass
+class FaithfulnessOptions:
+    kinds: list[str] = opt(list(KINDS), "pixel,region")
+    orders: list[str] = opt(["morf", "lerf"], "morf,lerf[,random]")
+    baseline: str = opt("black", "black | zero | mean | uniform | blur")
+    features_in_step: int = opt(1, "pixel flipping: pixels removed per step", flag="--step")
+    pixel_steps: int | None = opt(None, "pixel flipping: max steps (default: until all removed)")
+    patch_size: int = opt(4, "region perturbation: tile size")
+    region_steps: int | None = opt(None, "region perturbation: max regions (default: every tile)")
+    output: str = opt("softmax", "score: softmax | logit")
+    target: str = opt("true", "class explained and scored: true | predicted")
+    single_pixel: bool = opt(False, "also seed A's aopc_single_pixel variant")
+    single_pixel_steps: int = opt(75, "steps of aopc_single_pixel")
+    blur_sigma: float = opt(2.0, "sigma of the blur baseline")
+    batch_size: int = opt(16, "images per stored batch (the unit of resumption and of distribution)")
+    forward_batch: int = opt(2048, "inputs per forward pass")
+
+    def validate(self) -> None:
+        from xai_serve.evaluation.ordering import ORDERS
+
+        for k in self.kinds:
+            if k not in KINDS:
+                raise InvalidParameterError(f"kind must be one of {', '.join(KINDS)}; got {k!r}")
+        for o in self.orders:
+            if o not in ORDERS:
+                raise InvalidParameterError(f"order must be one of {', '.join(ORDERS)}; got {o!r}")
+        if not self.kinds and not self.single_pixel:
+            raise InvalidParameterError("nothing to compute: no kinds and no single-pixel variant")
 
 
 def _key(*parts: str) -> str:
@@ -37,6 +69,16 @@ def _key(*parts: str) -> str:
 
 
 def run_faithfulness(ctx: EvalContext, run: RunDir, opts: FaithfulnessOptions, seed: int) -> dict[str, Any]:
+    import torch
+
+    from xai_serve.evaluation import plots
+    from xai_serve.evaluation.baselines import make_baseline
+    from xai_serve.evaluation.context import batch_generator
+    from xai_serve.evaluation.ordering import pixel_steps, region_steps
+    from xai_serve.evaluation.perturbation import perturbation_curves
+    from xai_serve.evaluation.scores import aopc, auc
+    from xai_serve.evaluation.single_pixel_aopc import aopc_single_pixel
+
     opts.validate()
     methods = list(ctx.attributions)
     if not methods:
@@ -214,3 +256,39 @@ def run_faithfulness(ctx: EvalContext, run: RunDir, opts: FaithfulnessOptions, s
             styles={"signed": "-", "abs": "--"},
         )
     return {"n": int(index.size), "summary": summary_rows}
+
+
+def verdict(root: Path) -> str | None:
+    rows = read_rows(root / "summary.csv")
+    parts = []
+    for kind in ("pixel", "region"):
+        morf = [r for r in rows if r["kind"] == kind and r["order"] == "morf" and r["metric"] == "aopc"]
+        if not morf:
+            continue
+        ranked = sorted(morf, key=lambda r: -as_float(r["mean"]))
+        best = ranked[0]
+        order = ", ".join(f"{r['method']} {as_float(r['mean']):.3f}" for r in ranked)
+        parts.append(
+            f"By {kind} AOPC (MoRF, higher = more faithful), the most faithful method is "
+            f"<b>{best['method']}</b> (ranking: {order})."
+        )
+        abpc = [r for r in rows if r["kind"] == kind and r["metric"] == "abpc"]
+        bad = [r["method"] for r in abpc if as_float(r["mean"]) <= 0]
+        if abpc:
+            parts.append(
+                "Every method removes relevant features before irrelevant ones (ABPC > 0)."
+                if not bad
+                else f"Not better than its reverse order (ABPC <= 0): {', '.join(bad)}."
+            )
+    return " ".join(parts) or None
+
+
+SUITE = register_suite(
+    Suite(
+        name="faithfulness",
+        help="Pixel flipping / region perturbation curves (MoRF, LeRF), AOPC, AUC, ABPC per method.",
+        options=FaithfulnessOptions,
+        run=run_faithfulness,
+        verdict=verdict,
+    )
+)

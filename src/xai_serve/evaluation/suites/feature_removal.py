@@ -17,20 +17,37 @@ per method and order, ``curves_summary.csv`` their AUCs over the fraction axis (
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
 from xai_serve.errors import InvalidParameterError
-from xai_serve.evaluation import plots
-from xai_serve.evaluation.baselines import make_baseline
-from xai_serve.evaluation.context import EvalContext, batch_generator
-from xai_serve.evaluation.ordering import pixel_steps
-from xai_serve.evaluation.specs.feature_removal import FeatureRemovalOptions
+from xai_serve.evaluation.batches import concat, mean_std, run_batches
+from xai_serve.evaluation.csv_rows import as_float, read_rows
+from xai_serve.evaluation.options import opt
+from xai_serve.evaluation.registry import Suite, register_suite
 from xai_serve.evaluation.store import write_csv, write_json
-from xai_serve.evaluation.suites.common import concat, mean_std, run_batches
 from xai_serve.jobs.rundir import RunDir
+
+if TYPE_CHECKING:
+    import torch
+
+    from xai_serve.evaluation.context import EvalContext
+
+
+@dataclass
+class FeatureRemovalOptions:
+    fraction: float = opt(0.1, "fraction of pixels removed")
+    baseline: str = opt("black", "black | zero | mean | uniform | blur")
+    target: str = opt("true", "class explained and scored: true | predicted")
+    max_figures: int = opt(16, "PNG figures for the first N samples")
+    signed: dict[str, bool] | None = None  # method -> diverging colour map (default: the engine's specs)
+    blur_sigma: float = opt(2.0, "sigma of the blur baseline")
+    batch_size: int = opt(32, "images per stored batch")
+    curve_steps: int = opt(100, "removal curves: steps from none to all pixels (100: 1 percent each; 0: off)")
+
 
 VARIANTS = ("original", "most_removed", "least_removed")
 
@@ -38,6 +55,13 @@ VARIANTS = ("original", "most_removed", "least_removed")
 def run_feature_removal(
     ctx: EvalContext, run: RunDir, opts: FeatureRemovalOptions, seed: int
 ) -> dict[str, Any]:
+    import torch
+
+    from xai_serve.evaluation import plots
+    from xai_serve.evaluation.baselines import make_baseline
+    from xai_serve.evaluation.context import batch_generator
+    from xai_serve.evaluation.ordering import pixel_steps
+
     if not 0 < opts.fraction <= 1:
         raise InvalidParameterError(f"fraction must be in (0, 1], got {opts.fraction}")
     methods = list(ctx.attributions)
@@ -169,6 +193,8 @@ def _removal_curve(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per sample and step k: correct (0/1) and the target's probability with the ``counts[k]`` first
     pixels of the order (``steps`` ranks, 1-based) replaced by the baseline; (B, K + 1) each."""
+    import torch
+
     correct, score = [], []
     rows = torch.arange(x.shape[0], device=x.device)
     for n in counts:
@@ -181,6 +207,8 @@ def _removal_curve(
 def _write_curves(
     run: RunDir, parts: Any, methods: list[str], fractions: np.ndarray, seed: int
 ) -> list[dict[str, Any]]:
+    from xai_serve.evaluation import plots
+
     curve_rows: list[dict[str, Any]] = []
     summary: list[dict[str, Any]] = []
     per_sample: dict[str, dict[tuple[str, str], np.ndarray]] = {"accuracy": {}, "probability": {}}
@@ -232,3 +260,32 @@ def _engine_signed(methods: list[str]) -> dict[str, bool]:
 
     specs = list_methods()
     return {m: specs[m].signed for m in methods if m in specs}
+
+
+def verdict(root: Path) -> str | None:
+    rows = read_rows(root / "summary.csv")
+    drops = []
+    for m in dict.fromkeys(r["method"] for r in rows):
+        v = {r["variant"]: as_float(r["target_confidence_mean"]) for r in rows if r["method"] == m}
+        if {"original", "most_removed", "least_removed"} <= set(v):
+            drops.append((v["original"] - v["most_removed"], v["original"] - v["least_removed"], m))
+    if not drops:
+        return None
+    drops.sort(reverse=True)
+    best = drops[0]
+    return (
+        f"Removing the most relevant pixels lowers the target confidence most for <b>{best[2]}</b> "
+        f"(by {best[0]:.3f}; least relevant removed: {best[1]:.3f}). "
+        + " ".join(f"{m}: {a:.3f} vs {b:.3f}." for a, b, m in drops[1:])
+    )
+
+
+SUITE = register_suite(
+    Suite(
+        name="feature-removal",
+        help="Original, heatmap, most / least relevant pixels removed, with class confidences (seed D).",
+        options=FeatureRemovalOptions,
+        run=run_feature_removal,
+        verdict=verdict,
+    )
+)

@@ -11,24 +11,38 @@ otherwise ``<name>_color.png``, ``_gray``, ``_pos``, ``_neg``. ``images.json`` l
 from __future__ import annotations
 
 import io
-from typing import Any
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from PIL import Image
 from xai_client.saliency import SEED_SUFFIXES, seed_images
 
 from xai_serve.atomic import atomic_write_bytes
 from xai_serve.errors import InvalidParameterError
-from xai_serve.evaluation.context import EvalContext
-from xai_serve.evaluation.specs.saliency_images import SaliencyImagesOptions
+from xai_serve.evaluation.batches import concat, run_batches
+from xai_serve.evaluation.options import opt
+from xai_serve.evaluation.registry import Suite, register_suite
 from xai_serve.evaluation.store import write_json
-from xai_serve.evaluation.suites.common import concat, run_batches
 from xai_serve.jobs.rundir import RunDir
+
+if TYPE_CHECKING:
+    from xai_serve.evaluation.context import EvalContext
+
+
+@dataclass
+class SaliencyImagesOptions:
+    target: str = opt("true", "class explained: true | predicted")
+    seed_names: bool = opt(True, "name files as the seed: NAME_Guided_BP_color/_gray, NAME_pos_sal/_neg_sal")
+    batch_size: int = opt(16, "images per stored batch")
+
 
 PLAIN_SUFFIXES = {seed: f"_{kind}" for kind, seed in SEED_SUFFIXES.items()}
 
 
 def _png(img: np.ndarray) -> bytes:
+    from PIL import Image
+
     buf = io.BytesIO()
     Image.fromarray(img[..., 0] if img.ndim == 3 and img.shape[-1] == 1 else img).save(buf, format="PNG")
     return buf.getvalue()
@@ -68,3 +82,50 @@ def run_saliency_images(
     ]
     write_json(run.path("images.json"), {"seed": seed, "seed_names": opts.seed_names, "images": files})
     return {"n": int(index.size), "methods": methods, "files": sum(len(f["files"]) for f in files)}
+
+
+def verdict(root: Path) -> str | None:
+    """How many maps were exported, and which are blank (a constant map renders as one grey level)."""
+    import json
+
+    import numpy as np
+    from PIL import Image
+
+    path = root / "images.json"
+    if not path.exists():
+        return None
+    entries = json.loads(path.read_text())["images"]
+    blank: dict[str, int] = {}
+    for e in entries:
+        with Image.open(root / e["files"][0]) as im:  # the colour rendering
+            a = np.asarray(im)
+        if a.size and int(a.max()) == int(a.min()):
+            blank[e["method"]] = blank.get(e["method"], 0) + 1
+    methods = list(dict.fromkeys(e["method"] for e in entries))
+    n = len({e["index"] for e in entries})
+    files = sum(len(e["files"]) for e in entries)
+    text = (
+        f"{files} PNGs for {n} samples and {len(methods)} method(s) ({', '.join(methods)}): colour, "
+        "grey-scale (P99-clipped), positive and negative saliency per sample, listed in images.json."
+    )
+    if blank:
+        text += " <b>Constant maps</b> (rendered blank): " + ", ".join(
+            f"{m} {k}/{n}" for m, k in blank.items()
+        )
+        text += "."
+    else:
+        text += " No map is constant."
+    return text
+
+
+SUITE = register_suite(
+    Suite(
+        name="saliency-images",
+        help="Seed B's exports per sample and method: colour, grey-scale (P99-clipped), positive and "
+        "negative saliency PNGs.",
+        options=SaliencyImagesOptions,
+        run=run_saliency_images,
+        defaults={"samples": 8, "methods": ["guided_backprop"]},
+        verdict=verdict,
+    )
+)

@@ -1,6 +1,7 @@
-"""``xai evaluate randomisation --variant components``: seed A's component-wise cascade (A.6)
-as a variant of the randomisation suite, computed by
-:func:`xai_serve.pattern_theory.sanity.component_cascade` (one copy)."""
+"""``xai evaluate randomisation --variant components``: the component-wise cascade of General Pattern
+Theory (Tjoa & Guan, methods.md A.6) as a variant of the randomisation suite, computed by
+:func:`xai_serve.evaluation.component_randomisation.component_cascade` (one copy) over the levels the
+model declares."""
 
 from __future__ import annotations
 
@@ -12,11 +13,12 @@ import pytest
 import torch
 
 from xai_serve.errors import InvalidParameterError
+from xai_serve.evaluation.component_randomisation import component_cascade
 from xai_serve.evaluation.context import EvalContext
 from xai_serve.evaluation.randomisation import schedule
 from xai_serve.evaluation.registry import get_suite
 from xai_serve.evaluation.runner import run_suite
-from xai_serve.pattern_theory.sanity import component_cascade, component_levels
+from xai_serve.models.randomisation_levels import component_levels
 from xai_serve.testing import write_gpt_checkpoint
 
 METHODS = ["gradient", "gradcam"]
@@ -102,5 +104,5 @@ def test_components_variant_needs_several_outputs(tmp_path: Path) -> None:
         [1.0],
         {"gradient": lambda x, t: x},
     )
-    with pytest.raises(InvalidParameterError, match="several outputs"):
+    with pytest.raises(InvalidParameterError, match="component outputs"):
         run_suite("randomisation", ctx, RandomisationOptions(variant="components"), tmp_path / "r", seed=0)

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from xai_serve.evaluation.context import EvalContext
 from xai_serve.jobs.metrics import current_metrics
 from xai_serve.jobs.progress import progress
 from xai_serve.jobs.rundir import RunDir
 from xai_serve.jobs.shard import ShardComplete, current_shard
+
+if TYPE_CHECKING:
+    from xai_serve.evaluation.context import EvalContext
 
 BatchFn = Callable[[int, slice], dict[str, np.ndarray]]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from xai_serve.pattern_theory.metrics import one_sample_metrics, pixel_metrics, summarise
+from xai_serve.evaluation.pixel_metrics import one_sample_metrics, pixel_metrics, summarise
 
 
 def test_hand_made_maps() -> None:
