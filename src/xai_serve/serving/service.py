@@ -146,8 +146,7 @@ class ExplainService:
         self._explain_fn = explain_fn
         self.methods = dict(methods_fn())
         self.cost_limits = cost_limits or CostLimits()
-        self.context = _model_context(card)
-        _bound_lrp_cache(self.model, self.cost_limits.lrp_cache_entries)
+        self.context = _model_context(card, self.cost_limits.lrp_cache_entries)
         self.credentials = credentials or ServedCredentials()
         self.dissection = dissection  # xai_serve.dissection.evidence.Dissection: Heatmap.units
 
@@ -482,7 +481,7 @@ class ExplainService:
                 continue
         encode_filters(h, result, j, decoded.pixels, values)  # the `decomposed` method's Heatmap.filters
         if self.dissection is not None:  # concept-labelled units of the dissected layer (Heatmap.units)
-            self.dissection.fill(h, req, self.model, decoded.x, target, name, result, j)
+            self.dissection.fill(h, req, self.model, decoded.x, target, name, result, j, context=self.context)
 
 
 def _check_enums(req: pb.ExplainRequest) -> None:
@@ -499,16 +498,11 @@ def _check_enums(req: pb.ExplainRequest) -> None:
             )
 
 
-def _model_context(card: ModelCard) -> Any:
-    from xai_serve.explain import ModelContext
+def _model_context(card: ModelCard, lrp_cache_entries: int) -> Any:
+    """The model's context: its normalisation and the LRP derived-parameter cache the service owns."""
+    from xai_serve.explain import DerivedParamCache, ModelContext
 
-    return ModelContext.of(card.mean, card.std)
-
-
-def _bound_lrp_cache(model: nn.Module, entries: int) -> None:
-    from xai_serve.explain.lrp import set_param_cache_limit
-
-    set_param_cache_limit(model, entries)
+    return ModelContext.of(card.mean, card.std, DerivedParamCache(lrp_cache_entries))
 
 
 def _status_label(exc: BaseException) -> str:
