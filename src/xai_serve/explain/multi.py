@@ -88,16 +88,16 @@ def _shared_pass(
     for name, explainer in explainers.items():
         explainer.prepare(x)
         requests[name] = explainer.request()
+    extended = [n for n in explainers if requests[n].extension is not None]
     try:
         return _one_pass(model, x, target, explainers, requests)
     except SharedPassUnavailable:
-        if len(explainers) == 1:
-            raise
-    plain = {n: e for n, e in explainers.items() if requests[n].extension is None}
+        if not extended or len(explainers) == 1:
+            raise  # separate passes would be the same pass
+    plain = {n: e for n, e in explainers.items() if n not in extended}
     results = _one_pass(model, x, target, plain, requests) if plain else {}
-    for name, explainer in explainers.items():
-        if name not in plain:
-            results.update(_one_pass(model, x, target, {name: explainer}, requests))
+    for name in extended:
+        results.update(_one_pass(model, x, target, {name: explainers[name]}, requests))
     return results
 
 

@@ -147,8 +147,9 @@ def test_lrp_error_leaves_the_gradient_methods_answering(zoo) -> None:
     SharedPassUnavailable sends the methods to separate passes); the gradient methods alone answer."""
     model, x = zoo("simplenet", batch=2)
     model.train()
-    with pytest.raises(Exception, match="training mode"):
+    with _forward_calls(model) as calls, pytest.raises(Exception, match="training mode"):
         explain_detailed(model, x, ["gradient", "lrp"], 0)
+    assert calls[0] == 0  # raised by the shared pass itself: no separate gradient pass ran
     model.eval()
     got = explain_detailed(model, x, ["gradient"], 0)
     assert torch.isfinite(got["gradient"].heatmap).all()
