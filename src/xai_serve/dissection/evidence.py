@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from xai_serve.dissection.report import read_results
 from xai_serve.errors import InvalidArgumentError, NonFiniteResultError
 from xai_serve.explain.context import ModelContext
 from xai_serve.explain.registry import method_class
@@ -55,8 +56,6 @@ class Dissection:
 
     @classmethod
     def load(cls, path: str | Path, top: int = TOP_UNITS) -> Dissection:
-        from xai_serve.dissection.report import read_results
-
         rows = read_results(path)
         layers = {r["layer"] for r in rows}
         if len(layers) != 1:

@@ -40,7 +40,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from xai_serve.errors import UnsupportedLayerError
+from xai_serve.errors import InvalidParameterError, UnsupportedLayerError
 from xai_serve.explain.quotients import divide, nonneg_quotient, positive_in, quotient, stabilise
 
 Params = dict[str, Any]
@@ -267,8 +267,6 @@ class AlphaBeta(Rule):
 
     def __post_init__(self) -> None:
         if self.alpha < 0 or self.beta < 0 or abs(self.alpha - self.beta - 1) > 1e-12:
-            from xai_serve.errors import InvalidParameterError
-
             raise InvalidParameterError(
                 "parameters 'alpha'/'beta': need alpha, beta >= 0 and alpha - beta = 1, "
                 f"got {self.alpha}, {self.beta}"
