@@ -1,7 +1,8 @@
 """Activations of one layer for every image of a probing set (C.3 step 1), streamed in batches into a
 memory-mapped ``.npy`` (N, U, h, w) float32, with its shape and layer recorded in a JSON file.
 
-The model runs in eval mode without gradients; a forward hook on the named module captures its output.
+The model runs in eval mode without gradients; each batch's forward pass stops at the named module,
+whose output is kept (:func:`~xai_serve.models.layers.layer_output`).
 Images are converted to the model card's channels and input size and normalised with its mean/std.
 """
 
@@ -16,6 +17,7 @@ import numpy as np
 
 from xai_serve.atomic import atomic_write_text
 from xai_serve.errors import InvalidArgumentError, NotFoundError
+from xai_serve.models.layers import layer_output
 
 ACTIVATIONS = "activations.npy"
 ACTIVATIONS_META = "activations.json"
@@ -57,8 +59,6 @@ def extract(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     module = find_module(model, layer)
-    captured: list[torch.Tensor] = []
-    handle = module.register_forward_hook(lambda _m, _i, o: captured.append(o.detach()))
     tmp = out / f".{ACTIVATIONS}.{os.getpid()}.tmp"
     array: Any = None
     n = len(dataset)
@@ -77,14 +77,13 @@ def extract(
                         for i in range(lo, min(n, lo + batch_size))
                     ]
                 )
-                captured.clear()
-                model(torch.from_numpy(x))
-                if not captured:
+                feats = layer_output(model, module, torch.from_numpy(x))
+                if feats is None:
                     raise InvalidArgumentError(f"module {layer!r} did not run in the forward pass")
-                feats = captured[0]
-                if feats.ndim != 4:
+                if not isinstance(feats, torch.Tensor) or feats.ndim != 4:
                     raise InvalidArgumentError(
-                        f"module {layer!r} outputs shape {tuple(feats.shape)}; dissection needs (N, C, H, W)"
+                        f"module {layer!r} outputs shape {tuple(getattr(feats, 'shape', ()))}; "
+                        "dissection needs (N, C, H, W)"
                     )
                 if array is None:
                     array = np.lib.format.open_memmap(
@@ -99,8 +98,6 @@ def extract(
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    finally:
-        handle.remove()
     meta = {"layer": layer, "shape": shape, "dtype": "float32", "file": ACTIVATIONS}
     atomic_write_text(out / ACTIVATIONS_META, json.dumps(meta, indent=1) + "\n")
     return load(out)

@@ -4,7 +4,8 @@ An archive built with ``xai archive ... --dissection RESULTS.csv`` carries the d
 layer (``dissection.csv``: unit -> formula, IoU). For every heatmap of the methods below, the server
 then lists the ``top`` units of that layer that contribute most to the explanation, each with its
 formula and IoU, so a reader sees "class 3 because of unit 12 `(stripes OR dots) AND NOT grass`
-(IoU 0.21), ...". Contribution per method:
+(IoU 0.21), ...". The contributions come from the method itself, when its explainer has the
+:class:`~xai_serve.explain.units.UnitContributions` capability:
 
 * ``gradcam``, ``guided_gradcam``: Grad-CAM's channel weight times the channel's mean activation,
   ``mean_hw(d y_c / d A_k) * mean_hw(A_k)``, computed at the dissected layer for the explained class
@@ -13,6 +14,8 @@ formula and IoU, so a reader sees "class 3 because of unit 12 `(stripes OR dots)
   the unlisted filters, to the class logit) when its layer is the dissected one.
 * ``layer_guided_backprop``: the method explains one filter, not a class: that filter is listed, with
   the method's objective ``sum_hw |A_f|`` as its contribution, when its layer is the dissected one.
+
+Methods without the capability get no unit evidence.
 
 Units are listed largest contribution first (positive contributions only); units without a formula
 (IoU 0, ``NONE``) are listed with formula ``NONE``.
@@ -27,12 +30,14 @@ from typing import Any
 
 import numpy as np
 
+from xai_serve.dissection.report import read_results
 from xai_serve.errors import InvalidArgumentError, NonFiniteResultError
+from xai_serve.explain.context import ModelContext
+from xai_serve.explain.registry import method_class
+from xai_serve.explain.units import UnitContributions
 
 FILE_NAME = "dissection.csv"  # inside an archive
 TOP_UNITS = 5
-GRADCAM_METHODS = ("gradcam", "guided_gradcam")
-METHODS = (*GRADCAM_METHODS, "decomposed", "layer_guided_backprop")
 
 
 @dataclass(frozen=True)
@@ -51,8 +56,6 @@ class Dissection:
 
     @classmethod
     def load(cls, path: str | Path, top: int = TOP_UNITS) -> Dissection:
-        from xai_serve.dissection.report import read_results
-
         rows = read_results(path)
         layers = {r["layer"] for r in rows}
         if len(layers) != 1:
@@ -72,72 +75,28 @@ class Dissection:
                 f"the dissection is of layer {self.layer!r}, which the model does not have"
             )
 
-    # ------------------------------------------------------------------ contributions
-    def contributions(
-        self, model: Any, x: Any, target: int, method: str, result: Any, j: int, params: Any = None
-    ) -> np.ndarray | None:
-        """(unit, contribution) rows for one heatmap, or None when the method gives no unit evidence;
-        ``params``: the method's request parameters (``filter`` of layer_guided_backprop)."""
-        if method in GRADCAM_METHODS:
-            return self._gradcam(model, x, target)
-        if getattr(result, "layer", None) != self.layer:
-            return None
-        if method == "decomposed":
-            ev = (getattr(result, "filters", None) or [None] * (j + 1))[j]
-            if ev is None:
-                return None
-            return np.stack(
-                [
-                    ev.filters.detach().cpu().numpy().astype(np.float64),
-                    ev.contributions.detach().cpu().numpy().astype(np.float64),
-                ],
-                axis=1,
-            )
-        if method == "layer_guided_backprop":
-            try:
-                f = int((params or {}).get("filter", 0))
-            except (TypeError, ValueError):
-                return None
-            objective = (getattr(result, "stats", None) or {}).get("objective")
-            if f < 0 or objective is None:
-                return None
-            return np.array([[f, float(objective[j])]], dtype=np.float64)
-        return None
-
-    def _gradcam(self, model: Any, x: Any, target: int) -> np.ndarray:
-        import torch
-
-        module = dict(model.named_modules())[self.layer]
-        captured: list[torch.Tensor] = []
-
-        def hook(_m: Any, _i: Any, out: Any) -> None:
-            out.retain_grad()
-            captured.append(out)
-
-        handle = module.register_forward_hook(hook)
-        try:
-            with torch.inference_mode(False), torch.enable_grad():
-                xin = x.detach().clone()[None].requires_grad_(False)
-                logits = model(xin)
-                if not captured or captured[0].ndim != 4:
-                    return np.zeros((0, 2))
-                act = captured[0]
-                (grad,) = torch.autograd.grad(logits[0, int(target)], act)
-        finally:
-            handle.remove()
-        weight = grad[0].mean(dim=(1, 2))
-        contrib = (weight * act[0].detach().mean(dim=(1, 2))).double().cpu().numpy()
-        return np.stack([np.arange(contrib.size, dtype=np.float64), contrib], axis=1)
-
     def fill(
-        self, h: Any, req: Any, model: Any, x: Any, target: int, method: str, result: Any, j: int
+        self,
+        h: Any,
+        req: Any,
+        model: Any,
+        x: Any,
+        target: int,
+        method: str,
+        result: Any,
+        j: int,
+        *,
+        context: ModelContext,
     ) -> None:
-        """Add ``UnitEvidence`` entries to the wire ``Heatmap`` ``h`` of request ``req`` (a no-op for
-        the other methods)."""
-        if method not in METHODS:
+        """Add ``UnitEvidence`` entries to the wire ``Heatmap`` ``h`` of request ``req`` from row ``j`` of
+        ``result``, the attribution of ``method`` for input ``x`` and class ``target`` (a no-op for a
+        method without the :class:`~xai_serve.explain.units.UnitContributions` capability)."""
+        cls = method_class(method)
+        if not issubclass(cls, UnitContributions):
             return
         params = next((dict(m.params) for m in req.methods if m.name == method), {})
-        rows = self.contributions(model, x, target, method, result, j, params)
+        explainer = cls(model, context=context, **params)
+        rows = explainer.unit_contributions(x, target, self.layer, result, j)
         if rows is None or rows.size == 0:
             return
         if not np.isfinite(rows).all():

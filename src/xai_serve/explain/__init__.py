@@ -8,7 +8,9 @@ Public API::
     explain_detailed(model, x, methods, target, context=None) -> dict[str, Attribution]
 
 ``context`` (:class:`ModelContext`) is the model's input normalisation (mean/std), for the methods that
-need it. Every result is checked finite (:class:`~xai_serve.errors.NonFiniteResultError` otherwise).
+need it, and the cache of LRP's derived weights (:class:`DerivedParamCache`) that its holder owns.
+Explainers may have optional capabilities (:class:`UnitContributions`). Every result is checked finite
+(:class:`~xai_serve.errors.NonFiniteResultError` otherwise).
 
 ``target``: an int, a sequence of ints (one per sample), ``"predicted"``, a callable
 ``output -> Tensor[B]`` or a ``Component(output, row, col, channel)`` of a model with several outputs
@@ -23,6 +25,7 @@ duration of a call); a TorchServe worker handles one batch at a time.
 
 from xai_serve.explain.context import ModelContext
 from xai_serve.explain.multi import explain, explain_detailed
+from xai_serve.explain.param_cache import DerivedParamCache
 from xai_serve.explain.params import ParamSpec
 from xai_serve.explain.patching import model_hooks
 from xai_serve.explain.registry import (
@@ -34,15 +37,18 @@ from xai_serve.explain.registry import (
     register_method,
 )
 from xai_serve.explain.targets import Component, Target
+from xai_serve.explain.units import UnitContributions
 
 __all__ = [
     "Attribution",
     "Component",
+    "DerivedParamCache",
     "Explainer",
     "MethodSpec",
     "ModelContext",
     "ParamSpec",
     "Target",
+    "UnitContributions",
     "create_explainer",
     "explain",
     "explain_detailed",

@@ -1,12 +1,13 @@
 """One forward pass, several backward passes: the engine of the gradient-based methods.
 
-A :class:`BackpropRequest` says which input gradients are wanted, each under a ReLU *mode*:
+A :class:`BackpropRequest` says which input gradients are wanted, each under a
+:class:`~xai_serve.explain.passes.ReluMode`:
 
-* ``"plain"``: the ordinary gradient;
-* ``"guided"``: guided backprop (Springenberg et al. 2015): at every ``nn.ReLU`` the backward signal
+* ``PLAIN``: the ordinary gradient;
+* ``GUIDED``: guided backprop (Springenberg et al. 2015): at every ``nn.ReLU`` the backward signal
   passes only where the forward input was positive *and* the signal is positive,
   ``g_in = 1[x > 0] * max(g_out, 0)`` (the same quantity as Captum ``GuidedBackprop``);
-* ``"deconv"``: DeconvNet (Zeiler & Fergus 2014): ``g_in = max(g_out, 0)``, ignoring the forward mask;
+* ``DECONV``: DeconvNet (Zeiler & Fergus 2014): ``g_in = max(g_out, 0)``, ignoring the forward mask;
 
 and which layer outputs' gradients are wanted (Grad-CAM, always under the plain mode). The model runs
 forward once; each mode is one backward pass over the same graph (``retain_graph`` between them). The
@@ -15,90 +16,93 @@ whose backward reads the current mode, so one graph serves every mode. No backwa
 used, so in-place ReLUs and ReLU modules called several times (torchvision ResNets) work.
 ``relu`` calls outside modules (``torch.relu`` / ``F.relu`` in a ``forward``) get the same treatment
 through :func:`~xai_serve.explain.functional.watch_functional` (no silent plain-gradient fallback).
+
+A :class:`PassExtension` (LRP's rule engine) joins the pass: it installs its rules, the forward pass
+becomes its forward and a last backward pass in the ``RULES`` mode gives its relevance.
 """
 
 from __future__ import annotations
 
+import contextlib
 from abc import abstractmethod
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 from torch import nn
 
 from xai_serve.explain.canonizers import disable_inplace, explicit_residuals
 from xai_serve.explain.functional import watch_functional
+from xai_serve.explain.passes import GRADIENT_MODES, ModeReLU, ModeSwitch, ReluMode, SharedPassUnavailable
 from xai_serve.explain.patching import ModelPatch, gradient_context, prepare_input
 from xai_serve.explain.registry import Attribution, Explainer
 from xai_serve.explain.targets import Selection, Target, select
 from xai_serve.models.multi_output import output_names, primary
 
-MODES = ("plain", "guided", "deconv")
 
-
-class SharedPassUnavailable(RuntimeError):
-    """A pass shared between LRP and the gradient methods cannot serve this model or request (the
-    caller runs separate passes instead)."""
-
-
-class ReluMode:
-    """The current backward mode of the replaced ReLUs (one of :data:`MODES`, or ``"lrp"``: LRP's
-    rules in a pass shared with LRP, where the ReLU keeps its own gradient)."""
-
-    def __init__(self, value: str = "plain") -> None:
-        self.value = value
-
-
-class _ModeReLU(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx: Any, x: torch.Tensor, mode: ReluMode) -> torch.Tensor:
-        out = torch.relu(x)
-        ctx.save_for_backward(out)
-        ctx.mode = mode
-        return out
-
-    @staticmethod
-    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
-        (out,) = ctx.saved_tensors
-        mode = ctx.mode.value
-        if mode == "deconv":
-            return grad.clamp(min=0), None
-        if mode == "guided":
-            grad = grad.clamp(min=0)
-        return torch.ops.aten.threshold_backward(grad, out, 0), None  # grad * (out > 0), as relu's own
-
-
-def install_relu_modes(patch: ModelPatch, model: nn.Module, mode: ReluMode) -> ReluMode:
-    """Replace every ``nn.ReLU``'s forward by the ReLU that follows ``mode``; returns ``mode``."""
+def install_relu_modes(patch: ModelPatch, model: nn.Module, switch: ModeSwitch) -> ModeSwitch:
+    """Replace every ``nn.ReLU``'s forward by the ReLU that follows ``switch``; returns ``switch``."""
     for module in model.modules():
         if type(module) is nn.ReLU:
-            patch.replace_forward(module, lambda inp, _m=mode: _ModeReLU.apply(inp, _m))
-    return mode
+            patch.replace_forward(module, lambda inp, _s=switch: ModeReLU.apply(inp, _s))
+    return switch
 
 
 def watch_relus(
-    patch: ModelPatch, model: nn.Module, mode: ReluMode, extra: dict[str, Any], method: str
+    patch: ModelPatch, model: nn.Module, switch: ModeSwitch, extra: dict[str, Any], method: str
 ) -> Any:
-    """Context for the forward pass: functional ``relu`` calls outside modules follow ``mode`` too."""
+    """Context for the forward pass: functional ``relu`` calls outside modules follow ``switch`` too."""
     return watch_functional(
-        patch, model, "relu", method=method, relu=lambda t: _ModeReLU.apply(t, mode), extra=extra
+        patch, model, "relu", method=method, relu=lambda t: ModeReLU.apply(t, switch), extra=extra
     )
+
+
+@dataclass(frozen=True)
+class InstalledRules:
+    """What a :class:`PassExtension` installed: ``sums``, the hidden modules it added (residual ``Sum``
+    modules, known to the functional watch); ``replaced``, the layers whose output under the rules is
+    not the model's own (a linear layer merged with its BatchNorm); ``stabilizer``, the epsilon of the
+    ``Norm`` rule the watch applies to functional sums and poolings; ``method``, the method's name in
+    the watch's refusals."""
+
+    sums: dict[str, nn.Module]
+    replaced: frozenset[str]
+    stabilizer: float
+    method: str
+
+
+class PassExtension(Protocol):
+    """Rules that ride a backprop pass (LRP's rule engine,
+    :class:`~xai_serve.explain.lrp_engine.LrpEngine`): their backward is the rule while the switch is in
+    the ``RULES`` mode and the plain gradient otherwise, so the gradient methods' passes run over the
+    same forward."""
+
+    def install(
+        self, patch: ModelPatch, model: nn.Module, x: torch.Tensor, switch: ModeSwitch
+    ) -> InstalledRules:
+        """Install the rules on ``model`` inside ``patch`` for input ``x``."""
+        ...
 
 
 @dataclass
 class BackpropRequest:
-    """Input gradients under ``modes`` and plain gradients of the outputs of ``layers``."""
+    """Input gradients under ``modes`` (gradient modes), plain gradients of the outputs of ``layers``
+    and the relevance of ``extension``'s rules."""
 
-    modes: set[str] = field(default_factory=set)
+    modes: set[ReluMode] = field(default_factory=set)
     layers: dict[str, nn.Module] = field(default_factory=dict)
-    lrp: Any = None  # an LrpEngine: LRP relevance from the same forward pass (xai_serve.explain.lrp)
+    extension: PassExtension | None = None
 
     def merge(self, other: BackpropRequest) -> None:
-        if self.lrp is not None and other.lrp is not None:
-            raise SharedPassUnavailable("one pass serves one LRP configuration")
+        if self.extension is not None and other.extension is not None:
+            raise SharedPassUnavailable("one pass serves one pass extension")
         self.modes |= other.modes
         self.layers.update(other.layers)
-        self.lrp = self.lrp if other.lrp is None else other.lrp
+        self.extension = self.extension if other.extension is None else other.extension
+
+    def gradient_modes(self) -> list[ReluMode]:
+        """The requested gradient modes, in the order of their passes."""
+        return [m for m in GRADIENT_MODES if m in self.modes]
 
 
 @dataclass
@@ -106,10 +110,10 @@ class BackpropResult:
     x: torch.Tensor  # the input (detached)
     logits: torch.Tensor  # detached model output
     selection: Selection  # detached scores and classes
-    input_grads: dict[str, torch.Tensor]  # mode -> d score / d x
+    input_grads: dict[ReluMode, torch.Tensor]  # mode -> d score / d x
     activations: dict[str, torch.Tensor]  # layer name -> output (detached)
     layer_grads: dict[str, torch.Tensor]  # layer name -> d score / d output
-    relevance: torch.Tensor | None = None  # LRP relevance at the input (request.lrp)
+    relevance: torch.Tensor | None = None  # the extension's relevance at the input (request.extension)
 
 
 def run_backprop(
@@ -117,90 +121,156 @@ def run_backprop(
 ) -> BackpropResult:
     """One forward, one backward per requested mode; the model is untouched afterwards.
 
-    With ``request.lrp`` (an LRP engine) the forward pass is LRP's (BatchNorm merged into the linear
-    layers: the same function up to rounding), the gradient modes run over it with every LRP rule in
-    its gradient mode, and a last backward pass in the ``"lrp"`` mode gives the relevance: one forward
-    for LRP and the gradient methods together. It raises :class:`SharedPassUnavailable` where that
-    cannot give each method its own answer (a requested layer is a linear layer whose BatchNorm LRP
-    merges, or an operation LRP passes through cannot recompute its gradient).
+    With ``request.extension`` (LRP's rule engine) the forward pass is the extension's (LRP: BatchNorm
+    merged into the linear layers, the same function up to rounding), the gradient modes run over it
+    with every rule in its gradient mode, and a last backward pass in the ``RULES`` mode gives the
+    relevance: one forward for LRP and the gradient methods together. It raises
+    :class:`~xai_serve.explain.passes.SharedPassUnavailable` where that cannot give each method its own
+    answer (a requested layer's output is replaced by the rules, or an operation the rules pass through
+    cannot recompute its gradient).
     """
-    modes = [m for m in MODES if m in request.modes]
-    lrp = request.lrp
     with gradient_context(), ModelPatch() as patch:
         xin = prepare_input(x)
-        modified = bool(set(modes) - {"plain"})
-        mode = ReluMode()
-        if lrp is not None:
-            graph = lrp.install(patch, model, xin, mode)
-            sums = lrp.sums
-            merged = set(graph.merges.values())
-            if any(name in merged for name in request.layers):
-                raise SharedPassUnavailable("a requested layer's output is merged with its BatchNorm by LRP")
-        else:
-            disable_inplace(patch, model)
-            # residual additions made explicit: captured layer outputs are not added to in place, and the
-            # ReLU modes' watch knows the Sum modules; a plain input gradient needs neither
-            sums = explicit_residuals(patch, model) if (request.layers or modified) else {}
-        if modified:
-            install_relu_modes(patch, model, mode)
+        switch = ModeSwitch()
         captured: dict[str, torch.Tensor] = {}
-        for name, layer in request.layers.items():
-            patch.forward_hook(layer, _capture(captured, name))
-        if not modes and lrp is None:  # layer gradients only (Grad-CAM): autograd stops at the layers
-            xin.requires_grad_(False)
-        if lrp is not None:  # LRP's watch; functional relu calls follow the ReLU mode
-            relu = (lambda t: _ModeReLU.apply(t, mode)) if modified else None
-            eps = lrp.settings.stabilizer
-            with watch_functional(
-                patch, model, "lrp", method="lrp", relu=relu, extra=sums, eps=eps, mode=mode
-            ):
-                output = model(xin)
-        elif modified:  # functional relu calls get the mode too (no silent plain gradient)
-            with watch_relus(patch, model, mode, sums, "/".join(sorted(set(modes) - {"plain"}))):
-                output = model(xin)
-        else:
-            output = model(xin)
-        logits = primary(output)  # the classifier output (the first of several)
-        missing = [name for name in request.layers if name not in captured]
-        if missing:
-            raise RuntimeError(f"layer {missing[0]!r} was not called in the forward pass")
+        output = _forward(patch, model, xin, request, switch, captured)
         selection = select(output, target, output_names(model))
-        total = selection.scores.sum()
-        input_grads: dict[str, torch.Tensor] = {}
-        layer_grads: dict[str, torch.Tensor] = {}
-        passes: list[str] = list(modes)
-        if request.layers and "plain" not in passes:
-            passes.insert(0, "plain")
-        if lrp is not None:
-            passes.append("lrp")  # last: LRP's backward releases what its rules saved
-        relevance = None
-        for i, current in enumerate(passes):
-            mode.value = current
-            retain = i < len(passes) - 1
-            if current == "lrp":
-                # sum(s * stop_grad(s)) seeds each sample's backward with its own score, like
-                # grad_outputs=s but without torch's lazy sympy import on a worker's first LRP request
-                scores = selection.scores
-                (relevance,) = torch.autograd.grad((scores * scores.detach()).sum(), xin, retain_graph=retain)
-                continue
-            wants_input = current in modes
-            layer_names = list(request.layers) if current == "plain" else []
-            inputs = ([xin] if wants_input else []) + [captured[n] for n in layer_names]
-            grads = torch.autograd.grad(total, inputs, retain_graph=retain, allow_unused=True)
-            grads = tuple(torch.zeros_like(t) if g is None else g for g, t in zip(grads, inputs, strict=True))
-            if wants_input:
-                input_grads[current] = grads[0]
-            for name, g in zip(layer_names, grads[int(wants_input) :], strict=True):
-                layer_grads[name] = g
+        grads = _backward(xin, captured, selection, request, switch)
         return BackpropResult(
             x=xin.detach(),
-            logits=logits.detach(),
+            logits=primary(output).detach(),  # the classifier output (the first of several)
             selection=Selection(selection.scores.detach(), selection.classes),
-            input_grads=input_grads,
+            input_grads=grads.inputs,
             activations={k: v.detach() for k, v in captured.items()},
-            layer_grads=layer_grads,
-            relevance=None if relevance is None else relevance.detach(),
+            layer_grads=grads.layers,
+            relevance=None if grads.relevance is None else grads.relevance.detach(),
         )
+
+
+def _forward(
+    patch: ModelPatch,
+    model: nn.Module,
+    xin: torch.Tensor,
+    request: BackpropRequest,
+    switch: ModeSwitch,
+    captured: dict[str, torch.Tensor],
+) -> Any:
+    """The forward step: install what the request needs, run the model once, capture the layers."""
+    modified = any(m is not ReluMode.PLAIN for m in request.gradient_modes())
+    rules = None
+    sums: dict[str, nn.Module] = {}
+    if request.extension is not None:
+        rules = request.extension.install(patch, model, xin, switch)
+        if any(name in rules.replaced for name in request.layers):
+            raise SharedPassUnavailable(
+                "a requested layer's output is replaced by the pass extension's rules"
+            )
+        sums = rules.sums
+    else:
+        disable_inplace(patch, model)
+        # residual additions made explicit: captured layer outputs are not added to in place, and the
+        # ReLU modes' watch knows the Sum modules; a plain input gradient needs neither
+        if request.layers or modified:
+            sums = dict(explicit_residuals(patch, model))
+    if modified:
+        install_relu_modes(patch, model, switch)
+    for name, layer in request.layers.items():
+        patch.forward_hook(layer, _capture(captured, name))
+    if not request.gradient_modes() and rules is None:  # layer gradients only (Grad-CAM): stop at the layers
+        xin.requires_grad_(False)
+    with _watch(patch, model, request, rules, sums, switch, modified):
+        output = model(xin)
+    missing = [name for name in request.layers if name not in captured]
+    if missing:
+        raise RuntimeError(f"layer {missing[0]!r} was not called in the forward pass")
+    return output
+
+
+def _watch(
+    patch: ModelPatch,
+    model: nn.Module,
+    request: BackpropRequest,
+    rules: InstalledRules | None,
+    sums: dict[str, nn.Module],
+    switch: ModeSwitch,
+    modified: bool,
+) -> contextlib.AbstractContextManager[Any]:
+    """The functional watch of the forward pass: the rules' (functional relu calls follow the ReLU mode),
+    the ReLU modes' (no silent plain gradient), or none for plain gradients."""
+    if rules is not None:
+        relu = (lambda t: ModeReLU.apply(t, switch)) if modified else None
+        return watch_functional(
+            patch,
+            model,
+            "lrp",
+            method=rules.method,
+            relu=relu,
+            extra=sums,
+            eps=rules.stabilizer,
+            switch=switch,
+        )
+    if modified:
+        names = sorted(m.value for m in request.gradient_modes() if m is not ReluMode.PLAIN)
+        return watch_relus(patch, model, switch, sums, "/".join(names))
+    return contextlib.nullcontext()
+
+
+def _passes(request: BackpropRequest) -> list[ReluMode]:
+    """The backward passes in order: the gradient modes (a plain one first when layers are requested),
+    then the rules (last: their backward releases what the rules saved)."""
+    passes = request.gradient_modes()
+    if request.layers and ReluMode.PLAIN not in passes:
+        passes.insert(0, ReluMode.PLAIN)
+    if request.extension is not None:
+        passes.append(ReluMode.RULES)
+    return passes
+
+
+def _seed(selection: Selection, mode: ReluMode) -> torch.Tensor:
+    """The seed step: the scalar a backward pass differentiates. The gradient modes: the summed target
+    scores (each sample's gradient of its own score). The rules: ``sum(s * stop_grad(s))``, which seeds
+    each sample's backward with its own score, like ``grad_outputs=s`` but without torch's lazy sympy
+    import on a worker's first LRP request."""
+    scores = selection.scores
+    if mode is ReluMode.RULES:
+        return (scores * scores.detach()).sum()
+    return scores.sum()
+
+
+@dataclass
+class _Gradients:
+    inputs: dict[ReluMode, torch.Tensor] = field(default_factory=dict)
+    layers: dict[str, torch.Tensor] = field(default_factory=dict)
+    relevance: torch.Tensor | None = None
+
+
+def _backward(
+    xin: torch.Tensor,
+    captured: dict[str, torch.Tensor],
+    selection: Selection,
+    request: BackpropRequest,
+    switch: ModeSwitch,
+) -> _Gradients:
+    """The backward step: one pass per mode over the one graph (``retain_graph`` between them)."""
+    out = _Gradients()
+    passes = _passes(request)
+    for i, mode in enumerate(passes):
+        switch.mode = mode
+        retain = i < len(passes) - 1
+        seed = _seed(selection, mode)
+        if mode is ReluMode.RULES:
+            (out.relevance,) = torch.autograd.grad(seed, xin, retain_graph=retain)
+            continue
+        wants_input = mode in request.modes
+        layer_names = list(request.layers) if mode is ReluMode.PLAIN else []
+        inputs = ([xin] if wants_input else []) + [captured[n] for n in layer_names]
+        grads = torch.autograd.grad(seed, inputs, retain_graph=retain, allow_unused=True)
+        grads = tuple(torch.zeros_like(t) if g is None else g for g, t in zip(grads, inputs, strict=True))
+        if wants_input:
+            out.inputs[mode] = grads[0]
+        for name, g in zip(layer_names, grads[int(wants_input) :], strict=True):
+            out.layers[name] = g
+    return out
 
 
 def _capture(store: dict[str, torch.Tensor], name: str) -> Any:

@@ -12,7 +12,7 @@ They act through a :class:`~xai_serve.explain.patching.ModelPatch`, so leaving t
   can give it its ``Norm`` rule.
 
 BatchNorm merging is not a model rewrite here: the LRP engine computes with merged parameters in its
-replaced forwards (see :mod:`xai_serve.explain.lrp`), the model's own tensors are never touched.
+replaced forwards (see :mod:`xai_serve.explain.lrp_engine`), the model's own tensors are never touched.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 A composite is a function ``(LayerInfo, LrpSettings) -> Rule`` registered by name. Layers are the
 ``nn.Linear`` / ``nn.Conv1d`` / ``nn.Conv2d`` / ``nn.ConvTranspose2d`` modules in execution order
 (a transposed convolution is a conv layer, as in Zennit). Rules for the other layer
-types are fixed by the engine (:mod:`xai_serve.explain.lrp`) and match Zennit's built-in composites:
+types are fixed by the engine (:mod:`xai_serve.explain.lrp_engine`) and match Zennit's built-in composites:
 ReLU and other activations pass relevance through, BatchNorm is merged into the preceding linear
 layer (or passes relevance through when there is none), residual ``Sum`` and average pooling use the
 ``Norm`` rule (LRP-epsilon with the stabiliser, as a parameter-free linear layer), max pooling routes

@@ -1,19 +1,23 @@
-"""What a method may know about the model besides its weights: the input normalisation.
+"""What a method may know about the model besides its weights: the input normalisation, and the cache
+of parameters derived from those weights that the model's holder owns.
 
 Methods that work in pixel space (``class_image``) or need the pixel bounds of the normalised input
 (LRP's z^B rule: ``low = (0 - mean) / std``, ``high = (1 - mean) / std``) read them from the one
 explicit :class:`ModelContext` argument of :func:`~xai_serve.explain.create_explainer` /
 :func:`~xai_serve.explain.explain_detailed`. Serving and evaluation build it from the model card;
-it is never a request parameter (a client cannot send a different normalisation).
+it is never a request parameter (a client cannot send a different normalisation). Its
+:class:`~xai_serve.explain.param_cache.DerivedParamCache` keeps LRP's derived weights between calls
+that pass the same context (a serving worker passes its one context on every call).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from xai_serve.errors import InvalidParameterError
+from xai_serve.explain.param_cache import DerivedParamCache
 
 if TYPE_CHECKING:
     import torch
@@ -23,11 +27,13 @@ if TYPE_CHECKING:
 class ModelContext:
     """Per-channel ``mean``/``std`` of the input normalisation ``x = (pixels - mean) / std``.
 
-    The default (0, 1) means the model input is the pixels in [0, 1].
+    The default (0, 1) means the model input is the pixels in [0, 1]. ``param_cache``: the derived
+    parameters of the model (not part of the context's value: contexts compare by normalisation).
     """
 
     mean: tuple[float, ...] = (0.0,)
     std: tuple[float, ...] = (1.0,)
+    param_cache: DerivedParamCache = field(default_factory=DerivedParamCache, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "mean", tuple(float(v) for v in self.mean))
@@ -45,8 +51,10 @@ class ModelContext:
             )
 
     @classmethod
-    def of(cls, mean: Sequence[float], std: Sequence[float]) -> ModelContext:
-        return cls(tuple(mean), tuple(std))
+    def of(
+        cls, mean: Sequence[float], std: Sequence[float], param_cache: DerivedParamCache | None = None
+    ) -> ModelContext:
+        return cls(tuple(mean), tuple(std), param_cache or DerivedParamCache())
 
     @property
     def low(self) -> tuple[float, ...]:

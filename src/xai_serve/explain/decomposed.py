@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -159,4 +160,21 @@ class DecomposedExplainer(BackpropExplainer):
             classes=[int(k) for k in classes],
             layer=self.layer_name,
             filters=evidence,
+        )
+
+    def unit_contributions(
+        self, x: torch.Tensor, target: int, layer: str, attribution: Attribution, row: int
+    ) -> np.ndarray | None:
+        """The listed filters of row ``row`` with their contributions, when ``layer`` is the method's."""
+        if attribution.layer != layer or not isinstance(attribution, DecomposedAttribution):
+            return None
+        if row >= len(attribution.filters):
+            return None
+        ev = attribution.filters[row]
+        return np.stack(
+            [
+                ev.filters.detach().cpu().numpy().astype(np.float64),
+                ev.contributions.detach().cpu().numpy().astype(np.float64),
+            ],
+            axis=1,
         )

@@ -17,9 +17,6 @@ final image.
 
 from __future__ import annotations
 
-import contextlib
-from typing import Any
-
 import torch
 from torch import nn
 
@@ -27,13 +24,10 @@ from xai_serve.errors import InvalidParameterError
 from xai_serve.explain.context import quantised_pixels
 from xai_serve.explain.layers import LayerChoice
 from xai_serve.explain.params import ParamSpec
-from xai_serve.explain.patching import ModelPatch, gradient_context, prepare_input
+from xai_serve.explain.patching import gradient_context, prepare_input
 from xai_serve.explain.registry import Attribution, Explainer, register_method
 from xai_serve.explain.targets import Target
-
-
-class _Stop(Exception):
-    """Raised by the capture hook to end the forward pass at the chosen layer."""
+from xai_serve.models.layers import layer_output
 
 
 @register_method(
@@ -62,21 +56,11 @@ class FilterImage(Explainer):
         self.choice = LayerChoice(self.model, self.params["layer"])
 
     def _activation(self, z: torch.Tensor, name: str, layer: nn.Module) -> torch.Tensor:
-        captured: list[torch.Tensor] = []
-
-        def hook(module: nn.Module, inputs: Any, output: Any) -> None:
-            if not isinstance(output, torch.Tensor) or output.ndim < 2:
-                raise InvalidParameterError(f"parameter 'layer': {name!r} does not output (B, C, ...)")
-            captured.append(output)
-            raise _Stop
-
-        with ModelPatch() as patch:
-            patch.forward_hook(layer, hook)
-            with contextlib.suppress(_Stop):
-                self.model(z)
-        if not captured:
+        activation = layer_output(self.model, layer, z)
+        if activation is None:
             raise InvalidParameterError(f"parameter 'layer': {name!r} is not called by the model")
-        activation = captured[0]
+        if not isinstance(activation, torch.Tensor) or activation.ndim < 2:
+            raise InvalidParameterError(f"parameter 'layer': {name!r} does not output (B, C, ...)")
         f = self.params["filter"]
         if f >= activation.shape[1]:
             raise InvalidParameterError(

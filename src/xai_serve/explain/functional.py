@@ -42,6 +42,7 @@ from torch.overrides import TorchFunctionMode
 from torch.utils._pytree import tree_flatten
 
 from xai_serve.errors import UnsupportedOperationError
+from xai_serve.explain.passes import ModeSwitch, NormIn, NormOut, PassThrough, keep_saved_copy
 from xai_serve.explain.patching import ModelPatch
 
 Policy = Literal["relu", "lrp"]
@@ -127,10 +128,16 @@ def _innermost_module() -> Any:
 
 class _Watch(TorchFunctionMode):
     def __init__(
-        self, policy: Policy, method: str, relu: ReluApply | None, eps: float, known: set[int], mode: Any
+        self,
+        policy: Policy,
+        method: str,
+        relu: ReluApply | None,
+        eps: float,
+        known: set[int],
+        switch: ModeSwitch | None,
     ) -> None:
         super().__init__()
-        self.policy, self.method, self.relu, self.eps, self.mode = policy, method, relu, eps, mode
+        self.policy, self.method, self.relu, self.eps, self.switch = policy, method, relu, eps, switch
         self.known = known  # ids of the known modules
         self.handled: list[str] = []
 
@@ -170,25 +177,25 @@ class _Watch(TorchFunctionMode):
     ) -> torch.Tensor:
         """``func(*args)`` with relevance passing to ``x`` unchanged (in-place variants write back)."""
         compute = _out_of_place(func, name)
-        out = pass_apply(lambda: compute(*args, **kwargs), x, self.mode)
+        assert self.switch is not None
+        out = pass_apply(lambda: compute(*args, **kwargs), x, self.switch)
         return _write_back(args[0], out) if _inplace(name) else out
 
     # ---- LRP
     def _lrp_policy(
         self, func: Any, name: str, args: tuple[Any, ...], kwargs: dict[str, Any], tracked: list[torch.Tensor]
     ) -> Any:
+        assert self.switch is not None
         if (_inplace(name) or name == "__setitem__") and isinstance(args[0], torch.Tensor):
-            from xai_serve.explain.lrp import keep_saved_copy
-
             keep_saved_copy(args[0])  # a rule layer's backward reads this output: it keeps a copy
         if name in ADD_NAMES:
             if len(tracked) >= 2 and "alpha" not in kwargs:
                 self.handled.append(f"{name} at {call_site()}")
                 a, b = args[0], args[1]
                 if _inplace(name):  # the rules saved the pre-update value: keep copies of it
-                    out = norm_apply(lambda p, q: p + q, (a.clone(), b), self.eps, self.mode)
+                    out = norm_apply(lambda p, q: p + q, (a.clone(), b), self.eps, self.switch)
                     return _write_back(a, out)
-                return norm_apply(lambda p, q: p + q, (a, b), self.eps, self.mode)
+                return norm_apply(lambda p, q: p + q, (a, b), self.eps, self.switch)
             return func(*args, **kwargs)  # a shift by a constant: relevance passes (its gradient)
         if name in SUB_NAMES:
             if len(tracked) >= 2:
@@ -209,7 +216,7 @@ class _Watch(TorchFunctionMode):
             return self._pass(func, name, args, kwargs, tracked[0])
         if name in NORM_NAMES:
             self.handled.append(f"{name} at {call_site()}")
-            return norm_apply(lambda t: func(t, *args[1:], **kwargs), (args[0],), self.eps, self.mode)
+            return norm_apply(lambda t: func(t, *args[1:], **kwargs), (args[0],), self.eps, self.switch)
         if name in PASS_NAMES:
             self.handled.append(f"{name} at {call_site()}")
             return self._pass(func, name, args, kwargs, tracked[0])
@@ -223,22 +230,18 @@ class _Watch(TorchFunctionMode):
 
 
 def norm_apply(
-    fn: Callable[..., torch.Tensor], inputs: tuple[torch.Tensor, ...], eps: float, mode: Any
+    fn: Callable[..., torch.Tensor], inputs: tuple[torch.Tensor, ...], eps: float, switch: ModeSwitch
 ) -> torch.Tensor:
     """``fn(*inputs)`` with LRP's ``Norm`` rule as its backward (as for ``Sum`` / average pooling);
-    ``mode``: the pass's mode switch (the rule in the ``"lrp"`` mode, the gradient otherwise)."""
-    from xai_serve.explain.lrp import _NormIn, _NormOut
-
-    return _NormOut.apply(fn(*(_NormIn.apply(t, mode) for t in inputs)), eps, mode)
+    ``switch``: the pass's mode switch (the rule in the rules mode, the gradient otherwise)."""
+    return NormOut.apply(fn(*(NormIn.apply(t, switch) for t in inputs)), eps, switch)
 
 
-def pass_apply(fn: Callable[[], torch.Tensor], x: torch.Tensor, mode: Any) -> torch.Tensor:
-    """``fn()`` (an elementwise function of ``x``) with relevance passing to ``x`` unchanged (``mode``:
+def pass_apply(fn: Callable[[], torch.Tensor], x: torch.Tensor, switch: ModeSwitch) -> torch.Tensor:
+    """``fn()`` (an elementwise function of ``x``) with relevance passing to ``x`` unchanged (``switch``:
     the pass's mode switch; ``fn`` closes over its operands, so a gradient pass shared with LRP cannot
     recompute its derivative and gives way to separate passes)."""
-    from xai_serve.explain.lrp import _Pass
-
-    out = _Pass.apply(x, lambda _t: fn(), mode, False)
+    out = PassThrough.apply(x, lambda _t: fn(), switch, False)
     if out.shape != x.shape:
         raise UnsupportedOperationError(
             f"LRP: an elementwise operation at {call_site()} broadcasts {tuple(x.shape)} to "
@@ -250,8 +253,6 @@ def pass_apply(fn: Callable[[], torch.Tensor], x: torch.Tensor, mode: Any) -> to
 def _write_back(target: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
     """``target.copy_(value)`` for an in-place operation, after the LRP rule that produced ``target``
     (and reads it in its backward) took a private copy."""
-    from xai_serve.explain.lrp import keep_saved_copy
-
     keep_saved_copy(target)
     return target.copy_(value)
 
@@ -290,7 +291,7 @@ def watch_functional(
     relu: ReluApply | None = None,
     extra: dict[str, nn.Module] | None = None,
     eps: float = 1e-6,
-    mode: Any = None,
+    switch: ModeSwitch | None = None,
 ) -> Iterator[list[str]]:
     """Run the block (the method's forward pass) with functional calls outside known modules watched.
 
@@ -300,14 +301,14 @@ def watch_functional(
     stack (its ``Module._call_impl`` frame) is a known module, so no hook is needed (``patch`` is kept
     for symmetry with the other installers). Yields the list of the calls the policy handled
     (``"name at file:line ..."``), filled during the block. With the ``lrp`` policy, ``relu`` (the
-    ReLU of a pass shared with the gradient methods) takes the functional ReLUs and ``mode`` (that
+    ReLU of a pass shared with the gradient methods) takes the functional ReLUs and ``switch`` (that
     pass's mode switch) goes to the Norm and pass-through rules.
     """
     if policy == "relu" and relu is None:
         raise ValueError("the relu policy needs the ReLU rule to apply")
-    if policy == "lrp" and mode is None:
+    if policy == "lrp" and switch is None:
         raise ValueError("the lrp policy needs the pass's mode switch")
     known = {id(m) for m in model.modules() if _is_known(m)} | {id(m) for m in (extra or {}).values()}
-    watch = _Watch(policy, method, relu, eps, known, mode)
+    watch = _Watch(policy, method, relu, eps, known, switch)
     with watch:
         yield watch.handled

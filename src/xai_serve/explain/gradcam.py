@@ -15,13 +15,22 @@ Seed A used Grad-CAM on a 1x1 input-adapter conv at full resolution: name that l
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from xai_serve.errors import InvalidParameterError
-from xai_serve.explain.backprop import BackpropExplainer, BackpropRequest, BackpropResult, base_attribution
+from xai_serve.explain.backprop import (
+    BackpropExplainer,
+    BackpropRequest,
+    BackpropResult,
+    base_attribution,
+    run_backprop,
+)
 from xai_serve.explain.layers import LayerChoice
 from xai_serve.explain.params import ParamSpec
+from xai_serve.explain.passes import ReluMode
 from xai_serve.explain.registry import Attribution, register_method
 
 _LAYER = ParamSpec(
@@ -30,15 +39,33 @@ _LAYER = ParamSpec(
 _INTERP = ("bilinear", "nearest", "bicubic")
 
 
+def channel_weights(grad: torch.Tensor) -> torch.Tensor:
+    """Grad-CAM's channel weights ``alpha_k = mean_hw(d score / d A_k)``, (B, C, 1, 1)."""
+    return grad.mean(dim=(2, 3), keepdim=True)
+
+
 def layer_cam(activation: torch.Tensor, grad: torch.Tensor, relu: bool) -> torch.Tensor:
     """Grad-CAM at layer resolution (B, 1, h, w) from the layer output and its gradient."""
     if activation.ndim != 4:
         raise InvalidParameterError(
             f"parameter 'layer': Grad-CAM needs a (B, C, H, W) layer output, got {tuple(activation.shape)}"
         )
-    weights = grad.mean(dim=(2, 3), keepdim=True)
-    cam = (weights * activation).sum(dim=1, keepdim=True)
+    cam = (channel_weights(grad) * activation).sum(dim=1, keepdim=True)
     return cam.clamp(min=0) if relu else cam
+
+
+def channel_contributions(model: nn.Module, x: torch.Tensor, target: int, layer: str) -> np.ndarray:
+    """Each channel's share of the Grad-CAM map of ``target`` at ``layer`` for one input ``x`` (C, H, W):
+    (channel, ``alpha_k * mean_hw(A_k)``) rows. They sum to the spatial mean of the un-ReLU'd map (the
+    units' evidence of :class:`~xai_serve.explain.units.UnitContributions`); no rows when the layer's
+    output is not (B, C, H, W)."""
+    request = BackpropRequest(layers={layer: model.get_submodule(layer)})
+    result = run_backprop(model, x[None], int(target), request)
+    act, grad = result.activations[layer], result.layer_grads[layer]
+    if act.ndim != 4:
+        return np.zeros((0, 2))
+    contrib = (channel_weights(grad)[0, :, 0, 0] * act[0].mean(dim=(1, 2))).double().cpu().numpy()
+    return np.stack([np.arange(contrib.size, dtype=np.float64), contrib], axis=1)
 
 
 def upsample(cam: torch.Tensor, like: torch.Tensor, mode: str) -> torch.Tensor:
@@ -80,6 +107,12 @@ class GradCam(BackpropExplainer):
         out.layer = name
         return out
 
+    def unit_contributions(
+        self, x: torch.Tensor, target: int, layer: str, attribution: Attribution, row: int
+    ) -> np.ndarray | None:
+        """Grad-CAM's channel contributions at ``layer`` (:func:`channel_contributions`)."""
+        return channel_contributions(self.model, x, target, layer)
+
 
 @register_method(
     "guided_gradcam",
@@ -99,12 +132,18 @@ class GuidedGradCam(BackpropExplainer):
         self.choice.resolve(x)
 
     def request(self) -> BackpropRequest:
-        return BackpropRequest(modes={"guided"}, layers={self.choice.name: self.choice.module})
+        return BackpropRequest(modes={ReluMode.GUIDED}, layers={self.choice.name: self.choice.module})
 
     def finish(self, result: BackpropResult) -> Attribution:
         name = self.choice.name
         cam = layer_cam(result.activations[name], result.layer_grads[name], True)
-        heat = result.input_grads["guided"] * upsample(cam, result.x, self.params["interpolation"])
+        heat = result.input_grads[ReluMode.GUIDED] * upsample(cam, result.x, self.params["interpolation"])
         out = base_attribution(result, heat)
         out.layer = name
         return out
+
+    def unit_contributions(
+        self, x: torch.Tensor, target: int, layer: str, attribution: Attribution, row: int
+    ) -> np.ndarray | None:
+        """Its Grad-CAM factor's channel contributions at ``layer`` (:func:`channel_contributions`)."""
+        return channel_contributions(self.model, x, target, layer)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from xai_serve.explain.backprop import BackpropExplainer, BackpropRequest, BackpropResult, base_attribution
 from xai_serve.explain.params import ParamSpec
+from xai_serve.explain.passes import ReluMode
 from xai_serve.explain.registry import Attribution, register_method
 
 
@@ -21,10 +22,10 @@ class Gradient(BackpropExplainer):
     """Gradient of the target score with respect to the input (signed unless ``abs``)."""
 
     def request(self) -> BackpropRequest:
-        return BackpropRequest(modes={"plain"})
+        return BackpropRequest(modes={ReluMode.PLAIN})
 
     def finish(self, result: BackpropResult) -> Attribution:
-        grad = result.input_grads["plain"]
+        grad = result.input_grads[ReluMode.PLAIN]
         return base_attribution(result, grad.abs() if self.params["abs"] else grad.clone())
 
 
@@ -33,7 +34,7 @@ class InputXGradient(BackpropExplainer):
     """Input times the gradient of the target score (Shrikumar et al. 2016)."""
 
     def request(self) -> BackpropRequest:
-        return BackpropRequest(modes={"plain"})
+        return BackpropRequest(modes={ReluMode.PLAIN})
 
     def finish(self, result: BackpropResult) -> Attribution:
-        return base_attribution(result, result.x * result.input_grads["plain"])
+        return base_attribution(result, result.x * result.input_grads[ReluMode.PLAIN])

@@ -8,18 +8,14 @@ DeconvNet ``max(g, 0)``. Equal to Captum ``GuidedBackprop`` / ``Deconvolution``.
 
 from __future__ import annotations
 
-import contextlib
-from typing import Any
-
+import numpy as np
 import torch
-from torch import nn
 
 from xai_serve.errors import InvalidParameterError
 from xai_serve.explain.backprop import (
     BackpropExplainer,
     BackpropRequest,
     BackpropResult,
-    ReluMode,
     base_attribution,
     install_relu_modes,
     watch_relus,
@@ -27,9 +23,11 @@ from xai_serve.explain.backprop import (
 from xai_serve.explain.canonizers import disable_inplace, explicit_residuals
 from xai_serve.explain.layers import LayerChoice
 from xai_serve.explain.params import ParamSpec
+from xai_serve.explain.passes import ModeSwitch, ReluMode
 from xai_serve.explain.patching import ModelPatch, gradient_context, prepare_input
 from xai_serve.explain.registry import Attribution, Explainer, register_method
 from xai_serve.explain.targets import Target
+from xai_serve.models.layers import layer_output
 
 
 @register_method("guided_backprop", params={}, signed=True)
@@ -37,10 +35,10 @@ class GuidedBackprop(BackpropExplainer):
     """Guided backpropagation (Springenberg et al. 2015): gradient with positive-only ReLU backward."""
 
     def request(self) -> BackpropRequest:
-        return BackpropRequest(modes={"guided"})
+        return BackpropRequest(modes={ReluMode.GUIDED})
 
     def finish(self, result: BackpropResult) -> Attribution:
-        return base_attribution(result, result.input_grads["guided"])
+        return base_attribution(result, result.input_grads[ReluMode.GUIDED])
 
 
 @register_method("deconvnet", params={}, signed=True)
@@ -48,14 +46,10 @@ class DeconvNet(BackpropExplainer):
     """DeconvNet (Zeiler & Fergus 2014): ReLU backward ``max(g, 0)`` ignoring the forward mask."""
 
     def request(self) -> BackpropRequest:
-        return BackpropRequest(modes={"deconv"})
+        return BackpropRequest(modes={ReluMode.DECONV})
 
     def finish(self, result: BackpropResult) -> Attribution:
-        return base_attribution(result, result.input_grads["deconv"])
-
-
-class _Stop(Exception):
-    """Raised by the capture hook to end the forward pass at the chosen layer."""
+        return base_attribution(result, result.input_grads[ReluMode.DECONV])
 
 
 @register_method(
@@ -79,31 +73,22 @@ class LayerGuidedBackprop(Explainer):
         self.choice = LayerChoice(self.model, self.params["layer"])
 
     def attribute(self, x: torch.Tensor, target: Target = "predicted") -> Attribution:
-        captured: list[torch.Tensor] = []
         self.layer_name, self.layer = self.choice.resolve(x)
-
-        def hook(module: nn.Module, inputs: Any, output: Any) -> None:
-            if not isinstance(output, torch.Tensor) or output.ndim < 2:
-                raise InvalidParameterError(
-                    f"parameter 'layer': {self.layer_name!r} does not output (B, C, ...)"
-                )
-            captured.append(output)
-            raise _Stop
-
         with gradient_context(), ModelPatch() as patch:
             disable_inplace(patch, self.model)
             sums = explicit_residuals(patch, self.model)
-            mode = install_relu_modes(patch, self.model, ReluMode("guided"))
-            patch.forward_hook(self.layer, hook)
+            switch = install_relu_modes(patch, self.model, ModeSwitch(ReluMode.GUIDED))
             xin = prepare_input(x)
-            watch = watch_relus(patch, self.model, mode, sums, "layer_guided_backprop")
-            with contextlib.suppress(_Stop), watch:
-                self.model(xin)
-            if not captured:
+            with watch_relus(patch, self.model, switch, sums, "layer_guided_backprop"):
+                activation = layer_output(self.model, self.layer, xin)
+            if activation is None:
                 raise InvalidParameterError(
                     f"parameter 'layer': {self.layer_name!r} is not called by the model"
                 )
-            activation = captured[0]
+            if not isinstance(activation, torch.Tensor) or activation.ndim < 2:
+                raise InvalidParameterError(
+                    f"parameter 'layer': {self.layer_name!r} does not output (B, C, ...)"
+                )
             channels = activation.shape[1]
             f = self.params["filter"]
             if f >= channels:
@@ -114,3 +99,13 @@ class LayerGuidedBackprop(Explainer):
             (grad,) = torch.autograd.grad(objective.sum(), xin)
         stats = {"objective": objective.detach().tolist()}
         return Attribution(heatmap=grad, stats=stats, layer=self.layer_name)
+
+    def unit_contributions(
+        self, x: torch.Tensor, target: int, layer: str, attribution: Attribution, row: int
+    ) -> np.ndarray | None:
+        """The explained filter with the method's objective ``sum_hw |A_f|`` (row ``row``), when
+        ``layer`` is the method's layer (the method explains one filter, not a class)."""
+        objective = attribution.stats.get("objective")
+        if attribution.layer != layer or objective is None:
+            return None
+        return np.array([[self.params["filter"], float(objective[row])]], dtype=np.float64)

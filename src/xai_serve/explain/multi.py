@@ -1,18 +1,19 @@
 """Several methods on one batch: :func:`explain` and :func:`explain_detailed`.
 
-Methods computed from input/layer gradients (gradient, input_x_gradient, guided_backprop, deconvnet,
-gradcam, guided_gradcam) share one forward pass: their requests are merged and each ReLU mode costs
-one backward pass over the shared graph; Grad-CAM's layer gradient rides the plain backward pass. One
-``lrp`` among them joins that pass too (its forward pass becomes the shared one and its relevance one
-more backward pass: :func:`~xai_serve.explain.backprop.run_backprop`); where the shared pass cannot
-give every method its own answer, the gradient methods and LRP run separately, as the other methods
-(a second lrp, layer_guided_backprop, class_image) always do.
+Methods computed from one backprop pass (:class:`~xai_serve.explain.backprop.BackpropExplainer`:
+gradient, input_x_gradient, guided_backprop, deconvnet, gradcam, guided_gradcam, decomposed, lrp) share
+one forward pass: their requests are merged and each ReLU mode costs one backward pass over the shared
+graph; Grad-CAM's layer gradient rides the plain backward pass. A method with a pass extension (lrp)
+makes its forward pass the shared one and its relevance one more backward pass
+(:func:`~xai_serve.explain.backprop.run_backprop`). Where the shared pass cannot give every method its
+own answer (:class:`~xai_serve.explain.passes.SharedPassUnavailable`), the methods without an
+extension share one pass and each method with one runs alone; every other error propagates. The other
+methods (layer_guided_backprop, filter_image, class_image) run on their own.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
 from typing import Any
 
 import torch
@@ -21,7 +22,7 @@ from torch import nn
 from xai_serve.errors import InvalidParameterError, NonFiniteResultError
 from xai_serve.explain.backprop import BackpropExplainer, BackpropRequest, run_backprop
 from xai_serve.explain.context import ModelContext
-from xai_serve.explain.lrp import Lrp
+from xai_serve.explain.passes import SharedPassUnavailable
 from xai_serve.explain.registry import Attribution, Explainer, create_explainer
 from xai_serve.explain.targets import Target
 
@@ -63,7 +64,7 @@ def explain_detailed(
 ) -> dict[str, Attribution]:
     """Run ``methods`` (names, or name -> params) on batch ``x``; name -> :class:`Attribution`.
 
-    Every Attribution carries ``logits`` (the model output of the pass it came from; the gradient
+    Every Attribution carries ``logits`` (the model output of the pass it came from; the backprop
     methods share one) and ``classes`` (the explained class per sample). ``context``: the model's input
     normalisation. A map with a NaN or an infinity raises :class:`NonFiniteResultError`.
     """
@@ -71,42 +72,47 @@ def explain_detailed(
     shared = {n: e for n, e in explainers.items() if isinstance(e, BackpropExplainer)}
     results: dict[str, Attribution] = {}
     if shared:
-        request = BackpropRequest()
-        for explainer in shared.values():
-            explainer.prepare(x)
-            request.merge(explainer.request())
-        lrps = [name for name, e in explainers.items() if isinstance(e, Lrp)]
-        result = None
-        if len(lrps) == 1:
-            result = _with_lrp(model, x, target, request, lrps[0], explainers[lrps[0]], results)
-        if result is None:
-            result = run_backprop(model, x, target, request)
-        for name, explainer in shared.items():
-            results[name] = explainer.finish(result)
+        results.update(_shared_pass(model, x, target, shared))
     for name, other in explainers.items():
         if name not in results:
             results[name] = other.attribute(x, target)
     return {name: check_finite(name, results[name]) for name in explainers}
 
 
-def _with_lrp(
+def _shared_pass(
+    model: nn.Module, x: torch.Tensor, target: Target, explainers: dict[str, BackpropExplainer]
+) -> dict[str, Attribution]:
+    """The backprop methods' attributions from one pass, or, where one pass cannot serve them all, from
+    one pass of the methods without a pass extension and one of each method with one."""
+    requests: dict[str, BackpropRequest] = {}
+    for name, explainer in explainers.items():
+        explainer.prepare(x)
+        requests[name] = explainer.request()
+    extended = [n for n in explainers if requests[n].extension is not None]
+    try:
+        return _one_pass(model, x, target, explainers, requests)
+    except SharedPassUnavailable:
+        if not extended or len(explainers) == 1:
+            raise  # separate passes would be the same pass
+    plain = {n: e for n, e in explainers.items() if n not in extended}
+    results = _one_pass(model, x, target, plain, requests) if plain else {}
+    for name in extended:
+        results.update(_one_pass(model, x, target, {name: explainers[name]}, requests))
+    return results
+
+
+def _one_pass(
     model: nn.Module,
     x: torch.Tensor,
     target: Target,
-    request: BackpropRequest,
-    name: str,
-    lrp: Explainer,
-    results: dict[str, Attribution],
-) -> Any:
-    """The gradient methods' pass with LRP in it (LRP's attribution stored in ``results``), or None
-    when it fails: then every method runs on its own and reports its own error, if any."""
-    assert isinstance(lrp, Lrp)
-    try:
-        result = run_backprop(model, x, target, replace(request, lrp=lrp.engine()))
-    except Exception:
-        return None
-    results[name] = lrp.finish(result)
-    return result
+    explainers: dict[str, BackpropExplainer],
+    requests: dict[str, BackpropRequest],
+) -> dict[str, Attribution]:
+    merged = BackpropRequest()
+    for name in explainers:
+        merged.merge(requests[name])
+    result = run_backprop(model, x, target, merged)
+    return {name: explainer.finish(result) for name, explainer in explainers.items()}
 
 
 def explain(

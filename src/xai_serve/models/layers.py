@@ -1,6 +1,9 @@
-"""Small modules that make operations visible to hooks (explanation rules attach to modules)."""
+"""Small modules that make operations visible to hooks (explanation rules attach to modules), and
+:func:`layer_output`: one layer's output from a forward pass that stops there."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -73,3 +76,27 @@ class MaskedLinear(nn.Linear):
 
     def extra_repr(self) -> str:
         return super().extra_repr() + f", kept={int(self.mask.sum())}"
+
+
+class _Stop(Exception):
+    """Raised by :func:`layer_output`'s hook to end the forward pass at the layer."""
+
+
+def layer_output(model: nn.Module, layer: nn.Module, *inputs: Any) -> Any:
+    """The output of ``layer``'s first call in ``model(*inputs)``, the forward pass stopping there (the
+    layers after it do not run); None when the pass never calls ``layer``. Runs in the caller's
+    autograd mode and context (a watch, ``torch.no_grad``...); the hook is removed also on error."""
+    captured: list[Any] = []
+
+    def hook(module: nn.Module, args: Any, output: Any) -> None:
+        captured.append(output)
+        raise _Stop
+
+    handle = layer.register_forward_hook(hook)
+    try:
+        model(*inputs)
+    except _Stop:
+        pass
+    finally:
+        handle.remove()
+    return captured[0] if captured else None

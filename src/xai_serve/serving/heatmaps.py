@@ -17,7 +17,7 @@ from xai_client.overlay import overlay_png
 from xai_client.values import encode_values
 
 from xai_serve.errors import NonFiniteResultError
-from xai_serve.explain import Attribution, Component, MethodSpec
+from xai_serve.explain import Attribution, Component, MethodSpec, ModelContext
 from xai_serve.serving.components import echo_component
 from xai_serve.serving.credentials import ServedCredentials
 from xai_serve.serving.evidence import encode_filters
@@ -39,11 +39,13 @@ class HeatmapEncoder:
     def __init__(
         self,
         model: nn.Module,
+        context: ModelContext,
         methods: Mapping[str, MethodSpec],
         credentials: ServedCredentials,
         dissection: UnitEvidence | None,
     ) -> None:
         self.model = model
+        self.context = context
         self.methods = methods
         self.credentials = credentials
         self.dissection = dissection
@@ -92,4 +94,6 @@ class HeatmapEncoder:
                 continue
         encode_filters(h, result, j, decoded.pixels, values, scale)  # the `decomposed` method's filters
         if self.dissection is not None:  # concept-labelled units of the dissected layer (Heatmap.units)
-            self.dissection.fill(h, req, self.model, decoded.x, explained, name, result, j)
+            self.dissection.fill(
+                h, req, self.model, decoded.x, explained, name, result, j, context=self.context
+            )

@@ -78,7 +78,10 @@ class UnitEvidence(Protocol):
         method: str,
         result: Attribution,
         j: int,
+        *,
+        context: ModelContext,
     ) -> None:
         """``h``: the heatmap of method ``method`` for class ``target`` of sample ``x`` [C,H,W], request
-        ``req``; ``result``: the engine's result for the batch, ``j`` the sample's row in it."""
+        ``req``; ``result``: the engine's result for the batch, ``j`` the sample's row in it; ``context``:
+        the model's context (normalisation, the service's LRP parameter cache)."""
         ...

@@ -27,7 +27,7 @@ from torch import nn
 from xai_client.api.v1 import explain_pb2 as pb
 
 from xai_serve.errors import InvalidInputError, XaiError
-from xai_serve.explain import Attribution, Component, ModelContext
+from xai_serve.explain import Attribution, Component, DerivedParamCache, ModelContext
 from xai_serve.models import ModelCard
 from xai_serve.serving.batch import MethodKey, Row, ServedBatch, method_key, method_names, method_params
 from xai_serve.serving.components import component_target, fill_outputs, split_outputs
@@ -70,10 +70,12 @@ class ExplainService:
         self.engine: ExplanationEngine = engine or RegistryEngine()
         self.methods = dict(self.engine.methods())
         self.cost_limits = cost_limits or CostLimits()
-        self.context = ModelContext.of(card.mean, card.std)
-        _bound_lrp_cache(self.model, self.cost_limits.lrp_cache_entries)
+        # the normalisation, and the LRP derived-parameter cache this service owns (bounded per model)
+        self.context = ModelContext.of(
+            card.mean, card.std, DerivedParamCache(self.cost_limits.lrp_cache_entries)
+        )
         self.credentials = credentials or ServedCredentials()
-        self.heatmaps = HeatmapEncoder(self.model, self.methods, self.credentials, dissection)
+        self.heatmaps = HeatmapEncoder(self.model, self.context, self.methods, self.credentials, dissection)
 
     # ------------------------------------------------------------------ public
 
@@ -310,9 +312,3 @@ def _shared_target(reqs: list[pb.ExplainRequest]) -> str | list[int] | None:
     if all(k == "class_index" for k in kinds):
         return [int(r.target.class_index) for r in reqs]
     return None
-
-
-def _bound_lrp_cache(model: nn.Module, entries: int) -> None:
-    from xai_serve.explain.lrp import set_param_cache_limit
-
-    set_param_cache_limit(model, entries)

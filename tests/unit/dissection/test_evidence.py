@@ -15,6 +15,7 @@ from xai_client.results import explanation_from_proto
 
 from xai_serve.dissection.evidence import Dissection, attach
 from xai_serve.errors import InvalidArgumentError
+from xai_serve.explain import UnitContributions, create_explainer
 from xai_serve.models import canonicalise, create_model
 from xai_serve.serving.service import ExplainService
 
@@ -67,7 +68,10 @@ def test_gradcam_units_match_captum(setup) -> None:
     module = dict(model.named_modules())[LAYER]
     xt = torch.from_numpy(x)[None]
     cam = LayerGradCam(model, module).attribute(xt, target=3, relu_attributions=False)
-    rows = dissection.contributions(model, torch.from_numpy(x), 3, "gradcam", None, 0)
+    gradcam = create_explainer("gradcam", model)
+    assert isinstance(gradcam, UnitContributions)
+    xs = torch.from_numpy(x)
+    rows = gradcam.unit_contributions(xs, 3, LAYER, gradcam.attribute(xs[None], 3), 0)
     assert rows is not None
     np.testing.assert_allclose(rows[:, 1].sum(), float(cam.detach().mean()), rtol=1e-4, atol=1e-6)
     top = sorted(range(rows.shape[0]), key=lambda k: (-rows[k, 1], k))[: len(h.units)]

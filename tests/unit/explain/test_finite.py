@@ -12,7 +12,7 @@ import torch
 from xai_serve.errors import InvalidParameterError, NonFiniteResultError, XaiError
 from xai_serve.explain import ModelContext, explain_detailed, list_methods
 from xai_serve.explain.composites import COMPOSITES, FIRST_RULES
-from xai_serve.explain.rules import divide
+from xai_serve.explain.quotients import divide
 
 SPECS = list_methods()
 

@@ -18,7 +18,8 @@ import torch
 from torch import nn
 
 from xai_serve.explain import create_explainer, explain_detailed, model_hooks
-from xai_serve.explain.backprop import BackpropRequest, SharedPassUnavailable, run_backprop
+from xai_serve.explain.backprop import BackpropRequest, run_backprop
+from xai_serve.explain.passes import SharedPassUnavailable
 
 from .conftest import randomise_batchnorm
 from .test_functional import _pair
@@ -99,7 +100,7 @@ def test_merged_layer_runs_separately_with_the_same_answers(zoo) -> None:
     methods = {"gradcam": {"layer": "layer4.1.conv2"}, "lrp": {}}
     with pytest.raises(SharedPassUnavailable):
         request = BackpropRequest(layers={"layer4.1.conv2": model.get_submodule("layer4.1.conv2")})
-        request.lrp = create_explainer("lrp", model).engine()
+        request.extension = create_explainer("lrp", model).engine()
         run_backprop(model, x, torch.tensor([0, 1]), request)
     expected = _alone(model, x, methods, torch.tensor([0, 1]))
     with _forward_calls(model) as calls:
@@ -142,11 +143,13 @@ def test_module_activation_gradient(zoo) -> None:
 
 
 def test_lrp_error_leaves_the_gradient_methods_answering(zoo) -> None:
-    """LRP refuses a model in training mode; the gradient methods still answer (separate passes)."""
+    """LRP refuses a model in training mode: the error propagates from the shared pass (only
+    SharedPassUnavailable sends the methods to separate passes); the gradient methods alone answer."""
     model, x = zoo("simplenet", batch=2)
     model.train()
-    with pytest.raises(Exception, match="training mode"):
+    with _forward_calls(model) as calls, pytest.raises(Exception, match="training mode"):
         explain_detailed(model, x, ["gradient", "lrp"], 0)
+    assert calls[0] == 0  # raised by the shared pass itself: no separate gradient pass ran
     model.eval()
     got = explain_detailed(model, x, ["gradient"], 0)
     assert torch.isfinite(got["gradient"].heatmap).all()

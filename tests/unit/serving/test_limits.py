@@ -17,7 +17,6 @@ from xai_client.requests import build_request
 
 from xai_serve.errors import InvalidArgumentError, ResourceExhaustedError
 from xai_serve.explain import list_methods
-from xai_serve.explain.lrp import param_cache_size, set_param_cache_limit
 from xai_serve.serving.limits import CostLimits, check_deadline
 from xai_serve.serving.ports import RegistryEngine
 from xai_serve.serving.service import ExplainService
@@ -162,10 +161,8 @@ def test_lrp_parameter_cache_is_a_bounded_lru(model, card) -> None:
             _x(i), methods={"lrp": {"composite": "gamma", "gamma": str(0.1 + i)}}, normalized=True
         )
         assert _code(svc.handle([req])[0]) == "OK"
-        assert param_cache_size(fresh) <= 12
-    assert param_cache_size(fresh) == 12
-    set_param_cache_limit(fresh, 3)
-    assert param_cache_size(fresh) == 3
+        assert svc.context.param_cache.size(fresh) <= 12
+    assert svc.context.param_cache.size(fresh) == 12
 
 
 def test_describe_specs_reach_the_client_types() -> None:
