@@ -181,7 +181,7 @@ def test_unexpected_engine_failure_is_internal_and_isolated(model, card, caplog)
 class BrokenEvidence:
     """Unit evidence (the ``UnitEvidence`` port) with a bug for class 9; one unit for every other class."""
 
-    def fill(self, h, req, model, x, target, method, result, j) -> None:
+    def fill(self, h, req, model, x, target, method, result, j, *, context) -> None:
         if target == 9:
             raise KeyError("no unit table")
         h.units.add(layer="features", unit=target, contribution=1.0, formula="stripes", iou=0.5)
