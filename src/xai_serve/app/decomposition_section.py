@@ -1,9 +1,12 @@
-"""The decomposed-layer section of ``make demo`` (seed E on the built-in digits, a few seconds on a CPU).
+"""The decomposed-layer section of ``make demo`` ("Decomposing the Deep" on the built-in digits, a few
+seconds on a CPU).
 
-From the demo's digits SimpleNet checkpoint: find k = 5 influential filters per class on the training
-split, compare test accuracy of the original and the decomposed final layer, explain one test image
-with the ``decomposed`` method on the decomposed model, and write ``decomposed.html`` (+ index file
-and overlay PNG) next to the demo report, which links it.
+On the demo's ResNet-20 (He et al. 2016) trained on the digits at 28x28 (``training/digits_resnet20.toml``,
+:data:`~xai_serve.app.default_model.DECOMPOSITION`), whose last stage is 7x7 so that each filter's
+activation map shows where it fired: find k = 5 influential filters per class on the training split,
+compare test accuracy of the original and the decomposed final layer, explain one test image with the
+``decomposed`` method on the decomposed model, and write ``decomposed.html`` (+ index file and overlay
+PNG) next to the demo report, which links it.
 """
 
 from __future__ import annotations
@@ -66,6 +69,7 @@ def decomposed_section(
     ev = a.filters[0]
     fh, fw = capture(dec, x[None]).maps.shape[2:]
     cls = int(a.classes[0]) if a.classes else -1
+    uniform = " (a 1x1 map is uniform: it cannot show where a filter fired)" if fh * fw == 1 else ""
     pixels = test.denormalise(x).clamp(0, 1).numpy()
     heat = a.heatmap[0].numpy()
     picture = filters_overlay(pixels, heat, list(ev.maps.numpy()), signed=True, scale=8, top=K)
@@ -92,7 +96,7 @@ images: <a href="decomposed_indices.json">index file</a>).</p>
 = bias {a.stats["bias"][0]:.3f} + the contributions below.</p>
 <img src="decomposed_explanation.png">
 <p><small>The filter maps are {fh}x{fw} at {esc(report["layer"].split(" ")[0])}, upsampled to the input
-(a 1x1 map is uniform: SimpleNet's last stage on 28x28 digits is 1x1).</small></p>
+{x.shape[-2]}x{x.shape[-1]}{esc(uniform)}.</small></p>
 <table><tr><th>filter</th><th>contribution W[c,f]&middot;h_f</th></tr>{rows}</table>
 </body></html>
 """
@@ -106,17 +110,7 @@ images: <a href="decomposed_indices.json">index file</a>).</p>
         "filters": ev.filters.tolist(),
         "contributions": [float(v) for v in ev.contributions],
         "finite": bool(np.isfinite(heat).all()),
+        "map_size": [int(fh), int(fw)],
     }
     atomic_write_text(out_dir / "decomposed.json", json.dumps(figures, indent=2) + "\n")
     return figures
-
-
-def link_from_report(report: Path, title: str = "Decomposed final layer (seed E)") -> None:
-    """Add a link to ``decomposed.html`` at the end of the demo report (idempotent)."""
-    text = report.read_text(encoding="utf-8")
-    link = f'<p><a href="{PAGE}">{html.escape(title)}</a></p>'
-    if link in text or "</body>" not in text:
-        return
-    from xai_serve.atomic import atomic_write_text
-
-    atomic_write_text(report, text.replace("</body>", f"{link}\n</body>", 1))

@@ -204,6 +204,11 @@ METHOD_COLUMN = 190
 
 def constant_reason(method: str, value: float) -> str:
     """Why a method can return the same value for every pixel (shown next to such a map)."""
+    if method == "decomposed":
+        return (
+            f"constant ({value:.3g}): the class map is a weighted sum of the last feature maps, which are "
+            "1x1 for this model on 28x28 inputs; the decomposed-layer page shows ResNet-20's 7x7 maps"
+        )
     if "cam" in method:
         return (
             f"constant ({value:.3g}): the gradient-weighted sum of the layer's activations is <= 0 "
