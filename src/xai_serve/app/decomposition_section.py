@@ -63,7 +63,8 @@ def decomposed_section(
         f"decomposed {100 * result['decomposed_accuracy']:.2f} %"
     )
     dec = decompose(copy.deepcopy(model), indices).eval()
-    x, label = test.dataset[0]
+    shown = first_correct(dec, test.dataset)
+    x, label = test.dataset[shown]
     a = DecomposedExplainer(dec).attribute(x[None], "predicted")
     assert isinstance(a, DecomposedAttribution)
     ev = a.filters[0]
@@ -72,7 +73,7 @@ def decomposed_section(
     uniform = " (a 1x1 map is uniform: it cannot show where a filter fired)" if fh * fw == 1 else ""
     pixels = test.denormalise(x).clamp(0, 1).numpy()
     heat = a.heatmap[0].numpy()
-    picture = filters_overlay(pixels, heat, list(ev.maps.numpy()), signed=True, scale=8, top=K)
+    picture = filters_overlay(pixels, heat, list(ev.maps.numpy()), signed=True, scale=8, top=k)
     atomic_write_bytes(out_dir / "decomposed_explanation.png", to_png(picture))
     rows = "".join(
         f"<tr><td>{int(f)}</td><td>{float(c):+.3f}</td></tr>"
@@ -84,15 +85,16 @@ def decomposed_section(
     page = f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>decomposed final layer</title>
 <style>body{{font-family:sans-serif;margin:1.5em}} td,th{{border:1px solid #ccc;padding:3px 8px}}
-table{{border-collapse:collapse}} img{{image-rendering:pixelated}}</style></head><body>
+table{{border-collapse:collapse}} img{{image-rendering:pixelated;max-width:100%}}</style></head><body>
 <h1>Decomposed final layer (Decomposing the Deep) on {esc(card.dataset)}</h1>
 <p><b>Test accuracy: original {100 * result["original_accuracy"]:.2f} %, decomposed
 {100 * result["decomposed_accuracy"]:.2f} %</b> ({result["images"]} test images; each class logit uses
 only its k = {k} influential filters of {esc(report["layer"])}, found on {report["images"]} training
 images: <a href="decomposed_indices.json">index file</a>).</p>
 <p>Selectivity &Psi; at L1 mass 0.9 (median per class): {esc(psi)}</p>
-<h2><code>decomposed</code> explanation of test image 0 (true {esc(str(label))}, explained class {cls})</h2>
-<p>Class map, then the filters' activation maps, largest contribution first. Logit {a.stats["logit"][0]:.3f}
+<h2><code>decomposed</code> explanation of test image {shown} (true {esc(str(label))}, explained class {cls})</h2>
+<p>The first test image the decomposed model classifies correctly. Class map, then the activation maps of
+filters {esc(", ".join(str(int(f)) for f in ev.filters.tolist()))}, largest contribution first. Logit {a.stats["logit"][0]:.3f}
 = bias {a.stats["bias"][0]:.3f} + the contributions below.</p>
 <img src="decomposed_explanation.png">
 <p><small>The filter maps are {fh}x{fw} at {esc(report["layer"].split(" ")[0])}, upsampled to the input
@@ -106,6 +108,7 @@ images: <a href="decomposed_indices.json">index file</a>).</p>
         "layer": report["layer"],
         "original_accuracy": result["original_accuracy"],
         "decomposed_accuracy": result["decomposed_accuracy"],
+        "image": shown,
         "explained_class": cls,
         "filters": ev.filters.tolist(),
         "contributions": [float(v) for v in ev.contributions],
@@ -114,3 +117,16 @@ images: <a href="decomposed_indices.json">index file</a>).</p>
     }
     atomic_write_text(out_dir / "decomposed.json", json.dumps(figures, indent=2) + "\n")
     return figures
+
+
+def first_correct(model: Any, dataset: Any, limit: int = 100) -> int:
+    """Index of the first of ``dataset``'s first ``limit`` images that ``model`` classifies correctly
+    (0 when none is)."""
+    import torch
+
+    with torch.no_grad():
+        for i in range(min(limit, len(dataset))):
+            x, label = dataset[i]
+            if int(model(x[None]).argmax(1)) == int(label):
+                return i
+    return 0
