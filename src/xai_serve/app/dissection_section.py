@@ -22,9 +22,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
+from xai_serve.data.broden import decode_segmentation
+from xai_serve.data.pattern_concepts import CATEGORY_MEANING, CONCEPTS, TRANSFORMATIONS, TYPES
+
 DEMO_LAYER = "cf"
 QUANTILE = 0.02
 FOUND_IOU = 0.2
+UNITS_PER_PART = 16
 
 
 @dataclass
@@ -123,7 +129,7 @@ def dissect_pattern_model(
         broden=str(concepts),
         layer=DEMO_LAYER,
         quantile=QUANTILE,
-        units_per_part=16,
+        units_per_part=UNITS_PER_PART,
         top_images=4,
     )
     dissect(out_dir / "run", config, overwrite=True, log=log)  # fresh: the weights may have changed
@@ -134,18 +140,137 @@ def dissect_pattern_model(
     return figures
 
 
+SUMMARY = "index.html"
+PALETTE = np.array(
+    [
+        (0, 0, 0),
+        (230, 25, 75),
+        (60, 180, 75),
+        (255, 225, 25),
+        (0, 130, 200),
+        (245, 130, 48),
+        (145, 30, 180),
+        (70, 240, 240),
+        (240, 50, 230),
+    ],
+    np.uint8,
+)  # background, then one colour per type / transformation
+
+
+def concept_picture(concepts: Path, n: int = 4, scale: int = 6) -> bytes:
+    """The first ``n`` probing images, each above its generator-type map and its transformation map
+    (coloured as in the page's legend), as one PNG."""
+    import io
+
+    from PIL import Image
+
+    from xai_serve.data.broden import BrodenDataset
+
+    dataset = BrodenDataset(concepts)
+    columns = []
+    for i in range(min(n, len(dataset))):
+        grey = np.asarray(dataset.image(i).convert("L"))
+        tiles = [np.repeat(grey[..., None], 3, axis=2)]
+        for category in ("object", "part"):
+            seg = decode_segmentation(concepts / "images" / dataset.rows[i].pixel[category][0])
+            first = 1 if category == "object" else 1 + len(TYPES)
+            tiles.append(PALETTE[np.where(seg > 0, seg - first + 1, 0)])
+        column = np.concatenate([t for tile in tiles for t in (tile, np.full((2, grey.shape[1], 3), 255, np.uint8))][:-1])
+        columns += [column, np.full((column.shape[0], 2, 3), 255, np.uint8)]
+    picture = np.concatenate(columns[:-1], axis=1).repeat(scale, 0).repeat(scale, 1)
+    buf = io.BytesIO()
+    Image.fromarray(picture).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def write_summary(figures: DissectionFigures, out_dir: Path, concepts: Path) -> Path:
+    """``out_dir/index.html``: the verdict (how many units found their concept), what the concepts
+    are (an illustration), each concept's best unit and each unit's best concept and formula, linked
+    to the full dissection report."""
+    import html
+
+    from xai_serve.atomic import atomic_write_bytes, atomic_write_text
+    from xai_serve.dissection.runner import part_name, part_ranges
+
+    esc = html.escape
+    atomic_write_bytes(out_dir / "concepts.png", concept_picture(concepts))
+    run = figures.report.parent.relative_to(out_dir).as_posix()
+    page_of = {u: part_name(lo, hi) for lo, hi in part_ranges(figures.units, UNITS_PER_PART) for u in range(lo, hi)}
+    best = figures.best_unit()
+    legend = "<br>".join(
+        "".join(
+            f"<span class='sw' style='background:rgb{tuple(int(v) for v in PALETTE[j + 1])}'></span>{esc(name)} "
+            for j, name in enumerate(names)
+        )
+        for names in (TYPES.values(), TRANSFORMATIONS.values())
+    )
+    concept_rows = "".join(
+        f"<tr><td>{esc(c)}</td><td>{esc(CATEGORY_MEANING[cat])}</td>"
+        + (
+            f"<td><a href='{esc(run)}/report/{page_of[best[c][0]]}.html#unit{best[c][0]}'>{best[c][0]}</a></td>"
+            f"<td>{best[c][1]:.3f}</td><td>{'yes' if best[c][1] >= FOUND_IOU else 'no'}</td>"
+            if c in best
+            else "<td>-</td><td>-</td><td>no unit's best concept</td>"
+        )
+        + "</tr>"
+        for cat, names in CONCEPTS.items()
+        for c in names
+    )
+    unit_rows = "".join(
+        f"<tr><td><a href='{esc(run)}/report/{page_of[u]}.html#unit{u}'>{u}</a></td><td>{esc(c)}</td>"
+        f"<td>{iou:.3f}</td><td><code>{esc(f)}</code></td><td>{fiou:.3f}</td></tr>"
+        for u, ((c, iou), (f, fiou)) in enumerate(zip(figures.single, figures.formula, strict=True))
+    )
+    page = f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>dissection of the pattern-theory model</title>
+<link rel="icon" href="data:,">
+<style>body{{font-family:sans-serif;margin:1.5em;max-width:1100px}} table{{border-collapse:collapse}}
+td,th{{border:1px solid #ccc;padding:3px 8px;text-align:left}} img{{image-rendering:pixelated;max-width:100%}}
+.verdict{{background:#eef6ee;border-left:4px solid #2a7;padding:0.6em 1em}}
+.sw{{display:inline-block;width:12px;height:12px;margin:0 3px 0 8px;border:1px solid #888}}</style>
+</head><body>
+<h1>Network dissection of the General Pattern Theory model (layer <code>{esc(figures.layer)}</code>)</h1>
+<p class="verdict"><b>{figures.found_single} of {figures.units} units found a concept of the generator</b>
+(their mask's IoU with one generator type or transformation is at least {FOUND_IOU});
+{figures.found_formula} of {figures.units} with a formula of up to three concepts.
+Dissected on the model's {figures.images} test pattern digits; each unit's mask keeps the top
+{100 * QUANTILE:g} % of its activations.</p>
+<h2>The concepts: what made each pixel</h2>
+<p>The pattern digits are grown from seed generators (General Pattern Theory): every stroke pixel was
+placed by a generator of one <i>type</i> (2 the seed generator, 3, 4 the terminal) under one
+<i>transformation</i> (the bond-symmetry-group element 1..8 that oriented it; 1 and 5, 2 and 6, 3 and 7, 4 and 8
+are opposite directions). The generator knows both per pixel, so the right answer is known. Below: probing
+images, their type maps and their transformation maps.</p>
+<p><img src="concepts.png" alt="probing images with their type and transformation maps"></p>
+<p>{legend}</p>
+<h2>Each concept's best unit</h2>
+<table><tr><th>concept</th><th>kind</th><th>unit</th><th>IoU</th><th>found (IoU &ge; {FOUND_IOU})</th></tr>
+{concept_rows}</table>
+<h2>Each unit's best concept and formula</h2>
+<table><tr><th>unit</th><th>single concept</th><th>IoU</th><th>formula</th><th>IoU</th></tr>
+{unit_rows}</table>
+<p>The full dissection report (top images with each unit's mask, the search history):
+<a href="{esc(run)}/report.html">{esc(run)}/report.html</a>.</p>
+</body></html>
+"""
+    atomic_write_text(out_dir / SUMMARY, page)
+    return out_dir / SUMMARY
+
+
 def demo_section(checkpoint: Path | None, demo_report: Path) -> DissectionFigures:
     """``make demo``'s dissection step: dissect into ``<demo>/dissection/`` and link the result from
     the demo report, with how many units found their concept."""
     from xai_serve.app.report_links import link_from_report
 
-    figures = dissect_pattern_model(checkpoint, demo_report.parent / "dissection")
+    out_dir = demo_report.parent / "dissection"
+    figures = dissect_pattern_model(checkpoint, out_dir)
+    summary = write_summary(figures, out_dir, out_dir / "concepts")
     link_from_report(
         demo_report,
-        figures.report,
+        summary,
         f"Network dissection of the pattern-theory model's layer {figures.layer}",
         anchor="dissection",
         note=f"against its own generator's concept maps: {figures.summary()} "
-        "(each unit's concept formula and IoU, top images with the unit's mask).",
+        "(each concept's best unit, each unit's concept formula and IoU, top images with the unit's mask).",
     )
     return figures
