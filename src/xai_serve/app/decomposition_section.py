@@ -80,6 +80,7 @@ def decomposed_section(
         for f, c in zip(ev.filters.tolist(), ev.contributions.tolist(), strict=True)
     )
     esc = html.escape
+    listed = ", ".join(str(int(f)) for f in ev.filters.tolist())
     selectivity = report["selectivity"]["0.9"]
     psi = ", ".join(f"{c}: {v['psi_median']:.2f}" for c, v in selectivity.items())
     page = f"""<!doctype html>
@@ -92,10 +93,11 @@ table{{border-collapse:collapse}} img{{image-rendering:pixelated;max-width:100%}
 only its k = {k} influential filters of {esc(report["layer"])}, found on {report["images"]} training
 images: <a href="decomposed_indices.json">index file</a>).</p>
 <p>Selectivity &Psi; at L1 mass 0.9 (median per class): {esc(psi)}</p>
-<h2><code>decomposed</code> explanation of test image {shown} (true {esc(str(label))}, explained class {cls})</h2>
+<h2><code>decomposed</code> explanation of test image {shown} (true {esc(str(label))}, explained class
+{cls})</h2>
 <p>The first test image the decomposed model classifies correctly. Class map, then the activation maps of
-filters {esc(", ".join(str(int(f)) for f in ev.filters.tolist()))}, largest contribution first. Logit {a.stats["logit"][0]:.3f}
-= bias {a.stats["bias"][0]:.3f} + the contributions below.</p>
+filters {esc(listed)}, largest contribution first. Logit {a.stats["logit"][0]:.3f} = bias
+{a.stats["bias"][0]:.3f} + the contributions below.</p>
 <img src="decomposed_explanation.png">
 <p><small>The filter maps are {fh}x{fw} at {esc(report["layer"].split(" ")[0])}, upsampled to the input
 {x.shape[-2]}x{x.shape[-1]}{esc(uniform)}.</small></p>

@@ -63,8 +63,8 @@ class DissectionFigures:
     def summary(self) -> str:
         return (
             f"{self.found_single}/{self.units} units of {self.layer} found a generator type or "
-            f"transformation (single-concept IoU >= {FOUND_IOU}), {self.found_formula}/{self.units} a formula "
-            f"of up to three of them, on {self.images} pattern digits"
+            f"transformation (single-concept IoU >= {FOUND_IOU}), {self.found_formula}/{self.units} "
+            f"a formula of up to three of them, on {self.images} pattern digits"
         )
 
 
@@ -175,7 +175,9 @@ def concept_picture(concepts: Path, n: int = 4, scale: int = 6) -> bytes:
             seg = decode_segmentation(concepts / "images" / dataset.rows[i].pixel[category][0])
             first = 1 if category == "object" else 1 + len(TYPES)
             tiles.append(PALETTE[np.where(seg > 0, seg - first + 1, 0)])
-        column = np.concatenate([t for tile in tiles for t in (tile, np.full((2, grey.shape[1], 3), 255, np.uint8))][:-1])
+        column = np.concatenate(
+            [t for tile in tiles for t in (tile, np.full((2, grey.shape[1], 3), 255, np.uint8))][:-1]
+        )
         columns += [column, np.full((column.shape[0], 2, 3), 255, np.uint8)]
     picture = np.concatenate(columns[:-1], axis=1).repeat(scale, 0).repeat(scale, 1)
     buf = io.BytesIO()
@@ -195,29 +197,35 @@ def write_summary(figures: DissectionFigures, out_dir: Path, concepts: Path) -> 
     esc = html.escape
     atomic_write_bytes(out_dir / "concepts.png", concept_picture(concepts))
     run = figures.report.parent.relative_to(out_dir).as_posix()
-    page_of = {u: part_name(lo, hi) for lo, hi in part_ranges(figures.units, UNITS_PER_PART) for u in range(lo, hi)}
+    page_of = {
+        u: part_name(lo, hi) for lo, hi in part_ranges(figures.units, UNITS_PER_PART) for u in range(lo, hi)
+    }
     best = figures.best_unit()
+
+    def unit(u: int) -> str:
+        return f"<a href='{esc(run)}/report/{page_of[u]}.html#unit{u}'>{u}</a>"
+
+    def swatch(j: int) -> str:
+        return f"<span class='sw' style='background:rgb{tuple(int(v) for v in PALETTE[j])}'></span>"
+
     legend = "<br>".join(
-        "".join(
-            f"<span class='sw' style='background:rgb{tuple(int(v) for v in PALETTE[j + 1])}'></span>{esc(name)} "
-            for j, name in enumerate(names)
-        )
+        "".join(f"{swatch(j)}{esc(name)} " for j, name in enumerate(names, 1))
         for names in (TYPES.values(), TRANSFORMATIONS.values())
     )
-    concept_rows = "".join(
-        f"<tr><td>{esc(c)}</td><td>{esc(CATEGORY_MEANING[cat])}</td>"
-        + (
-            f"<td><a href='{esc(run)}/report/{page_of[best[c][0]]}.html#unit{best[c][0]}'>{best[c][0]}</a></td>"
-            f"<td>{best[c][1]:.3f}</td><td>{'yes' if best[c][1] >= FOUND_IOU else 'no'}</td>"
-            if c in best
-            else "<td>-</td><td>-</td><td>no unit's best concept</td>"
-        )
-        + "</tr>"
-        for cat, names in CONCEPTS.items()
-        for c in names
-    )
+    concept_rows = []
+    for category, names in CONCEPTS.items():
+        for c in names:
+            found = (
+                f"<td>{unit(best[c][0])}</td><td>{best[c][1]:.3f}</td>"
+                f"<td>{'yes' if best[c][1] >= FOUND_IOU else 'no'}</td>"
+                if c in best
+                else "<td>-</td><td>-</td><td>no unit's best concept</td>"
+            )
+            concept_rows.append(
+                f"<tr><td>{esc(c)}</td><td>{esc(CATEGORY_MEANING[category])}</td>{found}</tr>"
+            )
     unit_rows = "".join(
-        f"<tr><td><a href='{esc(run)}/report/{page_of[u]}.html#unit{u}'>{u}</a></td><td>{esc(c)}</td>"
+        f"<tr><td>{unit(u)}</td><td>{esc(c)}</td>"
         f"<td>{iou:.3f}</td><td><code>{esc(f)}</code></td><td>{fiou:.3f}</td></tr>"
         for u, ((c, iou), (f, fiou)) in enumerate(zip(figures.single, figures.formula, strict=True))
     )
@@ -238,14 +246,14 @@ Dissected on the model's {figures.images} test pattern digits; each unit's mask 
 <h2>The concepts: what made each pixel</h2>
 <p>The pattern digits are grown from seed generators (General Pattern Theory): every stroke pixel was
 placed by a generator of one <i>type</i> (2 the seed generator, 3, 4 the terminal) under one
-<i>transformation</i> (the bond-symmetry-group element 1..8 that oriented it; 1 and 5, 2 and 6, 3 and 7, 4 and 8
-are opposite directions). The generator knows both per pixel, so the right answer is known. Below: probing
-images, their type maps and their transformation maps.</p>
+<i>transformation</i> (the bond-symmetry-group element 1..8 that oriented it; 1 and 5, 2 and 6, 3 and 7,
+4 and 8 are opposite directions). The generator knows both per pixel, so the right answer is known.
+Below: probing images, their type maps and their transformation maps.</p>
 <p><img src="concepts.png" alt="probing images with their type and transformation maps"></p>
 <p>{legend}</p>
 <h2>Each concept's best unit</h2>
 <table><tr><th>concept</th><th>kind</th><th>unit</th><th>IoU</th><th>found (IoU &ge; {FOUND_IOU})</th></tr>
-{concept_rows}</table>
+{"".join(concept_rows)}</table>
 <h2>Each unit's best concept and formula</h2>
 <table><tr><th>unit</th><th>single concept</th><th>IoU</th><th>formula</th><th>IoU</th></tr>
 {unit_rows}</table>

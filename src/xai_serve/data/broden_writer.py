@@ -53,7 +53,13 @@ def write_broden_tables(
     cat_rows, first = [], 1
     for category, names in categories.items():
         cat_rows.append(
-            {"name": category, "first": first, "last": first + len(names) - 1, "count": len(names), "frequency": len(rows)}
+            {
+                "name": category,
+                "first": first,
+                "last": first + len(names) - 1,
+                "count": len(names),
+                "frequency": len(rows),
+            }
         )
         first += len(names)
     _write_csv(root / "category.csv", ["name", "first", "last", "count", "frequency"], cat_rows)

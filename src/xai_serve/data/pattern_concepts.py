@@ -102,7 +102,9 @@ def write_pattern_concepts(
         grey = (np.clip(images[i], 0.0, 1.0) * 255).round().astype(np.uint8)
         atomic_write_bytes(root / "images" / f"{stem}.png", _png(grey))
         atomic_write_bytes(root / "images" / f"{stem}_type.png", _png(encode_segmentation(type_labels[i])))
-        atomic_write_bytes(root / "images" / f"{stem}_transformation.png", _png(encode_segmentation(part_labels[i])))
+        atomic_write_bytes(
+            root / "images" / f"{stem}_transformation.png", _png(encode_segmentation(part_labels[i]))
+        )
         rows.append(
             {
                 "image": f"{stem}.png",

@@ -102,5 +102,9 @@ def test_batches_keep_the_split_order(tmp_path: Path, seed_e) -> None:
     bundle = load_dataset("cifar10", "test", root=seed_e.write_cifar_folder(tmp_path, per_class_test=3))
     loaded = list(batches(bundle, 8))
     assert [len(y) for _, y in loaded] == [8, 8, 8, 6]
-    assert torch.equal(torch.cat([x for x, _ in loaded]), torch.stack([bundle.dataset[i][0] for i in range(30)]))
-    assert torch.cat([torch.as_tensor(y) for _, y in loaded]).tolist() == [bundle.dataset[i][1] for i in range(30)]
+    assert torch.equal(
+        torch.cat([x for x, _ in loaded]), torch.stack([bundle.dataset[i][0] for i in range(30)])
+    )
+    assert torch.cat([torch.as_tensor(y) for _, y in loaded]).tolist() == [
+        bundle.dataset[i][1] for i in range(30)
+    ]
