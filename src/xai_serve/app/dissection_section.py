@@ -10,7 +10,7 @@ generator-type and transformation heads. A unit *found* a concept when the IoU o
 concept (or, for formulas, with the best formula of up to three concepts) is at least
 :data:`FOUND_IOU`. The unit masks keep the top :data:`QUANTILE` of each unit's activations: the
 concepts cover 0.3-3 % of the pixels each (NetDissect's 0.5 % suits Broden's larger concepts).
-``xai dissect demo`` runs it alone; about 5 s on two cores.
+``xai dissect demo`` runs it alone; about 10 s on two cores.
 """
 
 from __future__ import annotations
