@@ -24,7 +24,7 @@ def run_demo() -> None:
     """Run every section in order; the report is ``demo/report.html``."""
     from xai_serve.app.decomposition_section import PAGE, decomposed_section
     from xai_serve.app.default_model import DECOMPOSITION, DEFAULT, print_metrics
-    from xai_serve.app.dissection_section import demo_section
+    from xai_serve.app.dissection_section import SUMMARY, demo_section
     from xai_serve.app.pattern_theory_section import gpt_section
     from xai_serve.app.report_links import link_from_report
     from xai_serve.app.serving_section import serve_and_report
@@ -43,7 +43,11 @@ def run_demo() -> None:
 
     tic = time.perf_counter()
     dissection = demo_section(None, report)
-    _log(f"dissection report: {dissection.report.resolve()} ({time.perf_counter() - tic:.1f} s)")
+    page = report.parent / "dissection" / SUMMARY
+    _log(
+        f"dissection page: {page.resolve()} (full report {dissection.report}; "
+        f"{time.perf_counter() - tic:.1f} s)"
+    )
 
     tic = time.perf_counter()
     figures = decomposed_section(DECOMPOSITION.ensure(), report.parent, log=_log)
