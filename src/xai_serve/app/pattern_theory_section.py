@@ -5,26 +5,24 @@ from the demo report."""
 
 from __future__ import annotations
 
-import html
 import json
 import time
 from pathlib import Path
 from typing import Any
 
-RECIPE = Path("training") / "gpt_demo.toml"
-CHECKPOINT = Path("runs") / "gpt_demo"
 CLASSES = (0, 3, 8)
 PIXELS = 3
 
 
 def gpt_section(report: Path, *, store: Path = Path("model_store"), log: Any = print) -> Path:
     """Train (first use) / reuse, archive and draw the GPT model; link the page from ``report``."""
-    from xai_serve.app.demo import ensure_default_model
+    from xai_serve.app.default_model import PATTERN_THEORY
+    from xai_serve.app.report_links import link_from_report
     from xai_serve.pattern_theory.commands import gpt_figures
     from xai_serve.serving.archive import ArchiveOptions, build_archive
 
     tic = time.perf_counter()
-    ckpt = ensure_default_model(RECIPE, CHECKPOINT)
+    ckpt = PATTERN_THEORY.ensure()
     metrics = json.loads((ckpt / "metrics.json").read_text(encoding="utf-8"))
     log(
         f"GPT model {ckpt}: test accuracy {metrics['accuracy']:.4f} on {metrics['n']} pattern digits "
@@ -35,19 +33,11 @@ def gpt_section(report: Path, *, store: Path = Path("model_store"), log: Any = p
     page = gpt_figures(
         ckpt, report.parent / "gpt", sections=("heatmaps", "heatmapsGC"), classes=CLASSES, pixels=PIXELS
     )
-    _link(
+    link_from_report(
         report,
-        "gpt/index.html",
-        f"GPT model (seed A): class and component heatmaps, test accuracy {metrics['accuracy']:.3f}",
+        page,
+        "General Pattern Theory model (ResGPTNet on the pattern digits)",
+        anchor="pattern-theory",
+        note=f"class and component heatmaps; test accuracy {metrics['accuracy']:.3f}",
     )
     return page
-
-
-def _link(report: Path, href: str, title: str) -> None:
-    from xai_serve.atomic import atomic_write_text
-
-    text = report.read_text(encoding="utf-8")
-    link = f'<p><a href="{href}">{html.escape(title)}</a></p>'
-    if href in text or "</body>" not in text:
-        return
-    atomic_write_text(report, text.replace("</body>", f"{link}\n</body>", 1))

@@ -137,7 +137,7 @@ def serve_and_report(
                     stats[h.method] = dict(h.stats)
                     if h.kind == "heatmap" and h.values is not None and h.values.size:
                         v = np.asarray(h.values, dtype=np.float64)
-                        if float(v.max() - v.min()) <= 1e-12 * max(1.0, float(np.abs(v).max())):
+                        if is_constant(v):
                             constant[h.method] = float(v.flat[0])
                     if h.layer:
                         layers[h.method] = h.layer
@@ -202,8 +202,24 @@ REPORT_WIDTH = 1280  # the report fits a window this wide (methods are rows, ima
 METHOD_COLUMN = 190
 
 
+#: a map is constant when its values spread less than this fraction of their magnitude (at least 1):
+#: float32 heatmaps (an upsampled 1x1 map of magnitude ~1 differs from itself by rounding, ~1e-6)
+CONSTANT_RTOL = 1e-5
+
+
+def is_constant(values: np.ndarray) -> bool:
+    """Whether a heatmap shows one value everywhere (up to float32 rounding)."""
+    v = np.asarray(values, dtype=np.float64)
+    return float(v.max() - v.min()) <= CONSTANT_RTOL * max(1.0, float(np.abs(v).max()))
+
+
 def constant_reason(method: str, value: float) -> str:
     """Why a method can return the same value for every pixel (shown next to such a map)."""
+    if method == "decomposed":
+        return (
+            f"constant ({value:.3g}): this model's last feature maps are 1x1; decomposed.html shows "
+            "ResNet-20's 7x7 maps"
+        )
     if "cam" in method:
         return (
             f"constant ({value:.3g}): the gradient-weighted sum of the layer's activations is <= 0 "

@@ -52,3 +52,17 @@ def test_demo_report_is_verdict_first_fits_1280_and_explains_constant_maps(tmp_p
     assert all(i["naturalWidth"] > 0 for i in page.images)
     assert page.console_errors == []
     assert page.screenshot.stat().st_size > 10_000
+
+
+def test_a_float32_constant_map_is_constant_and_the_decomposed_row_says_why() -> None:
+    """An upsampled 1x1 map (the decomposed method on SimpleNet's last stage) differs from itself only
+    by float32 rounding: constant; a map with any real spread is not."""
+    flat = np.full((28, 28), 3.2, np.float32)
+    flat[5, 7] += 2.5e-6  # the rounding an upsampled 1x1 map shows
+    assert demo.is_constant(flat) and demo.is_constant(np.zeros((4, 4)))
+    varied = flat.copy()
+    varied[0, 0] += 0.01
+    assert not demo.is_constant(varied)
+    assert "1x1" in demo.constant_reason("decomposed", 3.2) and "decomposed.html" in demo.constant_reason(
+        "decomposed", 3.2
+    )

@@ -80,6 +80,19 @@ def write_digits_checkpoint(d: Path) -> Path:
     return write_checkpoint(d, mean=(0.3,), std=(0.4,), labels=[str(i) for i in range(10)])
 
 
+def write_digits_resnet20_checkpoint(d: Path) -> Path:
+    """A checkpoint directory of a random ResNet-20 for the 1x28x28 digits (seed 0; its last stage is
+    7x7), like the demo's ``training/digits_resnet20.toml`` before training."""
+    return write_checkpoint(
+        d,
+        model="resnet20",
+        model_kwargs={"num_classes": 10, "in_chans": 1},
+        mean=(0.3,),
+        std=(0.4,),
+        labels=[str(i) for i in range(10)],
+    )
+
+
 @pytest.fixture(scope="session")
 def resnet20() -> torch.nn.Module:
     return create_model("resnet20", weights=str(RESNET20)).eval()
@@ -97,6 +110,7 @@ class SeedE:
     write_cifar_folder = staticmethod(write_cifar_folder)
     write_resnet20_checkpoint = staticmethod(write_resnet20_checkpoint)
     write_digits_checkpoint = staticmethod(write_digits_checkpoint)
+    write_digits_resnet20_checkpoint = staticmethod(write_digits_resnet20_checkpoint)
 
 
 @pytest.fixture(scope="session")

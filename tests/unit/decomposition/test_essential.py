@@ -19,6 +19,37 @@ from xai_serve.models import create_model
 from xai_serve.models.decomposed import decompose
 
 
+def expected_counts(
+    model: nn.Module, batches: list[tuple[torch.Tensor, torch.Tensor]], indices: list[list[int]], seed: int
+) -> dict[str, dict[str, int]]:
+    """The noise test written out for a CIFAR ResNet (methods.md E.4): the pooled features taken by a hook
+    on ``avgpool``, then per batch two N(0, 1) draws from one seeded generator, replacing the image's
+    class's influential filters (first draw) or all the others (second), classified by ``linear``."""
+    pooled: list[torch.Tensor] = []
+    handle = model.avgpool.register_forward_hook(lambda _m, _i, o: pooled.append(o.flatten(1)))
+    gen = torch.Generator().manual_seed(seed)
+    counts = {str(c): {"noise_at_inf": 0, "noise_at_noninf": 0, "images": 0} for c in range(10)}
+    try:
+        for x, y in batches:
+            pooled.clear()
+            with torch.no_grad():
+                model(x)
+            h = pooled[0]
+            noise_inf, noise_other = torch.randn(h.shape, generator=gen), torch.randn(h.shape, generator=gen)
+            for i, c in enumerate(y.tolist()):
+                inf = torch.zeros(h.shape[1], dtype=torch.bool)
+                inf[indices[c]] = True
+                at_inf = torch.where(inf, noise_inf[i], h[i])
+                at_other = torch.where(inf, h[i], noise_other[i])
+                with torch.no_grad():
+                    counts[str(c)]["noise_at_inf"] += int(model.linear(at_inf).argmax() == c)
+                    counts[str(c)]["noise_at_noninf"] += int(model.linear(at_other).argmax() == c)
+                counts[str(c)]["images"] += 1
+    finally:
+        handle.remove()
+    return counts
+
+
 def test_layout_and_counts_on_synthetic_cifar(tmp_path: Path, resnet20: nn.Module, seed_e) -> None:
     root = seed_e.write_cifar_folder(tmp_path, per_class_test=3)
     bundle = load_dataset("cifar10", "test", root=root)
@@ -27,7 +58,8 @@ def test_layout_and_counts_on_synthetic_cifar(tmp_path: Path, resnet20: nn.Modul
     assert set(out) == {"ours", "csg"} and set(out["ours"]) == {str(c) for c in range(10)}
     for per in out["ours"].values():
         assert set(per) == {"noise_at_inf", "noise_at_noninf", "images"} and per["images"] == 3
-        assert 0 <= per["noise_at_inf"] <= 3 and 0 <= per["noise_at_noninf"] <= 3
+    loader = [(x, torch.as_tensor(y)) for x, y in batches(bundle, 8)]
+    assert out["ours"] == expected_counts(resnet20, loader, sets, seed=7)
     assert out["ours"] == out["csg"]  # same model, sets and seed: same noise, same counts
     again = essential({"ours": (resnet20, sets)}, bundle, seed=7, batch_size=4)  # batch size is irrelevant
     assert sum(v["images"] for v in again["ours"].values()) == 30
@@ -56,11 +88,23 @@ def test_random_init_and_refusals(seed_e) -> None:
     model = create_model("resnet20").eval()
     x, y = torch.randn(20, 3, 32, 32), torch.arange(20) % 10
     counts = essential_counts(model, [(x, y)], seed_e.released_indices(5), seed=3)
-    assert all(0 <= v["noise_at_inf"] <= 2 and 0 <= v["noise_at_noninf"] <= 2 for v in counts.values())
+    assert counts == expected_counts(model, [(x, y)], seed_e.released_indices(5), seed=3)
     with pytest.raises(InvalidArgumentError, match="full linear layer"):
         essential_counts(
             decompose(copy.deepcopy(model), seed_e.released_indices(5)), [(x, y)], seed_e.released_indices(5)
         )
     with pytest.raises(InvalidArgumentError, match=r"9 filter sets for 10 classes"):
         essential_counts(model, [(x, y)], seed_e.released_indices(5)[:9])
-    assert batches  # the split loader used by the commands
+
+
+def test_batches_keep_the_split_order(tmp_path: Path, seed_e) -> None:
+    """The split loader the commands use: batches of the given size, in the dataset's order, unshuffled."""
+    bundle = load_dataset("cifar10", "test", root=seed_e.write_cifar_folder(tmp_path, per_class_test=3))
+    loaded = list(batches(bundle, 8))
+    assert [len(y) for _, y in loaded] == [8, 8, 8, 6]
+    assert torch.equal(
+        torch.cat([x for x, _ in loaded]), torch.stack([bundle.dataset[i][0] for i in range(30)])
+    )
+    assert torch.cat([torch.as_tensor(y) for _, y in loaded]).tolist() == [
+        bundle.dataset[i][1] for i in range(30)
+    ]

@@ -25,6 +25,7 @@ CHROMIUM_TESTS = {
     "src/xai_serve/app/serving_section.py": "tests/integration/test_report_chromium.py",
     "src/xai_serve/dissection/report.py": "tests/unit/dissection/test_report_chromium.py",
     "src/xai_serve/app/decomposition_section.py": "tests/unit/decomposition/test_report_chromium.py",
+    "src/xai_serve/app/dissection_section.py": "tests/unit/dissection/test_demo.py",
     "src/xai_serve/pattern_theory/figures.py": "tests/unit/pattern_theory/test_report_chromium.py",
 }
 # a few fast options per suite (others run with --samples 4 and their defaults)

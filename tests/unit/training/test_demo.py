@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from xai_serve.app.demo import ensure_default_model, format_metrics
+from xai_serve.app.default_model import ensure_default_model, format_metrics
 from xai_serve.testing import tiny_recipe_text
 
 TINY = tiny_recipe_text("demo_tiny", seed=0)
