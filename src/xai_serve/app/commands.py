@@ -23,10 +23,13 @@ def demo() -> None:
 def dissect_demo(
     out: Annotated[str, typer.Option(help="output folder")] = "dissect/demo",
     checkpoint: Annotated[
-        str | None, typer.Option(help="checkpoint (default: the demo's digits SimpleNet)")
+        str | None,
+        typer.Option(
+            help="a pattern-theory checkpoint (default: the demo's ResGPTNet, trained on first use)"
+        ),
     ] = None,
 ) -> None:
-    """Dissect the digits SimpleNet on a synthetic Broden-format set (about a minute)."""
+    """Dissect the pattern-theory model against its own generator types and transformations as concepts."""
     from xai_serve.app.dissection_section import run_dissection_demo
 
     try:

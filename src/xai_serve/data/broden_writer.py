@@ -28,11 +28,13 @@ def write_broden_tables(
     categories: Mapping[str, Sequence[str]],
     rows: Sequence[Mapping[str, object]],
     truth: Mapping[str, np.ndarray],
+    empty: Sequence[str] = (),
 ) -> None:
     """Write ``index.csv`` from ``rows`` (each holds :data:`INDEX_FIELDS` and one cell per category it
     labels), ``label.csv`` and ``category.csv``; ``truth`` (concept -> (N, H, W) bool) gives each
-    concept's frequency (images where it occurs) and coverage (percent of pixels)."""
-    index_fields = [*INDEX_FIELDS, *categories]
+    concept's frequency (images where it occurs) and coverage (percent of pixels). ``empty``: categories
+    the folder declares without any concept (an empty column and a zero-length label range)."""
+    index_fields = [*INDEX_FIELDS, *categories, *empty]
     _write_csv(root / "index.csv", index_fields, [{f: row.get(f, "") for f in index_fields} for row in rows])
     labels = [{"number": 0, "name": "-", "category": "", "frequency": 0, "coverage": 0, "syns": ""}]
     for category, names in categories.items():
@@ -62,6 +64,7 @@ def write_broden_tables(
             }
         )
         first += len(names)
+    cat_rows += [{"name": c, "first": 0, "last": 0, "count": 0, "frequency": 0} for c in empty]
     _write_csv(root / "category.csv", ["name", "first", "last", "count", "frequency"], cat_rows)
 
 

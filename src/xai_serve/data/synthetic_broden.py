@@ -11,16 +11,15 @@ returns the exact dense concept masks (``truth``) the reader must give back.
 
 from __future__ import annotations
 
-import csv
 import io
 import os
-from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 
-from xai_serve.atomic import atomic_write_bytes, atomic_write_text
+from xai_serve.atomic import atomic_write_bytes
 from xai_serve.data.broden import encode_segmentation
+from xai_serve.data.broden_writer import write_broden_tables
 
 CATEGORIES = {
     "object": ["circle", "square", "triangle"],
@@ -144,43 +143,11 @@ def write_synthetic_broden(
                 "color": f"{stem}_color.png",
                 "object": f"{stem}_object.png",
                 "part": f"{stem}_part_1.png;{stem}_part_2.png",
-                "material": "",
                 "scene": str(number_of[scene]),
                 "texture": "" if texture == "none" else str(number_of[str(texture)]),
             }
         )
-    _write_csv(root / "index.csv", list(index_rows[0]), index_rows)
-    counts = {name: int(truth[name].reshape(n_images, -1).any(axis=1).sum()) for name in truth}
-    _write_csv(
-        root / "label.csv",
-        ["number", "name", "category", "frequency", "coverage", "syns"],
-        [{"number": 0, "name": "-", "category": "", "frequency": 0, "coverage": 0, "syns": ""}]
-        + [
-            {
-                "number": n,
-                "name": name,
-                "category": f"{cat}({counts[name]})",
-                "frequency": counts[name],
-                "coverage": round(float(truth[name].mean()) * 100, 3),
-                "syns": "",
-            }
-            for n, name, cat in labels
-        ],
-    )
-    cat_rows, first = [], 1
-    for cat, names in CATEGORIES.items():
-        cat_rows.append(
-            {
-                "name": cat,
-                "first": first,
-                "last": first + len(names) - 1,
-                "count": len(names),
-                "frequency": n_images,
-            }
-        )
-        first += len(names)
-    cat_rows.append({"name": "material", "first": 0, "last": 0, "count": 0, "frequency": 0})
-    _write_csv(root / "category.csv", ["name", "first", "last", "count", "frequency"], cat_rows)
+    write_broden_tables(root, CATEGORIES, index_rows, truth, empty=("material",))
     return truth
 
 
@@ -190,11 +157,3 @@ def _jpeg(img: np.ndarray) -> bytes:
     buf = io.BytesIO()
     Image.fromarray(np.clip(img, 0, 255).astype(np.uint8)).save(buf, format="JPEG", quality=95)
     return buf.getvalue()
-
-
-def _write_csv(path: Path, fields: list[str], rows: Sequence[Mapping[str, object]]) -> None:
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    atomic_write_text(path, buf.getvalue())

@@ -4,7 +4,7 @@ only inside the command bodies.
     xai dissect run --checkpoint CKPT --broden DIR --layer NAME --out OUT [--shard K/N] [--workers P]
     xai dissect merge OUT
     xai dissect synth OUT [--images N]          # a small synthetic Broden-format folder
-    xai dissect demo [--out dissect/demo]       # digits SimpleNet on a synthetic set (app.commands)
+    xai dissect demo [--out dissect/demo]       # the pattern-theory model vs its own concepts (app)
 """
 
 from __future__ import annotations
