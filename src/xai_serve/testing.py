@@ -1,6 +1,6 @@
 """Small builders shared by the tests and the benchmarks (one copy each): a tiny checkpoint directory,
-a tiny GPT (seed A) checkpoint and its card, a PNG that is only a header, the text of a tiny training
-recipe.
+a tiny GPT (General Pattern Theory) checkpoint and its card, a PNG that is only a header, the text of a tiny
+training recipe.
 
 Nothing here is used by the service itself; it lives in the package so that ``tests/`` (imported in
 pytest's importlib mode) and ``bench/`` use the same code.
@@ -56,8 +56,8 @@ def write_checkpoint(
 
 
 def gpt_card(width: int = 4) -> Any:
-    """The model card of a ``resgptnet_small`` of the given width on pattern_digits (seed A): 1x28x28,
-    mean 0, std 1, labels ``0`` .. ``9``, outputs ``y``, ``yg``, ``ys``."""
+    """The model card of a ``resgptnet_small`` of the given width on pattern_digits (General Pattern Theory):
+    1x28x28, mean 0, std 1, labels ``0`` .. ``9``, outputs ``y``, ``yg``, ``ys``."""
     from xai_serve.models import ModelCard
 
     return ModelCard(

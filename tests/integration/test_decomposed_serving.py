@@ -1,6 +1,7 @@
-"""Served decomposed-layer inference (seed E) against a real TorchServe: ``xai archive --decompose`` of the
-released ResNet-20 with the released k=5 index file; predictions and the ``decomposed`` explanation over
-gRPC and HTTP equal the in-process model and engine; the client gets the filters as numpy."""
+"""Served decomposed-layer inference (Decomposing the Deep) against a real TorchServe:
+``xai archive --decompose`` of the released ResNet-20 with the released k=5 index file; predictions and the
+``decomposed`` explanation over gRPC and HTTP equal the in-process model and engine; the client gets the
+filters as numpy."""
 
 from __future__ import annotations
 

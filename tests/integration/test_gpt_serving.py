@@ -1,5 +1,5 @@
-"""Served multi-output model (seed A's ResGPTNet) against a real TorchServe: predictions carry the
-predicted yg/ys maps, component explanations over gRPC and HTTP equal the in-process engine, bad
+"""Served multi-output model (the General Pattern Theory ResGPTNet) against a real TorchServe: predictions
+carry the predicted yg/ys maps, component explanations over gRPC and HTTP equal the in-process engine, bad
 component targets are typed INVALID_ARGUMENT errors and the worker keeps serving."""
 
 from __future__ import annotations

@@ -23,8 +23,8 @@ class ClassScore:
 @dataclass(frozen=True)
 class Prediction:
     top: list[ClassScore]
-    # a model with several outputs (seed A's ResGPTNet): each per-pixel output's predicted map
-    # (arg-max channel per pixel, uint8 [H, W]) by output name, e.g. {"yg": ..., "ys": ...}
+    # a model with several outputs (the General Pattern Theory ResGPTNet): each per-pixel output's predicted
+    # map (arg-max channel per pixel, uint8 [H, W]) by output name, e.g. {"yg": ..., "ys": ...}
     outputs: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
@@ -133,7 +133,7 @@ class Heatmap:
     # archives with a dissection (`xai archive --dissection`): the dissected layer's top units, largest
     # contribution first, with their concept formulas
     units: list[UnitEvidence] = field(default_factory=list)
-    # a component target (seed A): which scalar was explained; ``target`` is then its channel
+    # a component target (General Pattern Theory): which scalar was explained; ``target`` is then its channel
     component: Component | None = None
     # the module a layer method used (Grad-CAM's default: the last layer larger than 1x1)
     layer: str = ""

@@ -1,4 +1,5 @@
-"""Guided-backprop post-processing as seed B defines it (methods.md B.2), numpy only.
+"""Guided-backprop post-processing as the SimpleNet study defines it
+(docs/methods.md#saliency-post-processing), numpy only.
 
 * :func:`grayscale`: ``s = Σ_c |g_c|``; ``s = clip((s - min s) / (P99(s) - min s), 0, 1)``;
 * :func:`positive_negative`: ``pos = max(0, g) / max(g)``, ``neg = max(0, -g) / (-min g)``;

@@ -10,9 +10,10 @@ fields). Grammar (case-insensitive keywords, no spaces inside a component)::
 * ``CLASS`` a class index (``0``, ``7``; not negative); ``""`` or ``None`` means ``predicted``;
 * ``topK`` the K (>= 1) most probable classes, one heatmap per method and class (``top3``); a bare
   ``top`` is refused (write ``top1``);
-* a component of a named model output (the card's ``outputs``; seed A's ``yg`` / ``ys`` maps):
-  ``yg:14,9:predicted`` is ``yg[b, argmax_c yg[b, :, 14, 9], 14, 9]``, ``yg:14,9:3`` channel 3; without a
-  channel part the arg-max channel is used (``yg:14,9`` == ``yg:14,9:predicted``).
+* a component of a named model output
+  (the card's ``outputs``; the General Pattern Theory ``yg`` / ``ys`` maps): ``yg:14,9:predicted`` is
+  ``yg[b, argmax_c yg[b, :, 14, 9], 14, 9]``, ``yg:14,9:3`` channel 3; without a channel part the arg-max
+  channel is used (``yg:14,9`` == ``yg:14,9:predicted``).
 
 :func:`parse_target` returns the wire :class:`~xai_client.api.v1.explain_pb2.Target` and raises
 :class:`TargetSyntaxError` (a ``ValueError``) naming the grammar; :func:`format_target` is its inverse.

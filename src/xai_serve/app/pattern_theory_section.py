@@ -1,6 +1,6 @@
-"""The demo's GPT section (seed A): a small ResGPTNet trained on first use (``training/gpt_demo.toml``
-into ``runs/gpt_demo``, kept afterwards), archived as ``model_store/gpt.mar``, and a page
-``demo/gpt/index.html`` with its class heatmaps and component heatmaps at a few seed pixels, linked
+"""The demo's GPT section (General Pattern Theory): a small ResGPTNet trained on first use
+(``training/gpt_demo.toml`` into ``runs/gpt_demo``, kept afterwards), archived as ``model_store/gpt.mar``, and
+a page ``demo/gpt/index.html`` with its class heatmaps and component heatmaps at a few seed pixels, linked
 from the demo report."""
 
 from __future__ import annotations

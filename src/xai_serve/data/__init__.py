@@ -2,8 +2,9 @@
 
 Registered names: ``digits`` (built in, scikit-learn's 8x8 digits resized to 28x28 or 3x32x32),
 ``mnist`` (local IDX files), ``cifar10`` (local python pickles), ``imagefolder`` (local class folders),
-``pattern_digits`` (seed A's generated pattern-theory digits, with per-pixel seed targets).
-Nothing is downloaded; missing files raise ``DatasetNotFoundError`` naming them.
+``pattern_digits``
+(the General Pattern Theory code's generated pattern-theory digits, with per-pixel seed targets). Nothing is
+downloaded; missing files raise ``DatasetNotFoundError`` naming them.
 """
 
 from xai_serve.data import cifar10, digits, imagefolder, mnist, pattern_digits  # noqa: F401  (registration)

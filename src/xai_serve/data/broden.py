@@ -1,4 +1,4 @@
-"""Broden-format probing sets read from a local folder (reference/methods.md C.4); nothing is
+"""Broden-format probing sets read from a local folder (docs/methods.md#broden); nothing is
 downloaded.
 
 Layout::

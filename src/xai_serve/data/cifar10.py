@@ -2,7 +2,7 @@
 
 Expected layout: ``<root>/cifar-10-batches-py/{data_batch_1..5, test_batch, batches.meta}``.
 ``train``/``val``: seeded 45k/5k split of the training batches (``val_fraction`` 0.1); ``test``: the
-10k test batch. Normalisation as seed B (mean [125.3,123.0,113.9]/255, std [63.0,62.1,66.7]/255);
+10k test batch. Normalisation as the SimpleNet study (mean [125.3,123.0,113.9]/255, std [63.0,62.1,66.7]/255);
 ``augment=True`` adds random crop (padding 4) + horizontal flip to the train split.
 """
 

@@ -2,7 +2,7 @@
 
 Expected layout: ``<root>/MNIST/raw/{train,t10k}-{images-idx3,labels-idx1}-ubyte`` (uncompressed).
 ``train``/``val`` are a seeded 50k/10k split of the 60k training images (``val_fraction`` 1/6);
-``test`` is the 10k test set. Normalisation (0.1307,)/(0.3081,) as in seed B.
+``test`` is the 10k test set. Normalisation (0.1307,)/(0.3081,) as in the SimpleNet study.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""``pattern_digits``: seed A's synthetic pattern-theory digits (methods.md A.1), no download.
+"""``pattern_digits``: the General Pattern Theory code's synthetic pattern-theory digits
+(docs/methods.md#gpt-data), no download.
 
 Each 28x28 image of class ``c`` is grown from a few class-specific seed generators by
 :func:`~xai_serve.data.pattern_growth.develop`, binarised and rotated (scipy spline order 3, so grey

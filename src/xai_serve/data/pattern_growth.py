@@ -1,4 +1,5 @@
-"""Seed A's pattern-theory growth process (methods.md A.1): tables, ``compenv``, ``growth1``, ``develop``.
+"""The General Pattern Theory code's pattern-theory growth process (docs/methods.md#gpt-data): tables,
+``compenv``, ``growth1``, ``develop``.
 
 A board is an ``(L, L)`` array of 1-based generator codes ``n = nBSG*(i-1) + k`` (``i`` the generator
 type 1..4, ``k`` the bond-symmetry-group element 1..8). Type 1 is the empty background, type 2 the seed

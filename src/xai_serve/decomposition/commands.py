@@ -1,4 +1,5 @@
-"""``xai decompose find|validate|essential|mi|finetune|convert-csg`` (seed E, methods.md E.2-E.6).
+"""``xai decompose find|validate|essential|mi|finetune|convert-csg``
+(Decomposing the Deep, docs/methods.md#decomposing-the-deep).
 
 CHECKPOINT is a checkpoint directory (``xai train``, ``convert-csg``) or a bare weights file such as the
 released ``resnet20-12fca82f.th`` (then ``--model`` names the architecture, default resnet20).

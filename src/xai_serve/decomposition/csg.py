@@ -1,5 +1,5 @@
-"""The CSG baseline's gate (Liang et al. 2020; methods.md E.6) and the one-time conversion of the seed's
-``resnet20_csg.pth``.
+"""The CSG baseline's gate (Liang et al. 2020; docs/methods.md#decomp-csg) and the one-time conversion of the
+seed's ``resnet20_csg.pth``.
 
 The released file pickles non-tensor objects, so it cannot be read with ``weights_only=True``.
 :func:`convert_csg_checkpoint` reads it ONCE with :func:`load_untrusted_pickle` (``weights_only=False``,

@@ -1,4 +1,4 @@
-"""The "essential features" Gaussian-noise test (methods.md E.4).
+"""The "essential features" Gaussian-noise test (docs/methods.md#decomp-essential).
 
 For each class ``c``, on that class's images: ``h`` = the pooled final-conv features; replace
 ``h[:, S_c]`` by N(0, 1) noise (``noise_at_inf``) or the other filters by noise (``noise_at_noninf``)

@@ -1,5 +1,5 @@
 """Reading the final conv stage of a model: the spatial maps ``A`` (B, D, h, w) that are globally pooled
-and the pooled vector ``h`` (B, D) that enters the final linear layer (methods.md E.1).
+and the pooled vector ``h`` (B, D) that enters the final linear layer (docs/methods.md#decomp-model).
 
 Hooks are removed after every call, also when it fails.
 """

@@ -1,4 +1,4 @@
-"""Class-specific influential filters (methods.md E.2) and selectivity Psi.
+"""Class-specific influential filters (docs/methods.md#decomp-filters) and selectivity Psi.
 
 For class ``c`` let ``H_c`` be the pooled final-conv features (N_c, D) of its training images, each
 row L1-normalised (``r = h / sum h``; the ranking is unchanged).

@@ -1,4 +1,4 @@
-"""Mutual information between class filter sets (methods.md E.5).
+"""Mutual information between class filter sets (docs/methods.md#decomp-mutual-info).
 
 For every ordered pair of classes ``(a, b)`` *including* ``a = b``, the sets become indicator vectors
 ``v_a, v_b`` in {0, 1}^D and ``MI(v_a, v_b)`` is the plug-in mutual information of the two label

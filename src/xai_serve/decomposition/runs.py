@@ -151,7 +151,8 @@ def finetune_decomposed(
     which: str = "best",
     progress: bool = True,
 ) -> Any:
-    """Fine-tune the decomposed form of checkpoint ``src`` (E.3) with the training runner into ``out``.
+    """Fine-tune the decomposed form of checkpoint ``src`` (docs/methods.md#decomp-layer) with the training
+    runner into ``out``.
 
     The recipe's ``model`` section is replaced by the decomposed model (base = ``src``'s card); ``src``
     is only read; ``resume`` continues an interrupted run in ``out``."""

@@ -1,4 +1,4 @@
-"""Neuron dissection with compositional explanations (seed C, reference/methods.md C.1-C.6).
+"""Neuron dissection with compositional explanations (Mu & Andreas 2020, docs/methods.md#compexp).
 
 ``best_formula(unit, concepts)`` is the pure entry point; :class:`Searcher` runs the packed-bitset
 beam search for many units over a :class:`ConceptStore`; ``xai dissect`` (commands.py) drives a

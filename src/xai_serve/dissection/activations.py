@@ -1,5 +1,6 @@
-"""Activations of one layer for every image of a probing set (C.3 step 1), streamed in batches into a
-memory-mapped ``.npy`` (N, U, h, w) float32, with its shape and layer recorded in a JSON file.
+"""Activations of one layer for every image of a probing set (docs/methods.md#compexp-algorithm, step 1),
+streamed in batches into a memory-mapped ``.npy`` (N, U, h, w) float32, with its shape and layer recorded in a
+JSON file.
 
 The model runs in eval mode without gradients; each batch's forward pass stops at the named module,
 whose output is kept (:func:`~xai_serve.models.layers.layer_output`).

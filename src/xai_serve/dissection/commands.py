@@ -1,4 +1,4 @@
-"""``xai dissect``: neuron dissection with compositional explanations (seed C). torch is imported
+"""``xai dissect``: neuron dissection with compositional explanations (Mu & Andreas 2020). torch is imported
 only inside the command bodies.
 
     xai dissect run --checkpoint CKPT --broden DIR --layer NAME --out OUT [--shard K/N] [--workers P]

@@ -1,6 +1,6 @@
-"""A straightforward dense-numpy implementation of the same beam search (C.3), for tests and as the
-benchmark's baseline: every mask is a boolean (N, H, W) array, every candidate formula's mask is
-built explicitly (``f | l``, ``f & l``, ``f & ~l``) and counted with ``np.count_nonzero``."""
+"""A straightforward dense-numpy implementation of the same beam search (docs/methods.md#compexp-algorithm),
+for tests and as the benchmark's baseline: every mask is a boolean (N, H, W) array, every candidate formula's
+mask is built explicitly (``f | l``, ``f & l``, ``f & ~l``) and counted with ``np.count_nonzero``."""
 
 from __future__ import annotations
 

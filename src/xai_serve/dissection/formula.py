@@ -1,4 +1,5 @@
-"""Concept formulas: leaves (concept ids) combined with OR, AND and AND NOT (C.3).
+"""Concept formulas: leaves (concept ids) combined with OR, AND and AND NOT
+(docs/methods.md#compexp-algorithm).
 
 A formula is a nested tuple: ``("leaf", c)`` or ``(op, left, right)`` with ``op`` in
 ``OPS = ("OR", "AND", "AND NOT")``; the right operand of a search step is always a leaf. Its

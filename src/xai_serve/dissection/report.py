@@ -23,7 +23,7 @@ from xai_serve.dissection.layout import (
 )
 from xai_serve.dissection.units import upsample
 
-SCORE_THRESHOLD = 0.04  # IoU above which a unit counts as interpretable (C.2)
+SCORE_THRESHOLD = 0.04  # IoU above which a unit counts as interpretable (docs/methods.md#compexp-defaults)
 DISPLAY = 112  # pixels per top image in the strips
 _STYLE = (
     "body{font-family:sans-serif;margin:1.5em;max-width:1100px}table{border-collapse:collapse}"

@@ -1,4 +1,5 @@
-"""Dataset-level IoU and the beam search over concept formulas (C.3 steps 5-6) on packed bitsets.
+"""Dataset-level IoU and the beam search over concept formulas (docs/methods.md#compexp-algorithm, steps 5-6)
+on packed bitsets.
 
 IoU(M, C) = |M & C| / (|M| + |C| - |M & C| + 1e-10), counts summed over every image and pixel.
 For a formula f already in the beam and every concept l, two intersection counts give all three

@@ -1,5 +1,5 @@
-"""Unit masks (C.3 steps 2-3): exact per-unit quantile thresholds, bilinear upsampling of a unit's
-activation map to the mask size, thresholding, packed storage.
+"""Unit masks (docs/methods.md#compexp-algorithm, steps 2-3): exact per-unit quantile thresholds, bilinear
+upsampling of a unit's activation map to the mask size, thresholding, packed storage.
 
 Upsampling is PIL's ``Image.resize(BILINEAR)`` for an enlargement (= ``torch.nn.functional.interpolate``
 with ``mode="bilinear", align_corners=False``), written as two small interpolation matrices so a
@@ -14,7 +14,7 @@ import numpy as np
 
 from xai_serve.dissection import bitsets
 
-DEFAULT_QUANTILE = 0.005  # top 0.5% of a unit's activations (C.2)
+DEFAULT_QUANTILE = 0.005  # top 0.5% of a unit's activations (docs/methods.md#compexp-defaults)
 
 
 def thresholds(activations: np.ndarray, quantile: float = DEFAULT_QUANTILE, chunk: int = 16) -> np.ndarray:

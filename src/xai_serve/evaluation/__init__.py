@@ -5,8 +5,10 @@ Numerics (testable with any model and any attribution callable ``(x, target) -> 
 - ``baselines``: replacement values (black, zero, mean, uniform, blur),
 - ``ordering``: removal orders as removal-step maps (pixel flipping, region perturbation),
 - ``perturbation``: batched perturbation curves,
-- ``scores``: AOPC, AUC, ABPC; ``single_pixel_aopc``: seed A's ``aopc_single_pixel`` variant,
-- ``basic``: accuracy, per-class precision / recall / F1 (with seed A's label parity switch),
+- ``scores``: AOPC, AUC, ABPC; ``single_pixel_aopc``: the General Pattern Theory ``aopc_single_pixel``
+  variant,
+- ``basic``: accuracy, per-class precision / recall / F1
+  (with the General Pattern Theory code's label parity switch),
 - ``pixel_metrics``: per-sample accuracy / precision / recall of predicted class maps,
 - ``randomisation`` + ``similarity``: model-parameter randomisation sanity checks;
   ``component_randomisation``: the component-wise check of a model with component outputs;

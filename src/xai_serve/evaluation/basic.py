@@ -1,6 +1,7 @@
 """Basic classifier metrics (suite ``basic``): accuracy and per-class precision / recall / F1.
 
-Seed A (A.5 of the methods reference) called its metric function with swapped arguments, so
+The General Pattern Theory code (docs/methods.md#gpt-pixel-metrics) called its metric function with
+swapped arguments, so
 its column labelled *precision* holds recall and the one labelled *recall* holds precision.
 ``seed_parity=True`` reproduces those labels (and adds ``precision_true`` / ``recall_true``
 with the correct values); by default the columns carry their correct names.
@@ -43,7 +44,8 @@ def per_class_metrics(
 
 
 def summary(rows: list[dict[str, Any]], accuracy: float) -> list[dict[str, Any]]:
-    """Rows ``mean`` and ``std`` (population std, ``np.var ** 0.5`` as seed A) over the classes."""
+    """Rows ``mean`` and ``std`` (population std, ``np.var ** 0.5`` as the General Pattern Theory code) over
+    the classes."""
     cols = [k for k in rows[0] if k not in ("class", "label", "support")]
     out: list[dict[str, Any]] = []
     for stat in ("mean", "std"):

@@ -1,5 +1,6 @@
 """Per-sample pixel metrics of a predicted class map against its ground truth (0 = background), as
-General Pattern Theory (Tjoa & Guan) scores the ``yg`` / ``ys`` maps of ResGPTNet (methods.md A.5).
+General Pattern Theory (Tjoa & Guan) scores the ``yg`` / ``ys`` maps of ResGPTNet
+(docs/methods.md#gpt-pixel-metrics).
 
 :func:`one_sample_metrics` is the seed's ``compute_one_sample_basic_metrics(y, y0)`` with ``y`` the
 prediction and ``y0`` the ground truth (0 = background)::

@@ -1,4 +1,4 @@
-"""Model-parameter randomisation for sanity checks (Adebayo et al. 2018; seed A, A.6).
+"""Model-parameter randomisation for sanity checks (Adebayo et al. 2018; docs/methods.md#randomisation).
 
 A *schedule* lists the layers to randomise, top-down (output first). Two modes:
 
@@ -10,9 +10,9 @@ Three variants:
 - ``standard``: every module owning parameters is one level; it is re-initialised with its own
   ``reset_parameters()`` (the layer's initialiser, as Quantus' MPRT) under a seeded RNG, or,
   without one, its parameters are drawn from N(0, std of the trained tensor).
-- ``seed_a``: seed A's levels and noise: level 1 = the classifier's weight <- N(0, 1); then, for
-  a ResNet, ``layer4`` .. ``layer1`` (every block's conv/bn weights and biases, not the downsample
-  branches, not the stem) <- 0.1 * N(0, 1); for other models every remaining parameter module
+- ``pattern_theory``: the General Pattern Theory code's levels and noise: level 1 = the classifier's weight <-
+  N(0, 1); then, for a ResNet, ``layer4`` .. ``layer1`` (every block's conv/bn weights and biases, not the
+  downsample branches, not the stem) <- 0.1 * N(0, 1); for other models every remaining parameter module
   top-down except the first (the stem), with the same 0.1 * N(0, 1). BN running statistics are
   never touched.
 - ``components``: the component-wise cascade of a model with component outputs (General Pattern
@@ -38,7 +38,7 @@ from xai_serve.evaluation.similarity import compare_maps
 from xai_serve.models.randomisation_levels import RandomisationLevel, component_levels
 
 MODES = ("cascading", "independent")
-VARIANTS = ("standard", "seed_a", "components")
+VARIANTS = ("standard", "pattern_theory", "components")
 
 
 def _own_params(module: nn.Module) -> list[str]:
@@ -55,12 +55,14 @@ def _standard(model: nn.Module) -> list[RandomisationLevel]:
     return layers[::-1]
 
 
-def _seed_a(model: nn.Module) -> list[RandomisationLevel]:
+def _pattern_theory_levels(model: nn.Module) -> list[RandomisationLevel]:
     linears = [n for n, m in model.named_modules() if isinstance(m, nn.Linear)]
-    if not linears:  # seed A's ResGPTNet: a 1x1 conv classifier named fc (possibly nested)
+    if not linears:  # the General Pattern Theory ResGPTNet: a 1x1 conv classifier named fc (possibly nested)
         linears = [n for n, m in model.named_modules() if n.split(".")[-1] == "fc" and _own_params(m)]
     if not linears:
-        raise InvalidParameterError("the seed_a schedule needs a final nn.Linear (or 'fc') classifier")
+        raise InvalidParameterError(
+            "the pattern_theory schedule needs a final nn.Linear (or 'fc') classifier"
+        )
     fc = linears[-1]
     levels = [RandomisationLevel(fc, (f"{fc}.weight",), (), "normal", 1.0)]
     stages = [n for n, _ in model.named_modules() if re.fullmatch(r"layer\d+", n.split(".")[-1])]
@@ -91,8 +93,8 @@ def schedule(model: nn.Module, variant: str = "standard") -> list[RandomisationL
     """The randomisation levels of ``model``, top-down."""
     if variant == "standard":
         return _standard(model)
-    if variant == "seed_a":
-        return _seed_a(model)
+    if variant == "pattern_theory":
+        return _pattern_theory_levels(model)
     if variant == "components":
         return component_levels(model)
     raise InvalidParameterError(f"variant must be one of {', '.join(VARIANTS)}; got {variant!r}")

@@ -1,4 +1,4 @@
-"""Summary scores of perturbation curves (D.5 of the methods reference).
+"""Summary scores of perturbation curves (docs/methods.md#faithfulness).
 
 ``curve`` is (B, K + 1) with ``curve[:, 0]`` the unperturbed score; NaN marks steps past an
 image's own end (region perturbation can pick fewer regions on some images).

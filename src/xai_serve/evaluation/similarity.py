@@ -7,8 +7,8 @@
   ``structural_similarity(gaussian_weights=True, use_sample_covariance=False)``) of the
   absolute maps scaled to [0, 1] by their maximum (data range 1), averaged over channels.
 
-Before comparing, every map is divided by max|map| (seed A); an all-zero map is replaced by
-N(0, 0.01^2) noise drawn from ``rng`` so the correlation is defined (seed A's guard).
+Before comparing, every map is divided by max|map| (General Pattern Theory); an all-zero map is replaced by
+N(0, 0.01^2) noise drawn from ``rng`` so the correlation is defined (the General Pattern Theory code's guard).
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Seed A's AOPC variant ``aopc_single_pixel`` (A.7 of the methods reference), batched.
+"""The General Pattern Theory AOPC variant ``aopc_single_pixel`` (docs/methods.md#gpt-single-pixel-aopc),
+batched.
 
 Per sample, with the attribution ``a`` normalised by max|a| and the true-class *logit* f:
 for L = 1..n_steps, pick p_L = argmax(a) (ties uniformly at random), set a[p_L] = 0, and

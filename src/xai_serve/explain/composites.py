@@ -1,4 +1,4 @@
-"""LRP composites: which rule each linear layer gets (methods.md D.3).
+"""LRP composites: which rule each linear layer gets (docs/methods.md#lrp-composites).
 
 A composite is a function ``(LayerInfo, LrpSettings) -> Rule`` registered by name. Layers are the
 ``nn.Linear`` / ``nn.Conv1d`` / ``nn.Conv2d`` / ``nn.ConvTranspose2d`` modules in execution order

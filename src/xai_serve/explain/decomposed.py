@@ -1,4 +1,4 @@
-"""``decomposed``: decomposed-layer evidence (seed E, methods.md E.3).
+"""``decomposed``: decomposed-layer evidence (Decomposing the Deep, docs/methods.md#decomp-layer).
 
 For the target class ``c`` and a model whose head is global pooling of the last conv stage ``A`` ->
 ``h`` -> one linear layer ``W, b`` (ResNet-20, torchvision ResNets, SimpleNet), each filter's

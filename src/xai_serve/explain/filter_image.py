@@ -1,4 +1,5 @@
-"""Filter visualisation by activation maximisation (seed B.3's related tool), method ``filter_image``.
+"""Filter visualisation by activation maximisation (docs/methods.md#filter-image), method
+``filter_image``.
 
 As the seed's ``cnn_layer_visualization.py``, at the model's own resolution and normalisation (the
 input ``x`` gives the shape, the model context the mean/std):
@@ -50,7 +51,7 @@ from xai_serve.models.layers import layer_output
     targeted=False,
 )
 class FilterImage(Explainer):
-    """An image that maximises one filter's mean activation (activation maximisation, seed B.3)."""
+    """An image that maximises one filter's mean activation (docs/methods.md#filter-image)."""
 
     def setup(self) -> None:
         self.choice = LayerChoice(self.model, self.params["layer"])

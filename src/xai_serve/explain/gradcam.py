@@ -9,8 +9,8 @@ layer (Captum ``LayerGradCam`` semantics), so Grad-CAM alone costs about half an
 Guided Grad-CAM is the guided-backprop map times the upsampled, ReLU'd Grad-CAM map (Captum
 ``GuidedGradCam``, whose default interpolation is ``nearest``).
 
-Seed A used Grad-CAM on a 1x1 input-adapter conv at full resolution: name that layer to reproduce it
-(the map is then a signed scalar times the input; ``relu=false`` as in Captum's default).
+The General Pattern Theory code used Grad-CAM on a 1x1 input-adapter conv at full resolution: name that layer
+to reproduce it (the map is then a signed scalar times the input; ``relu=false`` as in Captum's default).
 """
 
 from __future__ import annotations

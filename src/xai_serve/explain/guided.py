@@ -1,5 +1,6 @@
-"""Modified-ReLU backpropagation: ``guided_backprop``, ``deconvnet`` (seed B.2) and
-``layer_guided_backprop`` (seed B.3).
+"""Modified-ReLU backpropagation: ``guided_backprop``, ``deconvnet``
+(docs/methods.md#guided-backprop, docs/methods.md#deconvnet) and
+``layer_guided_backprop`` (docs/methods.md#layer-guided-backprop).
 
 Both are the input gradient of the target score with the backward pass of every ``nn.ReLU`` module
 replaced (see :mod:`xai_serve.explain.backprop`): guided backprop ``1[x > 0] * max(g, 0)``,
@@ -64,7 +65,8 @@ class DeconvNet(BackpropExplainer):
     targeted=False,
 )
 class LayerGuidedBackprop(Explainer):
-    """Guided backprop of one filter's activation (seed B.3): ``d sum_hw |A[b, filter]| / d x``.
+    """Guided backprop of one filter's activation (docs/methods.md#layer-guided-backprop):
+    ``d sum_hw |A[b, filter]| / d x``.
 
     The forward pass stops at the layer. ``target`` is ignored (the filter is the target).
     """

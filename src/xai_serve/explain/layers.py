@@ -86,7 +86,7 @@ def find_layer(
     """``(name, module)`` for ``layer``.
 
     ``layer`` is a dotted module name (``"layer4.1.conv2"``, as in ``model.named_modules()``), an
-    integer index into ``model.features`` (SimpleNet / VGG style, seed B; for a model without
+    integer index into ``model.features`` (SimpleNet / VGG style, the SimpleNet study; for a model without
     ``features`` an integer names a child of a Sequential model), or None for the default layer
     :func:`spatial_layer` finds on an input of ``sample_shape`` (C, H, W). Raises InvalidParameterError
     naming ``param``.

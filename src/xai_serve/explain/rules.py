@@ -1,8 +1,8 @@
 """LRP rules: how one linear layer (``nn.Linear``, ``nn.Conv1d``, ``nn.Conv2d``, ``nn.ConvTranspose2d``)
 passes relevance down.
 
-Notation (methods.md D.2): ``a`` layer input, ``W``/``b`` its (BatchNorm-merged) parameters, ``R`` the
-relevance arriving at its output. Every rule is the "gradient trick" of Montavon et al. (2019, §10.2.3)
+Notation (docs/methods.md#lrp-rules): ``a`` layer input, ``W``/``b`` its (BatchNorm-merged) parameters, ``R``
+the relevance arriving at its output. Every rule is the "gradient trick" of Montavon et al. (2019, §10.2.3)
 with explicit vector-Jacobian products: ``z`` = a modified forward, ``s = R / stab(z)`` (``0`` where
 ``stab(z) = 0``: see :func:`~xai_serve.explain.quotients.divide`), ``R_in = a * (rho(W)^T s)``.
 ``stab(z) = z + eps * sign(z)`` with ``sign(0) = +1`` (Zennit's

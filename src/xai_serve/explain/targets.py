@@ -8,8 +8,8 @@ A target is one of
 * a callable ``output -> Tensor[B]`` selecting one scalar per sample from the model output (e.g. a
   pixel of a generator map, or ``lambda out: out[:, 3] - out[:, 5]``),
 * a :class:`Component` (or a sequence of them, one per sample): one scalar of any output of a model with
-  several outputs, ``output[k][b, channel, row, col]`` (seed A's component-wise explanations; the channel
-  may be ``"predicted"``, the arg-max channel at that pixel of each sample).
+  several outputs, ``output[k][b, channel, row, col]`` (the General Pattern Theory component-wise
+  explanations; the channel may be ``"predicted"``, the arg-max channel at that pixel of each sample).
 
 A model with several outputs returns a tuple; it names them by an ``output_names`` attribute (also
 recorded as the model card's ``outputs``). The first output is the classifier: class targets

@@ -1,7 +1,8 @@
 """Make a model explainable by hooks: every ReLU its own, non-in-place module.
 
 Hook-based methods (guided backprop, LRP, Captum/zennit style) need each activation to be a module
-called once per forward pass and never to overwrite its input (methods.md A.8). ``canonicalise``:
+called once per forward pass and never to overwrite its input (docs/methods.md#canonicalisation).
+``canonicalise``:
 
 1. turns off ``inplace`` on every module that has the flag (ReLU, ReLU6, LeakyReLU, Dropout, ...);
 2. swaps torchvision's ``BasicBlock`` / ``Bottleneck`` (which call one ``self.relu`` two or three times

@@ -30,7 +30,8 @@ class ModelCard:
     labels: list[str]
     num_classes: int = field(default=0)
     #: names of the model's outputs when it returns several (the first is the classifier), e.g.
-    #: ``["y", "yg", "ys"]`` (seed A); empty for a model returning one tensor, the class logits
+    #: ``["y", "yg", "ys"]`` (General Pattern Theory); empty for a model returning one tensor, the class
+    #: logits
     outputs: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:

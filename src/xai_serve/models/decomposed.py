@@ -1,5 +1,5 @@
-"""The decomposed-layer model form (seed E, methods.md E.3): a classifier whose final linear layer is
-masked per class, so class ``c``'s logit uses only its influential filters ``S_c``::
+"""The decomposed-layer model form (Decomposing the Deep, docs/methods.md#decomp-layer): a classifier whose
+final linear layer is masked per class, so class ``c``'s logit uses only its influential filters ``S_c``::
 
     logit_c(x) = b_c + sum_{f in S_c} W[c, f] * h_f(x)        (h = the globally pooled last conv stage)
 

@@ -1,4 +1,5 @@
-"""Fully connected classifier (seed D's LRP MLPs): Flatten -> [Linear -> activation]* -> Linear."""
+"""Fully connected classifier (the MLPs of docs/methods.md#lrp-mnist): Flatten -> [Linear -> activation]*
+-> Linear."""
 
 from __future__ import annotations
 

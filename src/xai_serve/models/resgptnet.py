@@ -1,4 +1,5 @@
-"""ResGPTNet (seed A, methods.md A.2): a ResNet classifier with a U-Net-like expansion path.
+"""ResGPTNet (General Pattern Theory, docs/methods.md#gpt-model): a ResNet classifier with a U-Net-like
+expansion path.
 
 ``forward(x)`` of a (B, 1, 28, 28) image returns three outputs, named by :attr:`ResGPTNet.output_names`
 (and by the model card's ``outputs``): ``y`` (B, 10) class logits, ``yg`` (B, 4, 28, 28) per-pixel
@@ -194,7 +195,8 @@ def _build(weights: str | None, **kwargs: object) -> ResGPTNet:
 
 @register_model("resgptnet34")
 def resgptnet34(num_classes: int = 10, weights: str | None = None) -> nn.Module:
-    """Seed A's ResGPTNet34 (ResNet-34 backbone from scratch, expansion width 64; ~21.6M parameters)."""
+    """The General Pattern Theory ResGPTNet34
+    (ResNet-34 backbone from scratch, expansion width 64; ~21.6M parameters)."""
     return _build(weights, num_classes=num_classes)
 
 

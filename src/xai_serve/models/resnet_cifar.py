@@ -1,4 +1,5 @@
-"""CIFAR ResNet-20 (He et al. 2016 / akamaster ``pytorch_resnet_cifar10``), seed E (methods.md E.1).
+"""CIFAR ResNet-20 (He et al. 2016 / akamaster ``pytorch_resnet_cifar10``), the Decomposing-the-Deep code
+(docs/methods.md#decomp-model).
 
 Three stages of three BasicBlocks (16/32/64 channels), option-A shortcuts (``PadShortcut``), global
 average pool and ``linear``. Parameter and buffer names match the akamaster checkpoints (after the

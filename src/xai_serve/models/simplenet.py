@@ -1,10 +1,11 @@
-"""SimpleNet (Hasanpour et al. 2016) in its CIFAR/MNIST form (seed B, methods.md B.1).
+"""SimpleNet (Hasanpour et al. 2016) in its CIFAR/MNIST form
+(the SimpleNet study, docs/methods.md#simplenet-model).
 
 Built from a config list: an int is a 3x3 conv block, ``(int, "k1")`` a 1x1 conv block and ``"p"`` a
 2x2 max-pool followed by ``Dropout2d``. A conv block is ``Conv2d -> BatchNorm2d(eps 1e-5, momentum 0.05)
 -> ReLU`` plus ``Dropout2d`` unless the next entry is a pool or the block is the last one, which gives
-the ``features`` module indices listed in B.1 (the GBP / filter tools index ``features``). Every ReLU
-is its own non-in-place module.
+the ``features`` module indices listed in docs/methods.md#simplenet-model
+(the GBP / filter tools index ``features``). Every ReLU is its own non-in-place module.
 """
 
 from __future__ import annotations
@@ -111,7 +112,7 @@ class SimpleNet(nn.Module):
 def simplenet_310k(
     num_classes: int = 10, in_chans: int = 1, drop_rate: float = 0.0, pool_drop_rate: float = 0.1
 ) -> SimpleNet:
-    """MNIST SimpleNet used by seed B: 311,210 parameters for one input channel."""
+    """MNIST SimpleNet used by the SimpleNet study: 311,210 parameters for one input channel."""
     return SimpleNet(CONFIG_310K, num_classes, in_chans, drop_rate, pool_drop_rate)
 
 

@@ -1,4 +1,4 @@
-"""General Pattern Theory (Tjoa & Guan, methods.md A): the figures and the ``xai gpt`` commands.
+"""General Pattern Theory (Tjoa & Guan, docs/methods.md#gpt): the figures and the ``xai gpt`` commands.
 
 The data generator lives in ``xai_serve.data.pattern_digits``, the model (with the component
 randomisation levels it declares) in ``xai_serve.models.resgptnet``, the multi-output helpers in

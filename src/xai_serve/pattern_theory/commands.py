@@ -1,4 +1,5 @@
-"""``xai gpt samples|heatmaps|heatmapsGC CHECKPOINT --out DIR``: seed A's figures as PNGs + index.html.
+"""``xai gpt samples|heatmaps|heatmapsGC CHECKPOINT --out DIR``: the General Pattern Theory figures as PNGs +
+index.html.
 
 The samples are drawn from ``pattern_digits`` with ``--seed`` (one per class, 0..9). Heavy imports
 happen inside the command bodies.
@@ -93,7 +94,7 @@ def _verdict(model: Any, x: Any, y0: Any, yg0: Any, ys0: Any) -> str:
     )
 
 
-#: seed A's three attribution methods of the sanity check (A.6)
+#: the General Pattern Theory three attribution methods of the sanity check (docs/methods.md#gpt-cascade)
 SANITY_METHODS = {
     "gradCAM": ("gradcam", {"layer": "channel_adj", "relu": False}),
     "deconv": ("deconvnet", {}),
@@ -104,8 +105,8 @@ SANITY_METHODS = {
 def gpt_sanity(
     checkpoint: Path, out: Path, *, samples: int = 2, pixels: int = 4, seed: int = 0
 ) -> list[Path]:
-    """Seed A's component-wise cascading randomisation: ``out/{yg|ys}.cascade_rand.{L}.csv`` and
-    ``abs.`` variants, columns gradCAM / deconv / GuidedBP, one row per explained pixel (L = 0..6)."""
+    """The General Pattern Theory component-wise cascading randomisation: ``out/{yg|ys}.cascade_rand.{L}.csv``
+    and ``abs.`` variants, columns gradCAM / deconv / GuidedBP, one row per explained pixel (L = 0..6)."""
     import numpy as np
 
     from xai_serve.evaluation.component_randomisation import component_cascade
@@ -168,7 +169,8 @@ def register(app: typer.Typer) -> None:
         out: Path = typer.Option(Path("gpt_figures"), "--out", help="output folder"),
         seed: int = typer.Option(0, "--seed", help="seed of the pattern_digits samples"),
     ) -> None:
-        """Seed A's generate_samples: image, grown from the true seeds, grown from the predicted seeds."""
+        """The General Pattern Theory generate_samples: image, grown from the true seeds, grown from the
+        predicted seeds."""
         run("samples", checkpoint, out, seed, 0)
 
     @gpt.command("heatmaps")
@@ -198,9 +200,10 @@ def register(app: typer.Typer) -> None:
         pixels: int = typer.Option(4, "--pixels", min=1, help="at most this many predicted seed pixels each"),
         seed: int = typer.Option(0, "--seed", help="seed of the samples and of the noise"),
     ) -> None:
-        """Component-wise cascading weight randomisation (seed A): Spearman per pixel and level, as CSVs.
-        The class output y: `xai evaluate randomisation --checkpoint CKPT --variant seed_a`; this check as
-        a suite run (report, shards, Ray): `... --variant components`."""
+        """Component-wise cascading weight randomisation (General Pattern Theory): Spearman per pixel and
+        level, as CSVs. The class output y:
+        `xai evaluate randomisation --checkpoint CKPT --variant pattern_theory`; this check as a suite run
+        (report, shards, Ray): `... --variant components`."""
         from xai_serve.errors import XaiError
 
         try:

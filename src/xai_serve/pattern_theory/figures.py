@@ -1,4 +1,5 @@
-"""Seed A's figures (methods.md A.3 ``generate_samples``, A.4 ``heatmaps`` / ``heatmapsGC``).
+"""The General Pattern Theory figures (docs/methods.md#gpt-heatmaps): ``generate_samples``,
+``heatmaps`` / ``heatmapsGC``.
 
 * :func:`samples_figure`: per class, the image, the board grown from the true seeds and the board grown
   from the predicted seeds (``develop(8, code(argmax yg + 1, argmax ys + 1))``).
@@ -28,7 +29,8 @@ from xai_serve.atomic import atomic_write_bytes, atomic_write_text
 from xai_serve.data import pattern_growth as pg
 from xai_serve.explain import Component, explain
 
-#: column title -> (method, params); seed A's three Captum methods plus Grad-CAM at a deep layer
+#: column title -> (method, params); the General Pattern Theory three Captum methods plus Grad-CAM at a deep
+#: layer
 METHODS: dict[str, tuple[str, dict[str, Any]]] = {
     "gradCAM (input adapter)": ("gradcam", {"layer": "channel_adj", "relu": False}),
     "gradCAM (layer1, 7x7)": ("gradcam", {"layer": "backbone.layer1", "relu": False}),
@@ -135,8 +137,8 @@ def seed_pixels(yg: np.ndarray, limit: int) -> list[tuple[int, int]]:
 def component_heatmaps(
     model: nn.Module, x: torch.Tensor, yg0: torch.Tensor, ys0: torch.Tensor, limit: int = 6
 ) -> dict[str, bytes]:
-    """Seed A's ``heatmapsGC`` for one sample ``x`` (1, 1, H, W): figures ``yg0``, ``yg``, ``ys0``, ``ys``
-    (true / predicted seed pixels), one row per pixel."""
+    """The General Pattern Theory ``heatmapsGC`` for one sample ``x`` (1, 1, H, W): figures ``yg0``, ``yg``,
+    ``ys0``, ``ys`` (true / predicted seed pixels), one row per pixel."""
     with torch.no_grad():
         _, yg, ys = model(x)
     pred_g, pred_s = yg[0].argmax(0).numpy(), ys[0].argmax(0).numpy()

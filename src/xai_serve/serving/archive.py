@@ -65,7 +65,7 @@ class ArchiveOptions:
     limits: CostLimits = field(default_factory=CostLimits)  # per-request cost limits (serving/limits.py)
     credentials: str | Path | None = None  # credentials.json written by `xai certify`
     refuse_failed_methods: bool = False  # refuse methods that failed the sanity check
-    decompose: str | Path | None = None  # index file: serve the decomposed final layer (seed E)
+    decompose: str | Path | None = None  # index file: serve the decomposed final layer
     onnx: bool = False  # also pack model.onnx (dynamic batch) for users serving predictions elsewhere
     dissection: str | Path | None = None  # results.csv of `xai dissect`: concept-labelled Heatmap.units
 

@@ -211,7 +211,9 @@ def register(app: typer.Typer) -> None:
         key_file: Path = typer.Option(None),
         reduce: str = typer.Option("none", help="channel reduction of the values: none|sum|abs_sum|max_abs"),
         value_type: str = typer.Option("float32", help="type the values travel in: float32|float16|uint8"),
-        render: str = typer.Option("color", help="overlay: color (signed) | gray | pos | neg (seed B)"),
+        render: str = typer.Option(
+            "color", help="overlay: color (signed) | gray | pos | neg (the SimpleNet study's renders)"
+        ),
         seed_names: bool = typer.Option(False, help="also the seed's _Guided_BP_color/_gray, _pos/_neg_sal"),
     ) -> None:
         """Explain images with a served model: overlay PNG + .npy per method."""

@@ -1,4 +1,4 @@
-"""Serving models with several outputs (seed A's ResGPTNet: ``y``, ``yg``, ``ys``).
+"""Serving models with several outputs (the General Pattern Theory ResGPTNet: ``y``, ``yg``, ``ys``).
 
 * :func:`component_target`: the wire ``ComponentTarget`` -> the engine's
   :class:`~xai_serve.explain.targets.Component`, checked against the model card's ``outputs`` (an

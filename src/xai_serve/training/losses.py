@@ -1,8 +1,9 @@
-"""Training losses (the recipe's ``[loss]`` section) and seed A's per-iteration loss monitor.
+"""Training losses (the recipe's ``[loss]`` section) and the General Pattern Theory code's per-iteration loss
+monitor.
 
 * ``cross_entropy``: CE of the (only, or first) output against the class.
-* ``gpt`` (methods.md A.3): ``w0*CE(y, y0) + w1*CE_w(yg, yg0) + w2*CE_w(ys, ys0)``, the pixel CEs over
-  (B, C, 28, 28) maps with class weights ``[background_weight, 1, ..., 1]`` (seed training: 0.01; the
+* ``gpt`` (docs/methods.md#gpt-training): ``w0*CE(y, y0) + w1*CE_w(yg, yg0) + w2*CE_w(ys, ys0)``, the pixel
+  CEs over (B, C, 28, 28) maps with class weights ``[background_weight, 1, ..., 1]`` (seed training: 0.01; the
   fine-tunings: 1, i.e. unweighted). Targets come from the dataset's component view ``(y, yg, ys)``.
 
 :class:`LossMonitor` ports the seed's stopping and keep-the-best rules: stop once the three losses

@@ -38,7 +38,7 @@ Layout (every key optional unless marked *required*)::
     milestones = []                # multistep
 
     [loss]
-    name = "cross_entropy"         # cross_entropy (one output) | gpt (seed A: outputs y, yg, ys)
+    name = "cross_entropy"         # cross_entropy (one output) | gpt (General Pattern Theory: y, yg, ys)
     weights = [1.0, 1.0, 1.0]      # gpt: CE(y)*w0 + pixel CE(yg)*w1 + pixel CE(ys)*w2
     background_weight = 1.0        # gpt: class weight of channel 0 in the pixel CEs (seed training: 0.01)
     stop_below = []                # gpt: stop once the losses (y, yg, ys) are all below these values...

@@ -1,5 +1,5 @@
 """What a training run leaves for a person: metrics.json, history.csv, confusion-matrix and
-misclassified-image PNGs (seed B's dumps). All files are written atomically."""
+misclassified-image PNGs (the SimpleNet study's dumps). All files are written atomically."""
 
 from __future__ import annotations
 

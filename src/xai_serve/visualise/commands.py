@@ -1,4 +1,5 @@
-"""``xai class-image CHECKPOINT --class C --out DIR``: seed B.4's class-specific image generation run
+"""``xai class-image CHECKPOINT --class C --out DIR``: class-specific image generation
+(docs/methods.md#class-image) run
 from the command line, saving what the seed saves.
 
 Every ``iterations // 20`` steps (and at the last one) the current image of each class is written as
@@ -109,7 +110,8 @@ def register(app: typer.Typer) -> None:
         seed: int = typer.Option(0, help="seed of the initial noise"),
         which: str = typer.Option("best", help="best | last"),
     ) -> None:
-        """Class-specific images by gradient ascent (seed B.4): intermediates every iterations/20 steps
+        """Class-specific images by gradient ascent (docs/methods.md#class-image): intermediates every
+        iterations/20 steps
         and run_details.txt."""
         from xai_serve.errors import XaiError
 

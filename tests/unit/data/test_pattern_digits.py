@@ -1,4 +1,4 @@
-"""pattern_digits (methods.md A.1): golden values from a literal, cell-by-cell reading of the spec,
+"""pattern_digits (docs/methods.md#gpt-data): golden values from a literal, cell-by-cell reading of the spec,
 and the dataset's invariants."""
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""The CSG checkpoint converts once into a weights-only checkpoint directory + gate (methods.md E.6)."""
+"""The CSG checkpoint converts once into a weights-only checkpoint directory + gate
+(docs/methods.md#decomp-csg)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""The decomposed model form (methods.md E.3): masked final layer semantics, gather formula, identity
-with every filter kept, checkpoint compatibility, fine-tuning keeps masked entries at zero."""
+"""The decomposed model form (docs/methods.md#decomp-layer): masked final layer semantics, gather formula,
+identity with every filter kept, checkpoint compatibility, fine-tuning keeps masked entries at zero."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""Mechanics of the essential-feature noise test (methods.md E.4) on the released ResNet-20 with a tiny
-synthetic CIFAR-shaped split (no CIFAR-10 here)."""
+"""Mechanics of the essential-feature noise test (docs/methods.md#decomp-essential) on the released ResNet-20
+with a tiny synthetic CIFAR-shaped split (no CIFAR-10 here)."""
 
 from __future__ import annotations
 
@@ -22,9 +22,9 @@ from xai_serve.models.decomposed import decompose
 def expected_counts(
     model: nn.Module, batches: list[tuple[torch.Tensor, torch.Tensor]], indices: list[list[int]], seed: int
 ) -> dict[str, dict[str, int]]:
-    """The noise test written out for a CIFAR ResNet (methods.md E.4): the pooled features taken by a hook
-    on ``avgpool``, then per batch two N(0, 1) draws from one seeded generator, replacing the image's
-    class's influential filters (first draw) or all the others (second), classified by ``linear``."""
+    """The noise test written out for a CIFAR ResNet (docs/methods.md#decomp-essential): the pooled features
+    taken by a hook on ``avgpool``, then per batch two N(0, 1) draws from one seeded generator, replacing the
+    image's class's influential filters (first draw) or all the others (second), classified by ``linear``."""
     pooled: list[torch.Tensor] = []
     handle = model.avgpool.register_forward_hook(lambda _m, _i, o: pooled.append(o.flatten(1)))
     gen = torch.Generator().manual_seed(seed)

@@ -1,4 +1,5 @@
-"""Index extraction (methods.md E.2) recovers planted class-specific channels; selectivity Psi."""
+"""Index extraction (docs/methods.md#decomp-filters) recovers planted class-specific channels; selectivity
+Psi."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
-"""MI between class filter sets (methods.md E.5) from the released index files and the CSG gate, against
-scikit-learn's ``mutual_info_score`` (a test-only reference: the product has its own implementation)."""
+"""MI between class filter sets (docs/methods.md#decomp-mutual-info) from the released index files and the CSG
+gate, against scikit-learn's ``mutual_info_score``
+(a test-only reference: the product has its own implementation)."""
 
 from __future__ import annotations
 

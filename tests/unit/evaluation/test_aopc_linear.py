@@ -86,7 +86,8 @@ def test_aopc_matches_sorted_contributions_random_linear():
 
 
 def test_single_pixel_aopc_hand_computation():
-    """Seed A's variant: non-cumulative single-pixel perturbation, logit, running mean / (L+1)."""
+    """The General Pattern Theory variant: non-cumulative single-pixel perturbation, logit, running mean /
+    (L+1)."""
     g = torch.Generator().manual_seed(0)
     w = torch.randn(3, 16, generator=g, dtype=torch.float64)
     model = linear_model(w, torch.zeros(3, dtype=torch.float64))

@@ -1,4 +1,5 @@
-"""Basic metrics against hand counts, including seed A's swapped precision/recall labels."""
+"""Basic metrics against hand counts, including the General Pattern Theory code's swapped precision/recall
+labels."""
 
 from __future__ import annotations
 

@@ -122,7 +122,7 @@ def test_randomisation_suite(digits_checkpoint, tmp_path):
         "--methods",
         "gradient,guided_backprop",
         "--variant",
-        "seed_a",
+        "pattern_theory",
     )
     assert res["layers"] == ["5", "3"]  # classifier, then the hidden layer; the stem is never randomised
     summary = _rows(out / "summary.csv")

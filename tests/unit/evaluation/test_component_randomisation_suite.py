@@ -1,5 +1,5 @@
 """``xai evaluate randomisation --variant components``: the component-wise cascade of General Pattern
-Theory (Tjoa & Guan, methods.md A.6) as a variant of the randomisation suite, computed by
+Theory (Tjoa & Guan, docs/methods.md#gpt-cascade) as a variant of the randomisation suite, computed by
 :func:`xai_serve.evaluation.component_randomisation.component_cascade` (one copy) over the levels the
 model declares."""
 
@@ -22,7 +22,8 @@ from xai_serve.models.randomisation_levels import component_levels
 from xai_serve.testing import write_gpt_checkpoint
 
 METHODS = ["gradient", "gradcam"]
-# seed A's Grad-CAM at the input adapter, named through the classifier view the suites see
+# the General Pattern Theory Grad-CAM at the input adapter, named through the classifier view the
+# suites see
 PARAMS = {"gradcam": {"layer": "model.channel_adj", "relu": False}}
 # the options class through the registry (discovery order), not by importing the spec module first
 RandomisationOptions = get_suite("randomisation").options

@@ -1,4 +1,5 @@
-"""Feature-removal curves (seed D.5 on MNIST-style digits): 1 % steps to 100 %, MoRF and LeRF, AUCs.
+"""Feature-removal curves (docs/methods.md#feature-removal, on MNIST-style digits): 1 % steps to
+100 %, MoRF and LeRF, AUCs.
 
 The curve helper is checked against a direct loop on a linear model where relevance w * x is exact
 (MoRF must drop fastest), and the suite end to end through `xai evaluate feature-removal`."""

@@ -1,4 +1,5 @@
-"""Seed A's pixel metrics (A.5) on hand-made arrays, including the seed's swapped call."""
+"""The General Pattern Theory pixel metrics (docs/methods.md#gpt-pixel-metrics) on hand-made arrays, including
+the seed's swapped call."""
 
 from __future__ import annotations
 

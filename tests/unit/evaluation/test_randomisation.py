@@ -75,7 +75,7 @@ def test_seed_a_schedule_on_resnet():
 
     model = create_model("resnet20").eval()
     orig = _state(model)
-    layers = schedule(model, "seed_a")
+    layers = schedule(model, "pattern_theory")
     assert [layer.name for layer in layers] == ["linear", "layer3", "layer2", "layer1"]
     assert layers[0].params == ("linear.weight",) and layers[0].scale == 1.0
     assert all(layer.scale == 0.1 for layer in layers[1:])

@@ -1,4 +1,5 @@
-"""`xai evaluate saliency-images` (seed B.2 exports): the seed's four images per sample and method,
+"""`xai evaluate saliency-images` (docs/methods.md#saliency-post-processing): the SimpleNet
+study's four images per sample and method,
 named as the seed names them, equal to the seed's post-processing of the engine's map."""
 
 from __future__ import annotations

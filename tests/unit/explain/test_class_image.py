@@ -1,4 +1,5 @@
-"""Class-image generation (seed B.4): the target logit rises, results are seeded and in pixel range."""
+"""Class-image generation (SimpleNet + guided backprop, docs/methods.md#class-image): the target logit rises,
+results are seeded and in pixel range."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""``filter_image`` (seed B.3's filter visualisation): the seed's loop written out directly on a
+"""``filter_image`` (the SimpleNet study's filter visualisation): the seed's loop written out directly on a
 Sequential model is the reference; plus determinism, bounds, and a clean model afterwards."""
 
 from __future__ import annotations

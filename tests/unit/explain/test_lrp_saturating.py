@@ -1,6 +1,6 @@
-"""LRP on sigmoid and tanh MLPs (seed D's sigmoid experiments): every composite against Zennit (its
-``Pass`` rule for activations is ours), the closed form LRP-0 = gradient x input does NOT hold here
-(activations are not positively homogeneous), and conservation where the rule conserves (bias-free
+"""LRP on sigmoid and tanh MLPs (the LRP-for-MNIST study's sigmoid experiments): every composite against
+Zennit (its ``Pass`` rule for activations is ours), the closed form LRP-0 = gradient x input does NOT hold
+here (activations are not positively homogeneous), and conservation where the rule conserves (bias-free
 network: LRP-0, gamma, alpha-beta, z+ and the flat / w^2 first-layer rules pass relevance through the
 activations unchanged and redistribute it exactly at every linear layer)."""
 

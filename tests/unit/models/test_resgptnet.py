@@ -1,4 +1,5 @@
-"""ResGPTNet (seed A, methods.md A.2): shapes, outputs, the torchvision ResNet-34 backbone layout."""
+"""ResGPTNet (General Pattern Theory, docs/methods.md#gpt-model): shapes, outputs, the torchvision ResNet-34
+backbone layout."""
 
 from __future__ import annotations
 

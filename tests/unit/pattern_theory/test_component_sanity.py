@@ -1,5 +1,6 @@
-"""The component-wise cascading randomisation of General Pattern Theory (Tjoa & Guan, methods.md A.6) on
-ResGPTNet: the levels the model declares, level 0 = 1, randomising changes the maps, ``xai gpt sanity``."""
+"""The component-wise cascading randomisation of General Pattern Theory
+(Tjoa & Guan, docs/methods.md#gpt-component-cascade) on ResGPTNet: the levels the model declares, level 0 = 1,
+randomising changes the maps, ``xai gpt sanity``."""
 
 from __future__ import annotations
 

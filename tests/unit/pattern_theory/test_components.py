@@ -1,4 +1,5 @@
-"""Component targets (seed A): every method that takes a target explains ``model(x)[k][:, c, i, j]``.
+"""Component targets (General Pattern Theory): every method that takes a target explains
+``model(x)[k][:, c, i, j]``.
 
 The references are autograd of that scalar (gradient, input x gradient, LRP-0 on a ReLU net) and
 Captum on the seed's ``WrapperNet`` (a forward returning ``out[k][:, :, i, j]``, target = channel):

@@ -1,7 +1,7 @@
 """``xai evaluate`` on a General Pattern Theory checkpoint (ResGPTNet, Tjoa & Guan): ``basic`` adds the
-per-sample pixel metrics of the ``yg`` / ``ys`` maps (methods.md A.5), the single-pixel AOPC variant
-(A.7) runs on the classifier output ``y``. Every value is checked against one computed here, from the
-definitions, on the same fixture."""
+per-sample pixel metrics of the ``yg`` / ``ys`` maps (docs/methods.md#gpt-pixel-metrics), the single-pixel
+AOPC variant (docs/methods.md#gpt-single-pixel-aopc) runs on the classifier output ``y``. Every value is
+checked against one computed here, from the definitions, on the same fixture."""
 
 from __future__ import annotations
 
@@ -33,8 +33,8 @@ def _csv(path: Path) -> list[dict[str, str]]:
 
 
 def _expected_pixel_metrics(truth: np.ndarray, pred: np.ndarray) -> dict[str, float]:
-    """methods.md A.5 by counting (0 = background): the correct precision / recall and the seed's
-    swapped labels (its ``precision`` is TP over the true foreground, its ``recall`` TP over TP plus
+    """docs/methods.md#gpt-pixel-metrics by counting (0 = background): the correct precision / recall and the
+    seed's swapped labels (its ``precision`` is TP over the true foreground, its ``recall`` TP over TP plus
     false alarms)."""
     tp = int(((pred == truth) & (truth > 0)).sum())
     missed = int(((pred == 0) & (truth > 0)).sum())
@@ -90,10 +90,10 @@ def _expected_single_pixel_aopc(
     steps: int,
     g: torch.Generator,
 ) -> np.ndarray:
-    """methods.md A.7 one sample and one step at a time: per step L, the largest remaining score
-    (ties: the largest of this step's uniform draws) is zeroed and only that pixel of the original x
-    is set to ``max|x| * U(-0.5, 0.5)``; AOPC[L] = sum of logit drops / (L + 1). The generator's draws
-    are taken in the order the suite takes them (one (B, HW) tie-break draw per step, then the
+    """docs/methods.md#gpt-single-pixel-aopc one sample and one step at a time: per step L, the largest
+    remaining score (ties: the largest of this step's uniform draws) is zeroed and only that pixel of the
+    original x is set to ``max|x| * U(-0.5, 0.5)``; AOPC[L] = sum of logit drops / (L + 1). The generator's
+    draws are taken in the order the suite takes them (one (B, HW) tie-break draw per step, then the
     (B, L) noise)."""
     b = x.shape[0]
     scores = a.reshape(b, -1).to(torch.float64).clone()

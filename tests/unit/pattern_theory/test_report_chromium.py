@@ -1,5 +1,5 @@
-"""The GPT figures page (``xai gpt``, seed A) in headless Chromium: screenshot, every image loaded,
-no console error."""
+"""The GPT figures page (``xai gpt``, General Pattern Theory) in headless Chromium: screenshot, every image
+loaded, no console error."""
 
 from __future__ import annotations
 

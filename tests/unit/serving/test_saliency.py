@@ -1,4 +1,5 @@
-"""Seed B's guided-backprop post-processing (methods.md B.2) on hand-made arrays."""
+"""The SimpleNet study's guided-backprop post-processing (docs/methods.md#saliency-post-processing) on
+hand-made arrays."""
 
 from __future__ import annotations
 

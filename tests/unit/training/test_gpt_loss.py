@@ -1,4 +1,5 @@
-"""The recipe's ``[loss]`` section: seed A's three-part loss, the loss monitor, a tiny GPT run."""
+"""The recipe's ``[loss]`` section: the General Pattern Theory three-part loss, the loss monitor, a tiny GPT
+run."""
 
 from __future__ import annotations
 

@@ -4,7 +4,7 @@ Outputs: ``predictions.csv`` (one row per sample), ``basic.csv`` (one row per cl
 ``basic_summary.csv`` (mean / std over classes, accuracy), ``basic.json``, ``confusion_matrix.png``;
 for a model with component outputs (:mod:`xai_serve.models.multi_output`) and a dataset with their
 ground-truth maps, also the per-sample pixel metrics of each component map (``basic_pixels.csv``,
-``basic_pixels_summary.csv``; General Pattern Theory, Tjoa & Guan, methods.md A.5).
+``basic_pixels_summary.csv``; General Pattern Theory, Tjoa & Guan, docs/methods.md#gpt-pixel-metrics).
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
 @dataclass
 class BasicOptions:
-    seed_parity: bool = opt(False, "seed A's swapped precision/recall column labels")
+    seed_parity: bool = opt(False, "the General Pattern Theory code's swapped precision/recall labels")
     batch_size: int = opt(256, "images per batch")
 
 

@@ -2,7 +2,7 @@
 
 Per method, kind (``pixel``, ``region``) and order (``morf``, ``lerf``, optionally ``random``):
 the curve of the target-class score (softmax probability by default) as features are removed
-cumulatively. Optionally seed A's ``aopc_single_pixel`` variant (signed and absolute).
+cumulatively. Optionally the General Pattern Theory ``aopc_single_pixel`` variant (signed and absolute).
 
 Outputs: ``scores.csv`` (per sample, method, kind, order: aopc, auc), ``summary.csv`` (mean / std
 of aopc and auc per order and abpc per method and kind), ``curves.csv`` (mean / std curve per
@@ -45,7 +45,7 @@ class FaithfulnessOptions:
     region_steps: int | None = opt(None, "region perturbation: max regions (default: every tile)")
     output: str = opt("softmax", "score: softmax | logit")
     target: str = opt("true", "class explained and scored: true | predicted")
-    single_pixel: bool = opt(False, "also seed A's aopc_single_pixel variant")
+    single_pixel: bool = opt(False, "also the General Pattern Theory aopc_single_pixel variant")
     single_pixel_steps: int = opt(75, "steps of aopc_single_pixel")
     blur_sigma: float = opt(2.0, "sigma of the blur baseline")
     batch_size: int = opt(16, "images per stored batch (the unit of resumption and of distribution)")
@@ -251,7 +251,7 @@ def run_faithfulness(ctx: EvalContext, run: RunDir, opts: FaithfulnessOptions, s
             np.arange(1, opts.single_pixel_steps + 1),
             "perturbation step L",
             "AOPC (logit)",
-            "aopc_single_pixel (seed A)",
+            "aopc_single_pixel (General Pattern Theory)",
             run.path("aopc_single_pixel.png"),
             styles={"signed": "-", "abs": "--"},
         )

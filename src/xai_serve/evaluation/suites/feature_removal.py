@@ -1,4 +1,5 @@
-"""Suite ``feature-removal`` (seed D): remove the most / least relevant fraction of pixels.
+"""Suite ``feature-removal`` (docs/methods.md#feature-removal): remove the most / least relevant
+fraction of pixels.
 
 Per sample and method: the original image, the heatmap, the image with the ``fraction`` most
 relevant pixels replaced by the baseline and the one with the least relevant replaced, each with
@@ -6,8 +7,8 @@ its class confidences (softmax). Outputs: ``samples.json`` (every sample's confi
 ``summary.csv`` (accuracy and mean true-class confidence per method and variant) and one PNG per
 sample and method under ``figures/`` for the first ``max_figures`` samples.
 
-Removal curves (D.5, "remove most vs least relevant pixels" on MNIST-style data): with
-``curve_steps`` K > 0, for k = 0..K the ``round(k / K * pixels)`` most (MoRF) / least (LeRF) relevant
+Removal curves (docs/methods.md#feature-removal, "remove most vs least relevant pixels" on MNIST-style data):
+with ``curve_steps`` K > 0, for k = 0..K the ``round(k / K * pixels)`` most (MoRF) / least (LeRF) relevant
 pixels (relevance summed over channels) are replaced by the baseline and the model scores the batch:
 accuracy (argmax == label) and the target's softmax probability. ``curves.csv`` holds the mean curves
 per method and order, ``curves_summary.csv`` their AUCs over the fraction axis (trapezoid, x from 0 to
@@ -283,7 +284,7 @@ def verdict(root: Path) -> str | None:
 SUITE = register_suite(
     Suite(
         name="feature-removal",
-        help="Original, heatmap, most / least relevant pixels removed, with class confidences (seed D).",
+        help="Original, heatmap, most / least relevant pixels removed, with class confidences.",
         options=FeatureRemovalOptions,
         run=run_feature_removal,
         verdict=verdict,

@@ -40,8 +40,8 @@ class RandomisationOptions:
     modes: list[str] = opt(list(MODES), "cascading,independent")
     variant: str = opt(
         "standard",
-        "standard | seed_a (seed A's layer order and noise) | components (the component-wise cascade "
-        "of a model with component outputs, its declared levels, cascading only)",
+        "standard | pattern_theory (the General Pattern Theory code's layer order and noise) | components "
+        "(the component-wise cascade of a model with component outputs, its declared levels, cascading only)",
     )
     pixels: int = opt(4, "variant components: predicted seed pixels explained per sample (at most)")
     target: str = opt("true", "class explained and scored: true | predicted")

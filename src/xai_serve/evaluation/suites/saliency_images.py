@@ -1,4 +1,5 @@
-"""Suite ``saliency-images`` (seed B.2): the images the seed's ``save_gradient_images`` writes.
+"""Suite ``saliency-images`` (docs/methods.md#saliency-post-processing): the images the SimpleNet
+study's ``save_gradient_images`` writes.
 
 Per sample and method, the map's four renderings (:mod:`xai_client.saliency`, one copy of the seed's
 post-processing): colour (min-max normalised map), grey-scale (Σ_c |g| clipped at the 99th
@@ -121,7 +122,8 @@ def verdict(root: Path) -> str | None:
 SUITE = register_suite(
     Suite(
         name="saliency-images",
-        help="Seed B's exports per sample and method: colour, grey-scale (P99-clipped), positive and "
+        help="The SimpleNet study's exports per sample and method: colour, grey-scale (P99-clipped), "
+        "positive and "
         "negative saliency PNGs.",
         options=SaliencyImagesOptions,
         run=run_saliency_images,
