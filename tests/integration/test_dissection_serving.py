@@ -12,6 +12,7 @@ import torch
 from xai_serve.data.synthetic_broden import write_synthetic_broden
 from xai_serve.dissection.evidence import Dissection
 from xai_serve.dissection.runner import DissectConfig, dissect
+from xai_serve.explain import UnitContributions, create_explainer
 from xai_serve.models import load_checkpoint
 from xai_serve.serving.archive import ArchiveOptions
 
@@ -53,7 +54,10 @@ def test_gradcam_units_carry_formulas(served, protocol: str) -> None:
     assert not exp.heatmap("gradient").units
     dissection = Dissection.load(results, top=5)
     model, _ = load_checkpoint(ckpt)
-    rows = dissection.contributions(model, torch.from_numpy(x), 3, "gradcam", None, 0)
+    gradcam = create_explainer("gradcam", model)
+    assert isinstance(gradcam, UnitContributions)
+    xs = torch.from_numpy(x)
+    rows = gradcam.unit_contributions(xs, 3, LAYER, gradcam.attribute(xs[None], 3), 0)
     assert rows is not None
     expected = [k for k in sorted(range(rows.shape[0]), key=lambda k: (-rows[k, 1], k)) if rows[k, 1] > 0][:5]
     assert [u.unit for u in h.units] == expected
