@@ -8,9 +8,8 @@ perturb *only* pixel p_L of the original x (non-cumulative) with ``max|x| * U(-0
 
 Documented deviations from Samek's AOPC kept on purpose: no accumulation, single pixels, logit
 instead of probability, and in signed mode re-selection of an already zeroed pixel once every
-remaining score is <= 0. The original General Pattern Theory code's bug of
-reusing one image for all repetitions is not kept:
-every sample is its own image.
+remaining score is <= 0. The original General Pattern Theory code's bug of reusing one image for all
+repetitions is not kept: every sample is its own image.
 """
 
 from __future__ import annotations
