@@ -56,9 +56,9 @@ def write_explanation(
     """``<stem>_<method>[_t<target>].png`` (overlay) and ``.npy`` (values) for every heatmap.
 
     ``render`` (:mod:`xai_client.saliency`): ``color`` overlays the values, ``gray`` / ``pos`` / ``neg``
-    the seed's grey-scale / positive / negative saliency of them. ``seed_names``: also the seed's four
-    images per heatmap, ``<stem>_<method>_Guided_BP_color.png``, ``..._Guided_BP_gray``, ``_pos_sal``,
-    ``_neg_sal``."""
+    the SimpleNet study's grey-scale / positive / negative saliency of them. ``seed_names``: also the
+    study's four images per heatmap, ``<stem>_<method>_Guided_BP_color.png``, ``..._Guided_BP_gray``,
+    ``_pos_sal``, ``_neg_sal``."""
     out.mkdir(parents=True, exist_ok=True)
     pixels = _load_image(image)
     several_targets = len({h.target for h in explanation.heatmaps}) > 1
@@ -170,12 +170,12 @@ def build_parser(prog: str = "xai-client") -> argparse.ArgumentParser:
                 "--render",
                 choices=list(saliency.RENDERS),
                 default="color",
-                help="overlay: signed values (color), or the seed's gray / positive / negative saliency",
+                help="overlay: signed values (color), or the SimpleNet study's gray / pos / neg saliency",
             )
             p.add_argument(
                 "--seed-names",
                 action="store_true",
-                help="also the seed's images <stem>_<method>_Guided_BP_color|_gray, _pos_sal, _neg_sal",
+                help="also SimpleNet-study files <stem>_<method>_Guided_BP_color|_gray, _pos_sal, _neg_sal",
             )
     return parser
 

@@ -3,8 +3,8 @@
 
 * :func:`grayscale`: ``s = Σ_c |g_c|``; ``s = clip((s - min s) / (P99(s) - min s), 0, 1)``;
 * :func:`positive_negative`: ``pos = max(0, g) / max(g)``, ``neg = max(0, -g) / (-min g)``;
-* :func:`gradient_image`: min-max normalisation to [0, 1], then uint8 (the seed's saved images);
-* :data:`SEED_SUFFIXES`: the seed's file names ``<name>_Guided_BP_color``, ``_Guided_BP_gray``,
+* :func:`gradient_image`: min-max normalisation to [0, 1], then uint8 (the study's saved images);
+* :data:`SEED_SUFFIXES`: the study's file names ``<name>_Guided_BP_color``, ``_Guided_BP_gray``,
   ``_pos_sal``, ``_neg_sal``.
 
 :func:`render` gives the map a rendering mode draws (``color``: the values as they are, signed;
@@ -51,7 +51,7 @@ def render(g: np.ndarray, mode: str) -> tuple[np.ndarray, bool]:
 
 
 def gradient_image(g: np.ndarray) -> np.ndarray:
-    """The seed's ``save_gradient_images``: min-max normalise to [0, 1], uint8 ``[H, W, C]`` (C 1 or 3)."""
+    """The SimpleNet study's ``save_gradient_images``: min-max to [0, 1], uint8 ``[H, W, C]`` (C 1 or 3)."""
     g = np.asarray(g, dtype=np.float64)
     low, high = float(g.min()), float(g.max())
     unit = (g - low) / (high - low) if high > low else np.zeros_like(g)
@@ -60,7 +60,7 @@ def gradient_image(g: np.ndarray) -> np.ndarray:
 
 
 def seed_images(g: np.ndarray) -> dict[str, np.ndarray]:
-    """The four images the seed saves for one gradient, by suffix (``_Guided_BP_color``...)."""
+    """The four images the SimpleNet study saves for one gradient, by suffix (``_Guided_BP_color``...)."""
     pos, neg = positive_negative(g)
     maps = {"color": g, "gray": grayscale(g), "pos": pos, "neg": neg}
     return {SEED_SUFFIXES[k]: gradient_image(v) for k, v in maps.items()}

@@ -6,12 +6,12 @@ Each 28x28 image of class ``c`` is grown from a few class-specific seed generato
 values with a slight over/undershoot). A sample is ``x`` (1, 28, 28) float (not normalised: the bundle's
 mean/std are 0/1), ``y`` the class, and the seed board's targets ``yg`` (28, 28) generator type - 1
 (0 = background, 1 = seed generator) and ``ys`` (28, 28) group element - 1, which mark only the seed
-pixels (not the grown board), as in the seed.
+pixels (not the grown board), as in the original.
 
-Randomness comes from a ``numpy.random.Generator``; the draws follow the seed's order (rotation,
+Randomness comes from a ``numpy.random.Generator``; the draws follow the original's order (rotation,
 growth time, x/y translation, then the class table's extra offsets). Splits are drawn from disjoint
 seed sequences: ``SeedSequence(seed, spawn_key=(split index,))``; each split has a default size
-(``size`` overrides it). ``class_probs`` (10 weights) draws classes non-uniformly (the seed's NICE2
+(``size`` overrides it). ``class_probs`` (10 weights) draws classes non-uniformly (the original's NICE2
 fine-tuning); otherwise classes are uniform.
 """
 
@@ -113,7 +113,7 @@ def class_seeds(c: int, rng: np.random.Generator) -> tuple[np.ndarray, int, floa
 def render(board: np.ndarray, deg: float) -> np.ndarray:
     """The grown board as an image: foreground where the code is > 1, rotated by ``deg`` degrees.
 
-    Near-zero rotations (|deg| < 2) first go through a +5/-5 degree round trip, as in the seed, so every
+    Near-zero rotations (|deg| < 2) first go through a +5/-5 degree round trip, as in the original, so every
     image carries the spline's grey edges.
     """
     img = ((board - 1) > 0).astype(float)
@@ -133,7 +133,7 @@ def sample(c: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np
 def sample_batch(
     classes: Sequence[int], rng: np.random.Generator
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """The seed's ``get_sample_batch``: x (N,1,28,28) float, y (N,), yg, ys (N,28,28) long.
+    """The original code's ``get_sample_batch``: x (N,1,28,28) float, y (N,), yg, ys (N,28,28) long.
 
     Equal to calling :func:`sample` for each class in turn (same draws, same order); the growth runs
     vectorised over the batch."""

@@ -66,8 +66,9 @@ def decode(n: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def compenv(board: np.ndarray) -> np.ndarray:
     """The bond values reaching every cell from each of the 8 directions, shape (8, ..., L, L).
 
-    ``ENV[k][r, c] = GE[board[(r + J[k,1]) mod L, (c - J[k,0]) mod L] - 1, k]`` (the seed's default
-    ``compenv_mode=None``: roll right by ``J[k,0]``, then down by ``-J[k,1]``, wrapping around).
+    ``ENV[k][r, c] = GE[board[(r + J[k,1]) mod L, (c - J[k,0]) mod L] - 1, k]`` (the original General
+    Pattern Theory code's default ``compenv_mode=None``: roll right by ``J[k,0]``, then down by
+    ``-J[k,1]``, wrapping around).
     """
     board = np.asarray(board, dtype=np.int16)
     env = np.empty((NJ, *board.shape), dtype=np.int16)
@@ -78,7 +79,7 @@ def compenv(board: np.ndarray) -> np.ndarray:
 
 
 def growth1(board: np.ndarray, env: np.ndarray) -> np.ndarray:
-    """One growth step (the seed's ``growth_mode=None``).
+    """One growth step (the original code's ``growth_mode=None``).
 
     An empty cell (code <= nBSG) with exactly one incoming bond becomes the generator the bond names,
     oriented by the bond's direction; an empty cell with 2-3 or >= 6 incoming bonds becomes the terminal

@@ -80,7 +80,7 @@ def find_cmd(
         Path("indices.json"), "--out", help="index file (with several --k: OUT_k<k>.json)"
     ),
     dataset: str | None = _DATASET,
-    split: str = typer.Option("train", "--split", help="split whose images vote (the seed: train)"),
+    split: str = typer.Option("train", "--split", help="split whose images vote (the original code: train)"),
     mass: float = typer.Option(0.9, "--mass", help="L1 mass for selectivity Psi (also every fractional k)"),
     batch_size: int = typer.Option(256, "--batch-size"),
     data_root: Path | None = _DATA_ROOT,
@@ -150,7 +150,9 @@ def essential_cmd(
     checkpoint: Path = typer.Argument(..., help="checkpoint directory or weights file (ours)"),
     indices: Path = typer.Option(..., "--indices", help="index file of ours"),
     csg: Path | None = typer.Option(None, "--csg", help="converted CSG checkpoint directory (convert-csg)"),
-    csg_indices_file: Path | None = typer.Option(None, "--csg-indices", help="CSG index file (seed's)"),
+    csg_indices_file: Path | None = typer.Option(
+        None, "--csg-indices", help="CSG index file (the original code's)"
+    ),
     csg_k: int = typer.Option(5, "--csg-k", help="without --csg-indices: k filters per class from the gate"),
     csg_order: str = typer.Option(
         "descending", "--csg-order", help="seed_ascending | descending (gate order)"
@@ -217,7 +219,7 @@ def mi_cmd(
         _write_json(json_out, {n: {k: v.to_dict() for k, v in per.items()} for n, per in results.items()})
     except XaiError as exc:
         _fail(str(exc))
-    typer.echo("mean MI over all class pairs (seed's table):")
+    typer.echo("mean MI over all class pairs (the Decomposing the Deep code's table):")
     typer.echo(markdown_table(results, key="mean_all_pairs"))
     typer.echo("\nmean MI over off-diagonal pairs:")
     typer.echo(markdown_table(results, key="mean_off_diagonal"))
@@ -253,7 +255,9 @@ def finetune_cmd(
 
 @decompose_app.command("convert-csg")
 def convert_csg_cmd(
-    src: Path = typer.Argument(..., help="the seed's CSG checkpoint (resnet20_csg.pth; trusted file)"),
+    src: Path = typer.Argument(
+        ..., help="the Decomposing the Deep CSG checkpoint (resnet20_csg.pth; trusted)"
+    ),
     out: Path = typer.Option(
         ..., "--out", help="checkpoint directory to write (model.json, best.pt, gate.pt)"
     ),

@@ -1,5 +1,5 @@
 """The CSG baseline's gate (Liang et al. 2020; docs/methods.md#decomp-csg) and the one-time conversion of the
-seed's ``resnet20_csg.pth``.
+Decomposing the Deep code's ``resnet20_csg.pth``.
 
 The released file pickles non-tensor objects, so it cannot be read with ``weights_only=True``.
 :func:`convert_csg_checkpoint` reads it ONCE with :func:`load_untrusted_pickle` (``weights_only=False``,
@@ -12,7 +12,7 @@ with a warning: only for a file you trust) and writes a checkpoint directory tha
 Command: ``xai decompose convert-csg resnet20_csg.pth --out runs/resnet20_csg``.
 ``csg_indices(gate, k, order)`` gives the CSG filter sets for any ``k``: ``descending`` = the ``k``
 largest gate values per class (the class-specific filters, correct), ``seed_ascending`` = the ``k``
-smallest (the seed's ``csg.argsort(1)[:, :k]``, which equals ``resnet20_cifar-10_csg_indices.json``).
+smallest (the original code's ``csg.argsort(1)[:, :k]``, which equals ``resnet20_cifar-10_csg_indices.json``).
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ def split_csg_state(state: dict[str, Any]) -> tuple[dict[str, torch.Tensor], tor
 
 
 def convert_csg_checkpoint(src: str | os.PathLike[str], out_dir: str | os.PathLike[str]) -> Path:
-    """Convert the seed's CSG ``.pth`` into a weights-only checkpoint directory (see the module doc)."""
+    """Convert the original code's CSG ``.pth`` into a weights-only checkpoint directory (module doc)."""
     from xai_serve.data.cifar10 import LABELS, MEAN, STD
     from xai_serve.models import ModelCard, create_model
 

@@ -3,9 +3,9 @@
 For each class ``c``, on that class's images: ``h`` = the pooled final-conv features; replace
 ``h[:, S_c]`` by N(0, 1) noise (``noise_at_inf``) or the other filters by noise (``noise_at_noninf``)
 and count the images the FULL (not decomposed) linear layer still assigns to ``c``. Noise comes from a
-seeded ``torch.Generator`` (the seed set none). Result layout as the seed's
-``results_essential_features.json`` per run: ``{"<class>": {"noise_at_inf": n, "noise_at_noninf": n,
-"images": N_c}}`` (``images`` added: the seed's counts are out of 1000).
+seeded ``torch.Generator`` (the Decomposing the Deep code set none). Result layout as that code's
+``results_essential_features.json`` per run: ``{"<class>": {"noise_at_inf": n,
+"noise_at_noninf": n, "images": N_c}}`` (``images`` added: the original's counts are out of 1000).
 """
 
 from __future__ import annotations

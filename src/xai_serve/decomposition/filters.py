@@ -7,7 +7,7 @@ row L1-normalised (``r = h / sum h``; the ranking is unchanged).
   the most votes (ties: lower filter index first).
 * fractional ``k`` in (0, 1): ``n_i`` = filters image ``i`` needs to reach L1 mass ``k``;
   ``_k = int(mean n_i)``; ``freq`` = vote frequency of the top-``_k`` filters; ``S_c`` = the upper
-  tail of the ascending-sorted ``freq`` whose cumulative mass exceeds ``k`` (the seed's
+  tail of the ascending-sorted ``freq`` whose cumulative mass exceeds ``k`` (the Decomposing the Deep code's
   ``freq.argsort()[freq[freq.argsort()].cumsum() > k]``), listed most frequent first; the size
   varies per class.
 

@@ -1,4 +1,5 @@
-"""Index files: the seed's JSON format for class-specific filter sets, ``{"<class>": [filter, ...]}``.
+"""Index files: the Decomposing the Deep code's JSON format for class-specific filter sets,
+``{"<class>": [filter, ...]}``.
 
 :func:`load_indices` validates a file against the model's class and filter counts and raises
 :class:`IndexFileError` naming the problem (not JSON, not an object, wrong class count, a class
@@ -85,10 +86,10 @@ def load_indices(
 
 
 def indices_json(indices: Sequence[Sequence[int]]) -> dict[str, list[int]]:
-    """The seed's JSON object for per-class filter lists."""
+    """The original code's JSON object for per-class filter lists."""
     return {str(c): [int(f) for f in filters] for c, filters in enumerate(indices)}
 
 
 def save_indices(path: str | os.PathLike[str], indices: Sequence[Sequence[int]]) -> None:
-    """Write ``indices`` in the seed's format (atomically)."""
+    """Write ``indices`` in the original code's format (atomically)."""
     atomic_write_text(path, json.dumps(indices_json(indices)) + "\n")

@@ -3,8 +3,8 @@
 For every ordered pair of classes ``(a, b)`` *including* ``a = b``, the sets become indicator vectors
 ``v_a, v_b`` in {0, 1}^D and ``MI(v_a, v_b)`` is the plug-in mutual information of the two label
 vectors in nats (what ``sklearn.metrics.mutual_info_score`` computes). Reported: the mean over all
-K^2 pairs (seed parity: the diagonal ``MI(v, v) = H(v)`` dominates it) and the mean over the K(K-1)
-off-diagonal pairs.
+K^2 pairs (as the Decomposing the Deep code: the diagonal ``MI(v, v) = H(v)`` dominates it) and the
+mean over the K(K-1) off-diagonal pairs.
 """
 
 from __future__ import annotations
@@ -76,7 +76,8 @@ def set_size(indices: Sequence[Sequence[int]]) -> str:
 
 
 def markdown_table(results: dict[str, dict[str, MutualInfo]], *, key: str = "mean_all_pairs") -> str:
-    """The seed's grid: one column per index set, one row per k (blank where a set has no such k)."""
+    """The Decomposing the Deep code's grid: one column per index set, one row per k (blank where a set
+    has no such k)."""
     names = list(results)
     ks = sorted(
         {k for per in results.values() for k in per},

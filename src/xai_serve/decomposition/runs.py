@@ -91,8 +91,8 @@ def essential(
     seed: int = 0,
     batch_size: int = 8,
 ) -> dict[str, Any]:
-    """The noise test per named run (``ours``, ``csg``), seed layout ``{"<run>": {"<class>": ...}}``;
-    each run draws its noise from ``seed``."""
+    """The noise test per named run (``ours``, ``csg``), in the Decomposing the Deep code's layout
+    ``{"<run>": {"<class>": ...}}``; each run draws its noise from ``seed``."""
     return {
         name: essential_counts(model, batches(bundle, batch_size), indices, seed=seed)
         for name, (model, indices) in runs.items()

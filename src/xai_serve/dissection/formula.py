@@ -3,9 +3,9 @@
 
 A formula is a nested tuple: ``("leaf", c)`` or ``(op, left, right)`` with ``op`` in
 ``OPS = ("OR", "AND", "AND NOT")``; the right operand of a search step is always a leaf. Its
-*length* follows the seed: a leaf counts 1, ``NOT f`` counts ``1 + len(f)``, a binary node the sum of
-its operands (so ``A AND NOT B`` has length 3) -- this length drives the complexity penalty; the
-number of *primitives* (leaves) is what ``max_length`` bounds.
+*length* follows the compositional explanations code (Mu & Andreas): a leaf counts 1, ``NOT f``
+counts ``1 + len(f)``, a binary node the sum of its operands (so ``A AND NOT B`` has length 3) -- this
+length drives the complexity penalty; the number of *primitives* (leaves) is what ``max_length`` bounds.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ def combine(op: str, left: Formula, concept: int) -> Formula:
 
 
 def length(f: Formula) -> int:
-    """The seed's formula length (leaves plus NOTs)."""
+    """The compositional explanations code's formula length (leaves plus NOTs)."""
     if f[0] == "leaf":
         return 1
     op, left, right = f

@@ -16,7 +16,8 @@ Beam: the top ``beam`` single concepts with IoU > 0 (none: ``NONE``, IoU 0); eac
 beam formula by every candidate concept (those occurring in an image where the unit fires) with the
 three operators and keeps the top ``beam`` of old and new formulas, ranked by
 ``IoU * penalty ** (length - 1)``; ties keep the earlier formula (old beam first, then generation
-order: beam order, concept order, OR / AND / AND NOT), as ``Counter.most_common`` does in the seed.
+order: beam order, concept order, OR / AND / AND NOT), as ``Counter.most_common`` does in the
+compositional explanations code (Mu & Andreas; docs/methods.md#compexp-algorithm).
 """
 
 from __future__ import annotations

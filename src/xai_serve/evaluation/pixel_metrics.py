@@ -2,16 +2,16 @@
 General Pattern Theory (Tjoa & Guan) scores the ``yg`` / ``ys`` maps of ResGPTNet
 (docs/methods.md#gpt-pixel-metrics).
 
-:func:`one_sample_metrics` is the seed's ``compute_one_sample_basic_metrics(y, y0)`` with ``y`` the
+:func:`one_sample_metrics` is the original code's ``compute_one_sample_basic_metrics(y, y0)`` with ``y`` the
 prediction and ``y0`` the ground truth (0 = background)::
 
     TP = sum (y>0)(y0>0)(y==y0);  TN = sum (y==0)(y0==0)
     FP = sum (y>0)(y0==0) + sum (y>0)(y0>0)(y!=y0);  FN = sum (y==0)(y0>0)
     acc = mean(y==y0); precision = TP/(TP+FP) if TP>0 else 0; recall = TP/(TP+FN) if TP>0 else 0
 
-The seed called it as ``(ground truth, prediction)``, so its *precision* column is really a recall
+The original code called it as ``(ground truth, prediction)``, so its *precision* column is really a recall
 (TP over TP + missed + wrong-class) and its *recall* column a precision (TP over TP + false alarms).
-:func:`pixel_metrics` gives the correct values by default and the seed's labels with
+:func:`pixel_metrics` gives the correct values by default and the original's labels with
 ``seed_parity=True`` (then ``precision_true`` / ``recall_true`` carry the correct ones).
 """
 
@@ -41,12 +41,12 @@ def pixel_metrics(truth: np.ndarray, pred: np.ndarray, *, seed_parity: bool = Fa
     correct = one_sample_metrics(pred, truth)
     if not seed_parity:
         return correct
-    seed = one_sample_metrics(truth, pred)  # the seed's swapped call
+    seed = one_sample_metrics(truth, pred)  # the original code's swapped call
     return {**seed, "precision_true": correct["precision"], "recall_true": correct["recall"]}
 
 
 def summarise(rows: list[dict[str, float]]) -> dict[str, dict[str, float]]:
-    """``{"mean": ..., "std": ...}`` per column (population std, ``np.var ** 0.5`` as the seed)."""
+    """``{"mean": ..., "std": ...}`` per column (population std, ``np.var ** 0.5`` as the original)."""
     if not rows:
         return {"mean": {}, "std": {}}
     cols = list(rows[0])

@@ -8,8 +8,8 @@ perturb *only* pixel p_L of the original x (non-cumulative) with ``max|x| * U(-0
 
 Documented deviations from Samek's AOPC kept on purpose: no accumulation, single pixels, logit
 instead of probability, and in signed mode re-selection of an already zeroed pixel once every
-remaining score is <= 0. The seed's bug of reusing one image for all repetitions is not kept:
-every sample is its own image.
+remaining score is <= 0. The original General Pattern Theory code's bug of reusing one image for all
+repetitions is not kept: every sample is its own image.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from xai_serve.evaluation.perturbation import Model, class_scores
 def single_pixel_order(
     attribution: torch.Tensor, n_steps: int, generator: torch.Generator | None = None
 ) -> torch.Tensor:
-    """(B, n_steps) flat indices picked by the seed's zero-the-max loop (with re-selection)."""
+    """(B, n_steps) flat indices picked by the original code's zero-the-max loop (with re-selection)."""
     a = attribution.detach().reshape(attribution.shape[0], -1).to("cpu", torch.float64).clone()
     m = a.abs().amax(dim=1, keepdim=True)
     a = a / torch.where(m > 0, m, torch.ones_like(m))

@@ -7,13 +7,13 @@ normalisation):
 
 * ``plain`` (Simonyan et al. 2014): start from a uniform random uint8 image; every step normalise,
   take one SGD step of size ``lr`` on ``-logit[target]`` (a fresh optimiser each step: no momentum),
-  then de-normalise, clip to [0, 1] and quantise to 1/255 (the seed's implicit regulariser);
+  then de-normalise, clip to [0, 1] and quantise to 1/255 (the SimpleNet study's code's implicit regulariser);
 * ``regularised`` (Yosinski et al. 2015): in addition every ``blur_every``-th step the image is
   Gaussian-blurred (sigma ``blur_radius``) and the step carries L2 weight decay on the normalised
-  image (``weight_decay``, default 1e-4). The seed also clipped the *model's* gradient norm, which has
+  image (``weight_decay``, default 1e-4). The original also clipped the *model's* gradient norm, which has
   no effect on the image; that no-op is not reproduced.
 
-``iterations`` counts like the seed: ``iterations - 1`` steps. The result is the image in pixel space,
+``iterations`` counts like the original: ``iterations - 1`` steps. The result is the image in pixel space,
 values in [0, 1], shaped like ``x`` (apply ``(img - mean) / std`` to feed it to the model). The
 initial noise of a sample depends only on ``seed`` and its class, so a batch gives the same images as
 its samples one by one, and one class always starts from the same noise.
@@ -60,7 +60,7 @@ def gaussian_blur(img: torch.Tensor, sigma: float) -> torch.Tensor:
             "str", "plain", "plain or regularised (blur + weight decay)", choices=("plain", "regularised")
         ),
         "iterations": ParamSpec(
-            "int", 150, "iterations as in the seed (iterations - 1 steps)", minimum=1, maximum=10000
+            "int", 150, "iterations as in the original code (iterations - 1 steps)", minimum=1, maximum=10000
         ),
         "lr": ParamSpec("float", 6.0, "SGD step size", minimum=0.0, maximum=1e6),
         "weight_decay": ParamSpec(

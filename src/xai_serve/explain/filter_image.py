@@ -1,14 +1,14 @@
 """Filter visualisation by activation maximisation (docs/methods.md#filter-image), method
 ``filter_image``.
 
-As the seed's ``cnn_layer_visualization.py``, at the model's own resolution and normalisation (the
-input ``x`` gives the shape, the model context the mean/std):
+As the SimpleNet study's ``cnn_layer_visualization.py`` (docs/methods.md#simplenet), at the model's
+own resolution and normalisation (the input ``x`` gives the shape, the model context the mean/std):
 
 * start from a uniform random image with pixel values in 150..180 (uint8, seeded by ``seed``);
 * normalise it once; Adam (``lr`` 0.1, ``weight_decay`` 1e-6) on the normalised image for
   ``iterations`` steps (30), each a forward pass up to the layer (the pass stops there) and the loss
   ``-mean(A_layer[filter])`` over the filter's spatial positions;
-* the result is the optimised image de-normalised, clipped to [0, 1] and quantised to 1/255 (the seed
+* the result is the optimised image de-normalised, clipped to [0, 1] and quantised to 1/255 (the original
   re-creates the image this way only for saving; the optimisation itself runs unclipped).
 
 The map does not depend on the target nor on the sample (the same image for every row). Values are
@@ -38,7 +38,7 @@ from xai_serve.models.layers import layer_output
             "layer", None, "module name or features index (default: the last module with output > 1x1)"
         ),
         "filter": ParamSpec("int", 0, "channel (filter) of the layer output", minimum=0),
-        "iterations": ParamSpec("int", 30, "Adam steps (the seed: 30)", minimum=1, maximum=10000),
+        "iterations": ParamSpec("int", 30, "Adam steps (the original code: 30)", minimum=1, maximum=10000),
         "lr": ParamSpec("float", 0.1, "Adam learning rate", minimum=0.0, maximum=1e3),
         "weight_decay": ParamSpec("float", 1e-6, "Adam weight decay on the image", minimum=0.0, maximum=1e3),
         "seed": ParamSpec("int", 0, "seed of the initial uniform(150, 180) image", minimum=0),

@@ -3,8 +3,8 @@ final linear layer is masked per class, so class ``c``'s logit uses only its inf
 
     logit_c(x) = b_c + sum_{f in S_c} W[c, f] * h_f(x)        (h = the globally pooled last conv stage)
 
-This is ``Linear`` with weight ``W * Mask`` (``Mask[c, f] = 1[f in S_c]``), the seed's intended
-semantics (not the indexing bug of its ``modified_resnet.py``). :func:`decompose` swaps the head's
+This is ``Linear`` with weight ``W * Mask`` (``Mask[c, f] = 1[f in S_c]``), the Decomposing the Deep code's
+intended semantics (not the indexing bug of its ``modified_resnet.py``). :func:`decompose` swaps the head's
 ``nn.Linear`` for a :class:`MaskedLinear` in place; parameter names stay those of the base model, so
 the base checkpoint loads with ``strict=True`` and ``xai train`` / ``finetune`` checkpoints of the
 decomposed model load back into it. The masked weight entries are kept at exactly zero (after

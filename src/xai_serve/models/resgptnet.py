@@ -4,9 +4,9 @@ expansion path.
 ``forward(x)`` of a (B, 1, 28, 28) image returns three outputs, named by :attr:`ResGPTNet.output_names`
 (and by the model card's ``outputs``): ``y`` (B, 10) class logits, ``yg`` (B, 4, 28, 28) per-pixel
 generator type and ``ys`` (B, 8, 28, 28) per-pixel bond-symmetry-group element. The first output is
-the classifier. ``output_mode="prediction_only"`` returns ``y`` alone (the seed's switch).
+the classifier. ``output_mode="prediction_only"`` returns ``y`` alone (the original code's switch).
 
-Layout (seed widths in brackets; ``resgptnet34`` uses exactly these)::
+Layout (the original General Pattern Theory code's widths in brackets; ``resgptnet34`` uses exactly these)::
 
     xc = channel_adj(x)       1x1 conv 1 -> 3, no bias, weight initialised to 1 (trained)
     x0 = cf(xc)               ConvPipe(3, cf)       [64]  28x28
@@ -21,7 +21,7 @@ Layout (seed widths in brackets; ``resgptnet34`` uses exactly these)::
 
 The backbone is a torchvision-style ResNet of ``BasicBlock`` s (same module and state_dict names as
 torchvision's ``resnet34`` without its unused ``avgpool``/``fc``), built from scratch: nothing is
-downloaded (the seed's ImageNet weights are not available here). Every ReLU is its own non-in-place
+downloaded (the original's ImageNet weights are not available here). Every ReLU is its own non-in-place
 module (the model is canonicalised at construction), so every method of the engine works on it.
 """
 

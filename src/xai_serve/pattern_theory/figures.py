@@ -4,7 +4,7 @@
 * :func:`samples_figure`: per class, the image, the board grown from the true seeds and the board grown
   from the predicted seeds (``develop(8, code(argmax yg + 1, argmax ys + 1))``).
 * :func:`class_heatmaps_figure`: one sample per class, target = its true class on ``y``: Grad-CAM at the
-  1x1 input adapter (``channel_adj``, signed, as the seed) and at a deep layer (``backbone.layer1``, 7x7),
+  1x1 input adapter (``channel_adj``, signed, as the original) and at a deep layer (``backbone.layer1``, 7x7),
   deconvnet, guided backprop; each map divided by its max |value|, ``bwr`` in [-1, 1].
 * :func:`component_heatmaps`: for one sample, per non-empty seed pixel (true seeds: target = the true
   generator / transformation class; predicted seeds: the predicted ones), the same maps for the

@@ -214,7 +214,9 @@ def register(app: typer.Typer) -> None:
         render: str = typer.Option(
             "color", help="overlay: color (signed) | gray | pos | neg (the SimpleNet study's renders)"
         ),
-        seed_names: bool = typer.Option(False, help="also the seed's _Guided_BP_color/_gray, _pos/_neg_sal"),
+        seed_names: bool = typer.Option(
+            False, help="also the SimpleNet study's _Guided_BP_color/_gray, _pos/_neg_sal"
+        ),
     ) -> None:
         """Explain images with a served model: overlay PNG + .npy per method."""
         from xai_client.cli import main

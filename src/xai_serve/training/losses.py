@@ -2,11 +2,12 @@
 monitor.
 
 * ``cross_entropy``: CE of the (only, or first) output against the class.
-* ``gpt`` (docs/methods.md#gpt-training): ``w0*CE(y, y0) + w1*CE_w(yg, yg0) + w2*CE_w(ys, ys0)``, the pixel
-  CEs over (B, C, 28, 28) maps with class weights ``[background_weight, 1, ..., 1]`` (seed training: 0.01; the
-  fine-tunings: 1, i.e. unweighted). Targets come from the dataset's component view ``(y, yg, ys)``.
+* ``gpt`` (docs/methods.md#gpt-training): ``w0*CE(y, y0) + w1*CE_w(yg, yg0) + w2*CE_w(ys, ys0)``, the
+  pixel CEs over (B, C, 28, 28) maps with class weights ``[background_weight, 1, ..., 1]`` (the original
+  General Pattern Theory training: 0.01; the fine-tunings: 1, i.e. unweighted). Targets come from the
+  dataset's component view ``(y, yg, ys)``.
 
-:class:`LossMonitor` ports the seed's stopping and keep-the-best rules: stop once the three losses
+:class:`LossMonitor` ports the original code's stopping and keep-the-best rules: stop once the three losses
 (their running mean over ``stop_window`` iterations; 1 = the latest iteration) are all below
 ``stop_below``; with ``keep_best="running_loss"`` an iteration is "best" when the running y loss is
 below its threshold and the running yg/ys losses are <= the best so far, which then becomes

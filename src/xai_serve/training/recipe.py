@@ -40,10 +40,10 @@ Layout (every key optional unless marked *required*)::
     [loss]
     name = "cross_entropy"         # cross_entropy (one output) | gpt (General Pattern Theory: y, yg, ys)
     weights = [1.0, 1.0, 1.0]      # gpt: CE(y)*w0 + pixel CE(yg)*w1 + pixel CE(ys)*w2
-    background_weight = 1.0        # gpt: class weight of channel 0 in the pixel CEs (seed training: 0.01)
+    background_weight = 1.0        # gpt: class weight of channel 0 in the pixel CEs (paper: 0.01)
     stop_below = []                # gpt: stop once the losses (y, yg, ys) are all below these values...
     stop_window = 1                # ...as a running mean over this many iterations (1: per iteration)
-    keep_best = "accuracy"         # best.pt: highest val accuracy | "running_loss": seed NICE2 rule
+    keep_best = "accuracy"         # best.pt: highest val accuracy | "running_loss": the paper's NICE2 rule
     best_discount = 0.95           # running_loss: the discount of the best running yg/ys losses
 
 A malformed recipe raises :class:`~xai_serve.errors.RecipeError` naming the key (unknown key, wrong

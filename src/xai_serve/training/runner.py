@@ -263,7 +263,7 @@ def train(
         improved = val.accuracy > best_val or (val.accuracy == best_val and val.loss < best_loss)
         weights = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
         atomic_torch_save(out / "weights.pt", weights)
-        if recipe.loss.keep_best == "running_loss":  # seed NICE2: the iteration the monitor called best
+        if recipe.loss.keep_best == "running_loss":  # the paper's NICE2 rule: the monitor's best
             improved = monitor is not None and monitor.best_state is not None
             if improved and monitor is not None and monitor.best_state is not None:
                 best_val, best_loss, best_epoch = val.accuracy, val.loss, epoch

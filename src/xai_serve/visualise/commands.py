@@ -1,11 +1,11 @@
 """``xai class-image CHECKPOINT --class C --out DIR``: class-specific image generation
 (docs/methods.md#class-image) run
-from the command line, saving what the seed saves.
+from the command line, saving what the SimpleNet study's code saves (docs/methods.md#simplenet).
 
 Every ``iterations // 20`` steps (and at the last one) the current image of each class is written as
-``c_{class}_iter_{step}_loss_{loss}.jpg`` (``loss`` = ``-logit[class]`` before that step, as the seed
+``c_{class}_iter_{step}_loss_{loss}.jpg`` (``loss`` = ``-logit[class]`` before that step, as the original
 names its files), the final image as ``c_{class}_final.png``, and ``run_details.txt`` records the
-checkpoint, model, every parameter, the seed and the final logits (the seed's ``run_details.txt``).
+checkpoint, model, every parameter, the seed and the final logits (the original's ``run_details.txt``).
 The image is generated at the model's native resolution and normalisation (from its model card).
 Heavy imports happen inside the command body.
 """
@@ -88,7 +88,7 @@ def class_images(
         "final_logit": [float(v) for v in result.stats["target_score"]],
         "intermediate_images": saved,
         "final_images": finals,
-        "note": "the seed's clip_grad_norm of the model parameters had no effect on the image: not kept",
+        "note": "the original's clip_grad_norm of the model parameters had no effect on the image: not kept",
     }
     lines = [f"{k}: {json.dumps(v) if not isinstance(v, str) else v}" for k, v in summary.items()]
     atomic_write_text(out / "run_details.txt", "\n".join(lines) + "\n")
@@ -102,7 +102,7 @@ def register(app: typer.Typer) -> None:
         out: Path = typer.Option(..., "--out", help="output directory"),
         cls: list[int] = typer.Option(..., "--class", help="class index to generate (repeatable)"),
         mode: str = typer.Option("plain", help="plain | regularised (blur + weight decay)"),
-        iterations: int = typer.Option(150, help="iterations as in the seed (iterations - 1 steps)"),
+        iterations: int = typer.Option(150, help="iterations as in the original code (iterations - 1 steps)"),
         lr: float = typer.Option(6.0, help="SGD step size"),
         weight_decay: float = typer.Option(None, help="L2 decay (default 0 plain, 1e-4 regularised)"),
         blur_every: int = typer.Option(4, help="blur every n-th step (regularised)"),

@@ -26,12 +26,12 @@ def test_convert_then_weights_only(tmp_path: Path, seed_e) -> None:
     gate = load_gate(out)
     assert gate.shape == (10, 64) and float(gate.max()) == pytest.approx(0.8031, abs=1e-4)
     seed_sets = load_indices(seed_e.csg_index_file, num_classes=10, num_filters=64)
-    assert csg_indices(gate, 5, "seed_ascending") == seed_sets  # the seed's quirk, exactly
+    assert csg_indices(gate, 5, "seed_ascending") == seed_sets  # the original code's quirk, exactly
     top = csg_indices(gate, 5, "descending")
     assert all(
         float(gate[c, top[c]].min()) >= float(gate[c].sort(descending=True).values[4]) for c in range(10)
     )
-    # the largest-gate filters have positive FC weights for their class, the seed's ones negative
+    # the largest-gate filters have positive FC weights for their class, the original's ones negative
     w = model.linear.weight.detach()
     assert all(float(w[c, top[c]].mean()) > 0 > float(w[c, seed_sets[c]].mean()) for c in range(10))
     with pytest.raises(InvalidArgumentError, match="csg order"):

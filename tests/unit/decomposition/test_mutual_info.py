@@ -61,7 +61,7 @@ def test_released_index_files_match_sklearn(seed_e, gate_dir: Path, tmp_path: Pa
             ref = sklearn_means(csg_indices(gate, k, order))
             got = results["gate"][str(k)]
             assert (got.mean_all_pairs, got.mean_off_diagonal) == pytest.approx(ref, abs=1e-12)
-    # the seed-parity gate order reproduces the seed's CSG index file exactly
+    # the seed_ascending gate order reproduces the Decomposing the Deep code's CSG index file exactly
     assert results["gate"]["5"] == csg_file
     desc = mutual_info_inputs([seed_e.index_files[5], gate_dir], csg_order="descending")
     assert desc[gate_dir.name]["5"].mean_all_pairs == pytest.approx(

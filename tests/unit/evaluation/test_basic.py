@@ -28,7 +28,8 @@ def test_per_class_correct_names():
 
 def test_seed_parity_swaps_labels_and_keeps_true_values():
     rows = per_class_metrics(Y_TRUE, Y_PRED2, ["a", "b", "c", "d"], seed_parity=True)
-    assert rows[1]["precision"] == pytest.approx(1.0)  # the seed's "precision" is recall
+    # the General Pattern Theory code's "precision" is recall
+    assert rows[1]["precision"] == pytest.approx(1.0)
     assert rows[1]["recall"] == pytest.approx(0.5)
     assert rows[1]["precision_true"] == pytest.approx(0.5)
     assert rows[1]["recall_true"] == pytest.approx(1.0)

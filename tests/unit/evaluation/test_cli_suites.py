@@ -30,7 +30,7 @@ def test_basic_suite(digits_checkpoint, tmp_path):
     assert res["n"] == 359 and res["accuracy"] > 0.8
     rows = _rows(out / "basic.csv")
     assert len(rows) == 10 and {"precision_true", "recall_true"} <= set(rows[0])
-    for r in rows:  # seed parity: the labels are swapped, the *_true columns are not
+    for r in rows:  # --seed-parity: the original code's labels are swapped, the *_true columns are not
         assert r["precision"] == r["recall_true"] and r["recall"] == r["precision_true"]
     preds = _rows(out / "predictions.csv")
     assert len(preds) == 359 and len({p["index"] for p in preds}) == 359

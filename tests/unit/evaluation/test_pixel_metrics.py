@@ -1,5 +1,5 @@
 """The General Pattern Theory pixel metrics (docs/methods.md#gpt-pixel-metrics) on hand-made arrays, including
-the seed's swapped call."""
+the original code's swapped call."""
 
 from __future__ import annotations
 
@@ -19,11 +19,11 @@ def test_hand_made_maps() -> None:
     # correct reading: TP=1, FP = 1 false alarm + 1 wrong class = 2, FN = 1 missed
     m = pixel_metrics(truth, pred)
     assert m == pytest.approx({"acc": 13 / 16, "precision": 1 / 3, "recall": 1 / 2})
-    # the seed's call (truth, prediction): TP=1, "FP" = missed + wrong = 2, "FN" = false alarm = 1
+    # the original code's call (truth, prediction): TP=1, "FP" = missed + wrong = 2, "FN" = false alarm = 1
     s = pixel_metrics(truth, pred, seed_parity=True)
     assert s["precision"] == pytest.approx(1 / 3) and s["recall"] == pytest.approx(1 / 2)
     assert s["precision_true"] == pytest.approx(1 / 3) and s["recall_true"] == pytest.approx(1 / 2)
-    # asymmetric case: two false alarms, nothing missed -> precision 1/3, recall 1; the seed swaps them
+    # asymmetric case: two false alarms, nothing missed -> precision 1/3, recall 1; the original swaps them
     pred2 = truth.copy()
     pred2[3, 0], pred2[3, 1] = 1, 1
     pred2[1, 1], pred2[2, 2] = 0, 0

@@ -1,6 +1,6 @@
 """`xai evaluate saliency-images` (docs/methods.md#saliency-post-processing): the SimpleNet
 study's four images per sample and method,
-named as the seed names them, equal to the seed's post-processing of the engine's map."""
+named as the study names them, equal to the study's post-processing of the engine's map."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ def test_exports_with_seed_names(digits_checkpoint, tmp_path) -> None:
     assert suffixes == ["_Guided_BP_color.png", "_Guided_BP_gray.png", "_pos_sal.png", "_neg_sal.png"]
     for entry in listing["images"]:
         assert all((out / f).stat().st_size > 0 for f in entry["files"])
-    # the exported gray image is the seed's post-processing of the engine's map for that sample
+    # the exported gray image is the study's post-processing of the engine's map for that sample
     ctx = EvalContext.from_checkpoint(str(digits_checkpoint), samples=3, seed=0, methods=["guided_backprop"])
     j = list(ctx.indices.tolist()).index(first["index"])
     x, _ = ctx.batch(slice(j, j + 1))

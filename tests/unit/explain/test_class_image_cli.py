@@ -1,4 +1,5 @@
-"""``xai class-image``: intermediates every iterations/20 steps named as the seed names them, the final
+"""``xai class-image``: intermediates every iterations/20 steps named as the SimpleNet study's code names
+them, the final
 image, and run_details.txt; the saved images are the class_image method's own iterates."""
 
 from __future__ import annotations

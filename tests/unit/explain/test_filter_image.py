@@ -1,5 +1,5 @@
-"""``filter_image`` (the SimpleNet study's filter visualisation): the seed's loop written out directly on a
-Sequential model is the reference; plus determinism, bounds, and a clean model afterwards."""
+"""``filter_image`` (the SimpleNet study's filter visualisation): the study's loop written out directly
+on a Sequential model is the reference; plus determinism, bounds, and a clean model afterwards."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ def _model() -> nn.Sequential:
 
 
 def _seed_loop(model: nn.Sequential, index: int, f: int, shape, steps: int, seed: int) -> torch.Tensor:
-    """The seed's cnn_layer_visualization loop: Adam(lr 0.1, wd 1e-6) on the normalised image."""
+    """The SimpleNet study's cnn_layer_visualization loop: Adam(lr 0.1, wd 1e-6) on the normalised image."""
     mean = torch.tensor(MEAN).view(1, -1, 1, 1)
     std = torch.tensor(STD).view(1, -1, 1, 1)
     start = torch.randint(150, 181, (1, *shape), generator=torch.Generator().manual_seed(seed)).float()
@@ -53,7 +53,7 @@ def test_equals_the_seed_loop_and_raises_the_activation() -> None:
         "filter_image", model, context=ModelContext.of(MEAN, STD), layer=2, filter=5, iterations=12
     )
     result = explainer.attribute(x)
-    assert all(p.grad is None for p in model.parameters())  # (the seed's loop below fills them)
+    assert all(p.grad is None for p in model.parameters())  # (the study's loop below fills them)
     expected = _seed_loop(model, 2, 5, (3, 12, 12), 12, 0)
     torch.testing.assert_close(result.heatmap[:1], expected, rtol=0, atol=1.5 / 255)
     assert (result.heatmap[:1] != expected).float().mean() < 0.01  # equal up to rare rounding ties

@@ -20,8 +20,8 @@ def test_simplenet_310k_has_312362_parameters_for_three_channels() -> None:
 
 
 def test_simplenet_5m_cifar_variant_size() -> None:
-    # 13 convs + extra pool; ~5.48M quoted by the seed, 5,498,378 by construction from the config in
-    # docs/methods.md#simplenet-model
+    # 13 convs + extra pool; ~5.48M quoted by the SimpleNet study, 5,498,378 by construction from the
+    # config in docs/methods.md#simplenet-model
     assert n_params(create_model("simplenet_5m")) == 5_498_378
 
 

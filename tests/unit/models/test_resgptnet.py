@@ -17,12 +17,12 @@ def test_resgptnet34_shapes_and_backbone() -> None:
     with torch.no_grad():
         y, yg, ys = model(torch.rand(2, 1, 28, 28))
     assert y.shape == (2, 10) and yg.shape == (2, 4, 28, 28) and ys.shape == (2, 8, 28, 28)
-    assert (yg >= 0).all() and (ys >= 0).all()  # the heads end in ReLU, as in the seed
+    assert (yg >= 0).all() and (ys >= 0).all()  # the heads end in ReLU, as in the original code
     ref = torchvision.models.resnet34(weights=None)
     ref_keys = {k: v.shape for k, v in ref.state_dict().items() if not k.startswith("fc.")}
     assert {k: v.shape for k, v in model.backbone.state_dict().items()} == ref_keys
     assert torch.equal(model.channel_adj.weight, torch.ones(3, 1, 1, 1))
-    assert model.channel_adj.weight.requires_grad  # trained, as in the seed
+    assert model.channel_adj.weight.requires_grad  # trained, as in the original code
     model.output_mode = "prediction_only"
     with torch.no_grad():
         assert model(torch.rand(1, 1, 28, 28)).shape == (1, 10)

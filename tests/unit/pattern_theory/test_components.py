@@ -2,8 +2,9 @@
 ``model(x)[k][:, c, i, j]``.
 
 The references are autograd of that scalar (gradient, input x gradient, LRP-0 on a ReLU net) and
-Captum on the seed's ``WrapperNet`` (a forward returning ``out[k][:, :, i, j]``, target = channel):
-GuidedBackprop, Deconvolution, LayerGradCam at the 1x1 input adapter and at a deep layer. Float64.
+Captum on the original General Pattern Theory code's ``WrapperNet`` (a forward returning
+``out[k][:, :, i, j]``, target = channel): GuidedBackprop, Deconvolution, LayerGradCam at the 1x1 input
+adapter and at a deep layer. Float64.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ def _model() -> tuple[nn.Module, torch.Tensor]:
 
 
 class Pixel(nn.Module):
-    """The seed's WrapperNet: output ``k`` at pixel (i, j), shape (B, C)."""
+    """The original code's WrapperNet: output ``k`` at pixel (i, j), shape (B, C)."""
 
     def __init__(self, model: nn.Module, k: int, i: int, j: int) -> None:
         super().__init__()

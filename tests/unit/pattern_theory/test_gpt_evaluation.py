@@ -34,8 +34,8 @@ def _csv(path: Path) -> list[dict[str, str]]:
 
 def _expected_pixel_metrics(truth: np.ndarray, pred: np.ndarray) -> dict[str, float]:
     """docs/methods.md#gpt-pixel-metrics by counting (0 = background): the correct precision / recall and the
-    seed's swapped labels (its ``precision`` is TP over the true foreground, its ``recall`` TP over TP plus
-    false alarms)."""
+    original code's swapped labels (its ``precision`` is TP over the true foreground, its ``recall`` TP
+    over TP plus false alarms)."""
     tp = int(((pred == truth) & (truth > 0)).sum())
     missed = int(((pred == 0) & (truth > 0)).sum())
     alarms = int(((pred > 0) & (truth == 0)).sum())

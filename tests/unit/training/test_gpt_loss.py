@@ -48,7 +48,7 @@ def test_monitor_stops_on_running_mean_and_keeps_the_best_as_the_seed_does() -> 
     mon = LossMonitor(section)
     mon.update([0.5, 0.5, 0.5])
     assert not mon.stopped  # the window is not full yet
-    assert mon.improved and mon.best == [float("inf")] * 2  # the seed's max(current, 0.5 * inf) = inf
+    assert mon.improved and mon.best == [float("inf")] * 2  # the original's max(current, 0.5 * inf) = inf
     mon.improved = False
     mon.update([2.0, 5.0, 0.5])  # running mean (1.25, 2.75, 0.5): y above its threshold -> not best
     assert not mon.stopped and not mon.improved

@@ -1,7 +1,7 @@
 """Suite ``saliency-images`` (docs/methods.md#saliency-post-processing): the images the SimpleNet
 study's ``save_gradient_images`` writes.
 
-Per sample and method, the map's four renderings (:mod:`xai_client.saliency`, one copy of the seed's
+Per sample and method, the map's four renderings (:mod:`xai_client.saliency`, one copy of the study's
 post-processing): colour (min-max normalised map), grey-scale (Σ_c |g| clipped at the 99th
 percentile), positive and negative saliency, each min-max normalised to uint8 PNG under ``images/``.
 With ``seed_names`` the files are ``<name>_Guided_BP_color.png``, ``<name>_Guided_BP_gray.png``,
@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 @dataclass
 class SaliencyImagesOptions:
     target: str = opt("true", "class explained: true | predicted")
-    seed_names: bool = opt(True, "name files as the seed: NAME_Guided_BP_color/_gray, NAME_pos_sal/_neg_sal")
+    seed_names: bool = opt(True, "name files as the study: NAME_Guided_BP_color/_gray, NAME_pos_sal/_neg_sal")
     batch_size: int = opt(16, "images per stored batch")
 
 
