@@ -15,15 +15,15 @@ from xai_serve.models import ModelCard, create_model
 from xai_serve.testing import write_checkpoint
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
-SEED_E = FIXTURES / "decomposing_the_deep"
+RELEASED_DIR = FIXTURES / "decomposing_the_deep"
 RESNET20 = FIXTURES / "resnet20-12fca82f.th"
 INDEX_FILES = {
-    5: SEED_E / "resnet20_cifar-10_indices.json",
-    10: SEED_E / "resnet20_cifar-10_10_10_indices.json",
-    20: SEED_E / "resnet20_cifar-10_20_20_indices.json",
+    5: RELEASED_DIR / "resnet20_cifar-10_indices.json",
+    10: RELEASED_DIR / "resnet20_cifar-10_10_10_indices.json",
+    20: RELEASED_DIR / "resnet20_cifar-10_20_20_indices.json",
 }
-CSG_INDEX_FILE = SEED_E / "resnet20_cifar-10_csg_indices.json"
-CSG_PTH = SEED_E / "resnet20_csg.pth"
+CSG_INDEX_FILE = RELEASED_DIR / "resnet20_cifar-10_csg_indices.json"
+CSG_PTH = RELEASED_DIR / "resnet20_csg.pth"
 CIFAR_MEAN = [125.3 / 255, 123.0 / 255, 113.9 / 255]
 CIFAR_STD = [63.0 / 255, 62.1 / 255, 66.7 / 255]
 
@@ -98,10 +98,11 @@ def resnet20() -> torch.nn.Module:
     return create_model("resnet20", weights=str(RESNET20)).eval()
 
 
-class SeedE:
-    """What the tests need, as one fixture (test modules cannot import conftest under importlib mode)."""
+class ReleasedFiles:
+    """The Decomposing the Deep release files and checkpoint builders the tests need, as one fixture (test
+    modules cannot import conftest under importlib mode)."""
 
-    fixtures = SEED_E
+    fixtures = RELEASED_DIR
     resnet20_weights = RESNET20
     index_files = INDEX_FILES
     csg_index_file = CSG_INDEX_FILE
@@ -114,5 +115,5 @@ class SeedE:
 
 
 @pytest.fixture(scope="session")
-def seed_e() -> type[SeedE]:
-    return SeedE
+def released() -> type[ReleasedFiles]:
+    return ReleasedFiles

@@ -25,9 +25,9 @@ def run(*args: str) -> str:
     return result.output
 
 
-def test_find_validate_essential_on_synthetic_cifar(tmp_path: Path, seed_e) -> None:
-    root = seed_e.write_cifar_folder(tmp_path / "data", per_class_test=3, per_class_train=2)
-    weights = str(seed_e.resnet20_weights)
+def test_find_validate_essential_on_synthetic_cifar(tmp_path: Path, released) -> None:
+    root = released.write_cifar_folder(tmp_path / "data", per_class_test=3, per_class_train=2)
+    weights = str(released.resnet20_weights)
     out = run(
         "find",
         weights,
@@ -55,7 +55,7 @@ def test_find_validate_essential_on_synthetic_cifar(tmp_path: Path, seed_e) -> N
         "validate",
         weights,
         "--indices",
-        str(seed_e.index_files[5]),
+        str(released.index_files[5]),
         "--data-root",
         str(root),
         "--json",
@@ -70,7 +70,7 @@ def test_find_validate_essential_on_synthetic_cifar(tmp_path: Path, seed_e) -> N
 
     bundle = load_dataset("cifar10", "test", root=root)
     model = create_model("resnet20", weights=weights).eval()
-    decomposed = decompose(create_model("resnet20", weights=weights), seed_e.released_indices(5)).eval()
+    decomposed = decompose(create_model("resnet20", weights=weights), released.released_indices(5)).eval()
     xs = torch.stack([bundle.dataset[i][0] for i in range(30)])
     ys = torch.tensor([bundle.dataset[i][1] for i in range(30)])
     with torch.no_grad():
@@ -82,7 +82,7 @@ def test_find_validate_essential_on_synthetic_cifar(tmp_path: Path, seed_e) -> N
         "essential",
         weights,
         "--indices",
-        str(seed_e.index_files[5]),
+        str(released.index_files[5]),
         "--data-root",
         str(root),
         "--seed",
@@ -94,8 +94,8 @@ def test_find_validate_essential_on_synthetic_cifar(tmp_path: Path, seed_e) -> N
     assert list(ess) == ["ours"] and ess["ours"]["0"]["images"] == 3
 
 
-def test_mi_json_shape(tmp_path: Path, seed_e) -> None:
-    files = [str(p) for p in seed_e.index_files.values()] + [str(seed_e.csg_index_file)]
+def test_mi_json_shape(tmp_path: Path, released) -> None:
+    files = [str(p) for p in released.index_files.values()] + [str(released.csg_index_file)]
     out = run("mi", *files, "--json", str(tmp_path / "mi.json"))
     data = json.loads((tmp_path / "mi.json").read_text())
     assert set(data) == {Path(f).stem for f in files}
@@ -109,14 +109,14 @@ def test_mi_json_shape(tmp_path: Path, seed_e) -> None:
     assert "| k |" in out
 
 
-def test_bad_index_file_is_refused(tmp_path: Path, seed_e) -> None:
+def test_bad_index_file_is_refused(tmp_path: Path, released) -> None:
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({str(c): [c] for c in range(9)}))
     result = runner.invoke(
-        app, ["decompose", "validate", str(seed_e.resnet20_weights), "--indices", str(bad)]
+        app, ["decompose", "validate", str(released.resnet20_weights), "--indices", str(bad)]
     )
     assert result.exit_code == 2 and "wrong class count" in result.output
-    ckpt = seed_e.write_resnet20_checkpoint(tmp_path / "ckpt")
+    ckpt = released.write_resnet20_checkpoint(tmp_path / "ckpt")
     bad.write_text("{")
     result = runner.invoke(
         app, ["archive", str(ckpt), "--name", "d", "--store", str(tmp_path / "s"), "--decompose", str(bad)]
@@ -124,9 +124,9 @@ def test_bad_index_file_is_refused(tmp_path: Path, seed_e) -> None:
     assert result.exit_code == 2 and "not JSON" in result.output
 
 
-def test_convert_csg_command(tmp_path: Path, seed_e) -> None:
+def test_convert_csg_command(tmp_path: Path, released) -> None:
     with pytest.warns(UserWarning):
-        out = run("convert-csg", str(seed_e.csg_pth), "--out", str(tmp_path / "csg"))
+        out = run("convert-csg", str(released.csg_pth), "--out", str(tmp_path / "csg"))
     assert "(10, 64)" in out
     _model, card = load_checkpoint(tmp_path / "csg")
     assert card.model == "resnet20"
@@ -137,8 +137,8 @@ def _sha(p: Path) -> str:
 
 
 @pytest.mark.slow
-def test_finetune_is_resumable_and_keeps_source(tmp_path: Path, seed_e) -> None:
-    src = seed_e.write_digits_checkpoint(tmp_path / "src")
+def test_finetune_is_resumable_and_keeps_source(tmp_path: Path, released) -> None:
+    src = released.write_digits_checkpoint(tmp_path / "src")
     before = _sha(src / "best.pt")
     idx = tmp_path / "idx.json"
     idx.write_text(json.dumps({str(c): [c, c + 10, c + 20] for c in range(10)}))

@@ -14,18 +14,18 @@ from xai_serve.errors import CheckpointError, InvalidArgumentError
 from xai_serve.models import load_checkpoint
 
 
-def test_convert_then_weights_only(tmp_path: Path, seed_e) -> None:
+def test_convert_then_weights_only(tmp_path: Path, released) -> None:
     with pytest.raises(Exception, match=r"[Ww]eights only"):
-        torch.load(seed_e.csg_pth, map_location="cpu", weights_only=True)
+        torch.load(released.csg_pth, map_location="cpu", weights_only=True)
     with pytest.warns(UserWarning, match="weights_only=False"):
-        out = convert_csg_checkpoint(seed_e.csg_pth, tmp_path / "csg")
+        out = convert_csg_checkpoint(released.csg_pth, tmp_path / "csg")
     for name in ("best.pt", "gate.pt"):
         torch.load(out / name, map_location="cpu", weights_only=True)  # loads safely
     model, card = load_checkpoint(out)
     assert card.model == "resnet20" and card.num_classes == 10
     gate = load_gate(out)
     assert gate.shape == (10, 64) and float(gate.max()) == pytest.approx(0.8031, abs=1e-4)
-    seed_sets = load_indices(seed_e.csg_index_file, num_classes=10, num_filters=64)
+    seed_sets = load_indices(released.csg_index_file, num_classes=10, num_filters=64)
     assert csg_indices(gate, 5, "seed_ascending") == seed_sets  # the original code's quirk, exactly
     top = csg_indices(gate, 5, "descending")
     assert all(

@@ -22,8 +22,8 @@ from xai_serve.serving.service import ExplainService
 
 
 @pytest.fixture(scope="module")
-def decomposed(resnet20: nn.Module, seed_e) -> nn.Module:
-    return decompose(copy.deepcopy(resnet20), seed_e.released_indices(5)).eval()
+def decomposed(resnet20: nn.Module, released) -> nn.Module:
+    return decompose(copy.deepcopy(resnet20), released.released_indices(5)).eval()
 
 
 def test_registered() -> None:
@@ -31,10 +31,10 @@ def test_registered() -> None:
     assert spec.signed and "top" in spec.params
 
 
-def test_contributions_sum_to_logit_and_maps(decomposed: nn.Module, seed_e) -> None:
+def test_contributions_sum_to_logit_and_maps(decomposed: nn.Module, released) -> None:
     x = torch.randn(3, 3, 32, 32, generator=torch.Generator().manual_seed(1))
     a = create_explainer("decomposed", decomposed).attribute(x, [0, 4, 9])
-    sets = seed_e.released_indices(5)
+    sets = released.released_indices(5)
     c = capture(decomposed, x)
     w, b = decomposed.linear.weight.detach(), decomposed.linear.bias.detach()
     for i, cls in enumerate([0, 4, 9]):

@@ -48,8 +48,8 @@ def test_masked_layer_hand_computed() -> None:
     assert isinstance(m.fc, MaskedLinear) and m.fc.filters(0) == [0, 2]
 
 
-def test_gather_formula_and_full_identity(resnet20: nn.Module, seed_e) -> None:
-    indices = seed_e.released_indices(5)
+def test_gather_formula_and_full_identity(resnet20: nn.Module, released) -> None:
+    indices = released.released_indices(5)
     dec = decompose(copy.deepcopy(resnet20), indices).eval()
     x = torch.randn(4, 3, 32, 32, generator=torch.Generator().manual_seed(0))
     head = find_head(resnet20)
@@ -69,10 +69,10 @@ def test_gather_formula_and_full_identity(resnet20: nn.Module, seed_e) -> None:
         assert torch.equal(everything(x), full)
 
 
-def test_registered_form_loads_base_checkpoint(seed_e) -> None:
-    indices = seed_e.released_indices(10)
-    m = create_model("decomposed", base="resnet20", indices=indices, weights=str(seed_e.resnet20_weights))
-    base = create_model("resnet20", weights=str(seed_e.resnet20_weights))
+def test_registered_form_loads_base_checkpoint(released) -> None:
+    indices = released.released_indices(10)
+    m = create_model("decomposed", base="resnet20", indices=indices, weights=str(released.resnet20_weights))
+    base = create_model("resnet20", weights=str(released.resnet20_weights))
     assert set(m.state_dict()) == set(base.state_dict())
     assert is_decomposed(m) and not is_decomposed(base)
     # loading a full-weight state_dict keeps the masked entries at zero
@@ -84,8 +84,8 @@ def test_registered_form_loads_base_checkpoint(seed_e) -> None:
     assert torch.equal(w, base.linear.weight.detach() * mask)
 
 
-def test_training_step_keeps_masked_entries_zero(resnet20: nn.Module, seed_e) -> None:
-    m = decompose(copy.deepcopy(resnet20), seed_e.released_indices(5)).train()
+def test_training_step_keeps_masked_entries_zero(resnet20: nn.Module, released) -> None:
+    m = decompose(copy.deepcopy(resnet20), released.released_indices(5)).train()
     opt = torch.optim.Adam(m.parameters(), lr=1e-2, weight_decay=1e-3)
     x, y = torch.randn(8, 3, 32, 32), torch.randint(0, 10, (8,))
     for _ in range(2):
@@ -120,10 +120,10 @@ def test_unsupported_heads_and_bad_sets() -> None:
         decompose(create_model("resnet20"), [[64]] * 10)
 
 
-def test_every_method_runs_and_sees_the_masked_layer(resnet20: nn.Module, seed_e) -> None:
+def test_every_method_runs_and_sees_the_masked_layer(resnet20: nn.Module, released) -> None:
     from xai_serve.explain import create_explainer, list_methods
 
-    indices = seed_e.released_indices(5)
+    indices = released.released_indices(5)
     dec = decompose(copy.deepcopy(resnet20), indices).eval()
     plain = copy.deepcopy(resnet20).eval()  # an independent construction: a plain Linear with W * mask
     with torch.no_grad():

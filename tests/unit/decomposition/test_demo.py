@@ -18,8 +18,8 @@ from xai_serve.explain.decomposed import DecomposedAttribution, DecomposedExplai
 from xai_serve.models.decomposed import decompose
 
 
-def test_section_writes_page_and_figures(tmp_path: Path, seed_e) -> None:
-    ckpt = seed_e.write_digits_resnet20_checkpoint(tmp_path / "ckpt")
+def test_section_writes_page_and_figures(tmp_path: Path, released) -> None:
+    ckpt = released.write_digits_resnet20_checkpoint(tmp_path / "ckpt")
     out = tmp_path / "demo"
     tic = time.perf_counter()
     figures = decomposed_section(ckpt, out, log=lambda _m: None, limit=300)

@@ -50,10 +50,10 @@ def expected_counts(
     return counts
 
 
-def test_layout_and_counts_on_synthetic_cifar(tmp_path: Path, resnet20: nn.Module, seed_e) -> None:
-    root = seed_e.write_cifar_folder(tmp_path, per_class_test=3)
+def test_layout_and_counts_on_synthetic_cifar(tmp_path: Path, resnet20: nn.Module, released) -> None:
+    root = released.write_cifar_folder(tmp_path, per_class_test=3)
     bundle = load_dataset("cifar10", "test", root=root)
-    sets = seed_e.released_indices(5)
+    sets = released.released_indices(5)
     out = essential({"ours": (resnet20, sets), "csg": (resnet20, sets)}, bundle, seed=7, batch_size=8)
     assert set(out) == {"ours", "csg"} and set(out["ours"]) == {str(c) for c in range(10)}
     for per in out["ours"].values():
@@ -83,23 +83,25 @@ def test_all_filters_noise_is_chance_and_none_is_the_model(resnet20: nn.Module) 
     assert 0.02 <= hits / 200 <= 0.25
 
 
-def test_random_init_and_refusals(seed_e) -> None:
+def test_random_init_and_refusals(released) -> None:
     torch.manual_seed(0)
     model = create_model("resnet20").eval()
     x, y = torch.randn(20, 3, 32, 32), torch.arange(20) % 10
-    counts = essential_counts(model, [(x, y)], seed_e.released_indices(5), seed=3)
-    assert counts == expected_counts(model, [(x, y)], seed_e.released_indices(5), seed=3)
+    counts = essential_counts(model, [(x, y)], released.released_indices(5), seed=3)
+    assert counts == expected_counts(model, [(x, y)], released.released_indices(5), seed=3)
     with pytest.raises(InvalidArgumentError, match="full linear layer"):
         essential_counts(
-            decompose(copy.deepcopy(model), seed_e.released_indices(5)), [(x, y)], seed_e.released_indices(5)
+            decompose(copy.deepcopy(model), released.released_indices(5)),
+            [(x, y)],
+            released.released_indices(5),
         )
     with pytest.raises(InvalidArgumentError, match=r"9 filter sets for 10 classes"):
-        essential_counts(model, [(x, y)], seed_e.released_indices(5)[:9])
+        essential_counts(model, [(x, y)], released.released_indices(5)[:9])
 
 
-def test_batches_keep_the_split_order(tmp_path: Path, seed_e) -> None:
+def test_batches_keep_the_split_order(tmp_path: Path, released) -> None:
     """The split loader the commands use: batches of the given size, in the dataset's order, unshuffled."""
-    bundle = load_dataset("cifar10", "test", root=seed_e.write_cifar_folder(tmp_path, per_class_test=3))
+    bundle = load_dataset("cifar10", "test", root=released.write_cifar_folder(tmp_path, per_class_test=3))
     loaded = list(batches(bundle, 8))
     assert [len(y) for _, y in loaded] == [8, 8, 8, 6]
     assert torch.equal(

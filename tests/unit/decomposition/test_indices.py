@@ -10,8 +10,8 @@ import pytest
 from xai_serve.decomposition.indices import IndexFileError, load_indices, save_indices
 
 
-def test_released_files_load_and_nest(seed_e) -> None:
-    sets = {k: load_indices(p, num_classes=10, num_filters=64) for k, p in seed_e.index_files.items()}
+def test_released_files_load_and_nest(released) -> None:
+    sets = {k: load_indices(p, num_classes=10, num_filters=64) for k, p in released.index_files.items()}
     assert sets[5][0] == [7, 23, 54, 50, 22]
     for c in range(10):  # 5 in 10 in 20 for every class [docs/methods.md#decomp-filters]
         assert set(sets[5][c]) <= set(sets[10][c]) <= set(sets[20][c])

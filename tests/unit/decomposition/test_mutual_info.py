@@ -40,21 +40,23 @@ def test_pairwise_values_match_sklearn() -> None:
 
 
 @pytest.fixture(scope="module")
-def gate_dir(tmp_path_factory: pytest.TempPathFactory, seed_e) -> Path:
+def gate_dir(tmp_path_factory: pytest.TempPathFactory, released) -> Path:
     with pytest.warns(UserWarning, match="weights_only=False"):
-        return convert_csg_checkpoint(seed_e.csg_pth, tmp_path_factory.mktemp("csg"))
+        return convert_csg_checkpoint(released.csg_pth, tmp_path_factory.mktemp("csg"))
 
 
-def test_released_index_files_match_sklearn(seed_e, gate_dir: Path, tmp_path: Path) -> None:
-    inputs = [*seed_e.index_files.values(), seed_e.csg_index_file, gate_dir / "gate.pt"]
+def test_released_index_files_match_sklearn(released, gate_dir: Path, tmp_path: Path) -> None:
+    inputs = [*released.index_files.values(), released.csg_index_file, gate_dir / "gate.pt"]
     results = mutual_info_inputs(inputs, csg_order="seed_ascending")
-    for k, path in seed_e.index_files.items():
+    for k, path in released.index_files.items():
         got = results[path.stem][str(k)]
         assert (got.mean_all_pairs, got.mean_off_diagonal) == pytest.approx(
             sklearn_means(load(path)), abs=1e-12
         )
-    csg_file = results[seed_e.csg_index_file.stem]["5"]
-    assert csg_file.mean_all_pairs == pytest.approx(sklearn_means(load(seed_e.csg_index_file))[0], abs=1e-12)
+    csg_file = results[released.csg_index_file.stem]["5"]
+    assert csg_file.mean_all_pairs == pytest.approx(
+        sklearn_means(load(released.csg_index_file))[0], abs=1e-12
+    )
     gate = load_gate(gate_dir)
     for k in (5, 10, 20):
         for order in ("seed_ascending",):
@@ -63,7 +65,7 @@ def test_released_index_files_match_sklearn(seed_e, gate_dir: Path, tmp_path: Pa
             assert (got.mean_all_pairs, got.mean_off_diagonal) == pytest.approx(ref, abs=1e-12)
     # the seed_ascending gate order reproduces the Decomposing the Deep code's CSG index file exactly
     assert results["gate"]["5"] == csg_file
-    desc = mutual_info_inputs([seed_e.index_files[5], gate_dir], csg_order="descending")
+    desc = mutual_info_inputs([released.index_files[5], gate_dir], csg_order="descending")
     assert desc[gate_dir.name]["5"].mean_all_pairs == pytest.approx(
         sklearn_means(csg_indices(gate, 5, "descending"))[0], abs=1e-12
     )

@@ -8,8 +8,8 @@ from pathlib import Path
 from xai_serve.app.decomposition_section import PAGE, decomposed_section
 
 
-def test_decomposed_page_in_chromium(tmp_path: Path, render_report, seed_e) -> None:
-    ckpt = seed_e.write_digits_resnet20_checkpoint(tmp_path / "ckpt")
+def test_decomposed_page_in_chromium(tmp_path: Path, render_report, released) -> None:
+    ckpt = released.write_digits_resnet20_checkpoint(tmp_path / "ckpt")
     out = tmp_path / "demo"
     decomposed_section(ckpt, out, log=lambda _m: None, limit=300)
     page = render_report(out / PAGE)
