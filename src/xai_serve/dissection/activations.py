@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from xai_serve.atomic import atomic_write_text
+from xai_serve.atomic import atomic_target, atomic_write_text
 from xai_serve.errors import InvalidArgumentError, NotFoundError
 from xai_serve.models.layers import layer_output
 
@@ -60,45 +60,40 @@ def extract(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     module = find_module(model, layer)
-    tmp = out / f".{ACTIVATIONS}.{os.getpid()}.tmp"
     array: Any = None
     n = len(dataset)
-    try:
-        model.eval()
-        bar: Any = range(0, n, batch_size)
-        if progress:
-            from xai_serve.jobs.progress import progress as progress_bar
+    model.eval()
+    bar: Any = range(0, n, batch_size)
+    if progress:
+        from xai_serve.jobs.progress import progress as progress_bar
 
-            bar = progress_bar(bar, desc=f"activations {layer}", unit="batch")
-        with torch.no_grad():
-            for lo in bar:
-                x = np.stack(
-                    [
-                        preprocess(dataset.image(i), card.input_shape, card.mean, card.std)
-                        for i in range(lo, min(n, lo + batch_size))
-                    ]
+        bar = progress_bar(bar, desc=f"activations {layer}", unit="batch")
+    with atomic_target(out / ACTIVATIONS) as tmp, torch.no_grad():
+        for lo in bar:
+            x = np.stack(
+                [
+                    preprocess(dataset.image(i), card.input_shape, card.mean, card.std)
+                    for i in range(lo, min(n, lo + batch_size))
+                ]
+            )
+            feats = layer_output(model, module, torch.from_numpy(x))
+            if feats is None:
+                raise InvalidArgumentError(f"module {layer!r} did not run in the forward pass")
+            if not isinstance(feats, torch.Tensor) or feats.ndim != 4:
+                raise InvalidArgumentError(
+                    f"module {layer!r} outputs shape {tuple(getattr(feats, 'shape', ()))}; "
+                    "dissection needs (N, C, H, W)"
                 )
-                feats = layer_output(model, module, torch.from_numpy(x))
-                if feats is None:
-                    raise InvalidArgumentError(f"module {layer!r} did not run in the forward pass")
-                if not isinstance(feats, torch.Tensor) or feats.ndim != 4:
-                    raise InvalidArgumentError(
-                        f"module {layer!r} outputs shape {tuple(getattr(feats, 'shape', ()))}; "
-                        "dissection needs (N, C, H, W)"
-                    )
-                if array is None:
-                    array = np.lib.format.open_memmap(
-                        tmp, mode="w+", dtype=np.float32, shape=(n, *feats.shape[1:])
-                    )
-                array[lo : lo + feats.shape[0]] = feats.float().cpu().numpy()
-        assert array is not None
+            if array is None:
+                array = np.lib.format.open_memmap(
+                    tmp, mode="w+", dtype=np.float32, shape=(n, *feats.shape[1:])
+                )
+            array[lo : lo + feats.shape[0]] = feats.float().cpu().numpy()
+        if array is None:
+            raise InvalidArgumentError("the probing set has no image")
         array.flush()
         shape = list(array.shape)
         del array
-        os.replace(tmp, out / ACTIVATIONS)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
     meta = {"layer": layer, "shape": shape, "dtype": "float32", "file": ACTIVATIONS}
     atomic_write_text(out / ACTIVATIONS_META, json.dumps(meta, indent=1) + "\n")
     return load(out)

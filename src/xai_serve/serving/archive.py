@@ -25,6 +25,7 @@ from typing import Any, Literal
 
 import yaml
 
+from xai_serve.atomic import atomic_copy
 from xai_serve.errors import CheckpointError, InvalidArgumentError
 from xai_serve.evaluation.credentials import FILE_NAME as CREDENTIALS_NAME
 from xai_serve.hashing import file_sha256
@@ -203,7 +204,5 @@ def build_archive(
                 f"torch-model-archiver failed: {done.stderr.strip() or done.stdout.strip()}"
             )
         target = store / f"{name}.mar"
-        tmp_target = store / f".{name}.mar.tmp"
-        shutil.copyfile(work / f"{name}.mar", tmp_target)
-        tmp_target.replace(target)  # atomic
+        atomic_copy(work / f"{name}.mar", target)
     return target
