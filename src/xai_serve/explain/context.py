@@ -87,3 +87,11 @@ class ModelContext:
 def quantised_pixels(z: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
     """Normalised images ``z`` back in pixel space: de-normalised, clipped to [0, 1], quantised to 1/255."""
     return ((z * std + mean).clamp(0, 1) * 255).round() / 255
+
+
+#: The context of calls that pass none (pixels in [0, 1]). Its derived-parameter cache is shared by those
+#: calls, as ``functools.lru_cache`` would be: bounded per model, each model held weakly (a dropped model
+#: frees its entries), so repeated library calls on one model reuse LRP's derived weights. A caller that
+#: owns its model (a serving worker, an evaluation run) passes its own context and cache.
+DEFAULT_CONTEXT = ModelContext()
+

@@ -5,7 +5,8 @@ into the linear layer, ``W+``, ``W^2``...); deriving them costs about as much as
 are kept per model until a parameter changes. Every distinct ``gamma`` a client sends derives one set
 per layer, so the cache is bounded: at most ``entries`` (layer, rule-setting) pairs per model, least
 recently used evicted first. The caller owns the cache (a serving worker builds one per served model
-and passes it in its :class:`~xai_serve.explain.context.ModelContext`); there is no module-global state.
+and passes it in its :class:`~xai_serve.explain.context.ModelContext`); calls that pass no context share
+the cache of :data:`~xai_serve.explain.context.DEFAULT_CONTEXT`.
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from xai_serve.errors import UnknownMethodError
-from xai_serve.explain.context import ModelContext
+from xai_serve.explain.context import DEFAULT_CONTEXT, ModelContext
 from xai_serve.explain.params import ParamSpec, convert_params
 from xai_serve.explain.targets import Target
 
@@ -108,7 +108,7 @@ class Explainer(ABC):
 
     def __init__(self, model: nn.Module, *, context: ModelContext | None = None, **params: Any) -> None:
         self.model = model
-        self.context = context or ModelContext()
+        self.context = context or DEFAULT_CONTEXT
         self.params = convert_params(self.spec.name, self.spec.params, params)
         self.setup()
 

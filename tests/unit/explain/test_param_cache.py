@@ -45,3 +45,28 @@ def test_lrp_fills_the_context_cache() -> None:
     again = create_explainer("lrp", model, context=other, composite="epsilon")(x, 0)
     assert other.param_cache.size(model) == 2 and context.param_cache.size(model) == 1
     torch.testing.assert_close(first, again, rtol=0, atol=0)
+
+
+def test_calls_without_a_context_reuse_the_default_cache() -> None:
+    """Library calls that pass no context (``explain(model, x, ...)`` in a loop) derive LRP's weights
+    once per model, not once per call; a model that is dropped frees its entries."""
+    import gc
+
+    from xai_serve.explain import explain
+    from xai_serve.explain.context import DEFAULT_CONTEXT
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 5), nn.ReLU(), nn.Linear(5, 3)).eval()
+    x = torch.randn(2, 4)
+    first = explain(model, x, {"lrp": {"composite": "epsilon"}}, 0)["lrp"]
+    assert DEFAULT_CONTEXT.param_cache.size(model) == 2
+    derived = dict(DEFAULT_CONTEXT.param_cache._models[model])
+    again = explain(model, x, {"lrp": {"composite": "epsilon"}, "gradient": {}}, 0)["lrp"]
+    now = DEFAULT_CONTEXT.param_cache._models[model]
+    assert now.keys() == derived.keys()
+    assert all(now[k][1] is derived[k][1] for k in now)  # the very same derived tensors: not derived again
+    torch.testing.assert_close(first, again, rtol=0, atol=0)
+    models_before = len(DEFAULT_CONTEXT.param_cache._models)
+    del model
+    gc.collect()
+    assert len(DEFAULT_CONTEXT.param_cache._models) == models_before - 1
