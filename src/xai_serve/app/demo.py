@@ -2,7 +2,8 @@
 
 1. the default model (:mod:`xai_serve.app.default_model`): SimpleNet on the digits, trained on first use;
 2. its credentials (sanity check and faithfulness of every method);
-3. serving: archive, TorchServe, every method over gRPC, ``demo/report.html``;
+3. serving: archive, TorchServe, every method over gRPC, ``demo/report.html`` (the ``decomposed`` row
+   from a ResNet-20 on the same digits, served beside it: its last feature maps are 7x7, SimpleNet's 1x1);
 4. General Pattern Theory: ResGPTNet on the pattern digits, its class and component heatmaps;
 5. dissection of that pattern-theory model against its generator's concepts (it exists after step 4);
 6. the decomposed final layer ("Decomposing the Deep") of ResNet-20 on the digits.
@@ -22,19 +23,27 @@ def _log(msg: str) -> None:
 
 def run_demo() -> None:
     """Run every section in order; the report is ``demo/report.html``."""
+    from xai_serve.app.certify_section import demo_certify
     from xai_serve.app.decomposition_section import PAGE, decomposed_section
     from xai_serve.app.default_model import DECOMPOSITION, DEFAULT, print_metrics
     from xai_serve.app.dissection_section import SUMMARY, demo_section
     from xai_serve.app.pattern_theory_section import gpt_section
     from xai_serve.app.report_links import link_from_report
-    from xai_serve.app.serving_section import serve_and_report
-    from xai_serve.evaluation.certify import demo_certify
+    from xai_serve.app.serving_section import Companion, serve_and_report
 
     ckpt = DEFAULT.ensure()
     print_metrics(ckpt)
     creds = demo_certify(ckpt, Path("demo") / "credentials", log=_log)
+    resnet = DECOMPOSITION.ensure()
+    companion = Companion(
+        "digits_resnet20",
+        resnet,
+        ("decomposed",),
+        demo_certify(resnet, Path("demo") / "credentials_resnet20", methods=["decomposed"], log=_log),
+        "ResNet-20 on the same digits, 7x7 last maps",
+    )
     tic = time.perf_counter()
-    report = serve_and_report(ckpt, out_dir=Path("demo"), credentials=creds, log=_log)
+    report = serve_and_report(ckpt, out_dir=Path("demo"), credentials=creds, log=_log, companion=companion)
     _log(f"served and explained in {time.perf_counter() - tic:.1f} s")
 
     tic = time.perf_counter()

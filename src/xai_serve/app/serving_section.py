@@ -3,7 +3,10 @@ gRPC with every registered method, write an HTML report, stop the server.
 
 ``serve_and_report(checkpoint)`` returns the report's path (``demo/report.html``). The images come
 from the checkpoint's dataset test split (the built-in digits for the default model); overlays are
-the PNGs the server renders, written next to the report and linked from it.
+the PNGs the server renders, written next to the report and linked from it. A :class:`Companion`
+archive, served by the same TorchServe, can answer some methods' rows: the demo's ``decomposed`` row
+comes from a ResNet-20 on the same digits, whose last feature maps are 7x7 (the default SimpleNet's are
+1x1, so its decomposed filter maps are uniform squares).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from xai_serve.serving.archive import ArchiveOptions, build_archive
+from xai_serve.serving.heatmaps import overlay_scale
 from xai_serve.serving.server import ServerConfig, start, stop
 
 
@@ -37,6 +41,18 @@ class Row:
     latency_ms: float
     server_ms: dict[str, float] = field(default_factory=dict)
     constant: dict[str, float] = field(default_factory=dict)  # method -> its value, for a constant map
+
+
+@dataclass(frozen=True)
+class Companion:
+    """A second archive served beside the report's model; it answers ``methods`` for the same images
+    (its credentials, when given, travel with its heatmaps). ``why`` is shown under those rows."""
+
+    name: str
+    checkpoint: Path
+    methods: tuple[str, ...]
+    credentials: Path | None = None
+    why: str = ""
 
 
 def _png(pixels: np.ndarray, scale: int) -> bytes:
@@ -77,10 +93,12 @@ def serve_and_report(
     server: ServerConfig | None = None,
     log: Any = print,
     credentials: str | Path | None = None,
+    companion: Companion | None = None,
 ) -> Path:
     """Archive, serve, explain ``n_images`` test images with every method over gRPC, write the report.
 
-    With ``server`` (an already running TorchServe serving ``name``), archive and start/stop are skipped.
+    With ``server`` (an already running TorchServe serving ``name``, and the companion's archive when
+    one is given), archive and start/stop are skipped.
     """
     from xai_client import Client
 
@@ -96,70 +114,68 @@ def serve_and_report(
     images = test_images(checkpoint, n_images)
     started = None
     phases: dict[str, float] = {}
+    archives = [(checkpoint, name, credentials)]
+    if companion is not None:
+        archives.append((companion.checkpoint, companion.name, companion.credentials))
     if server is None:
         t = time.perf_counter()
-        mar = build_archive(
-            checkpoint,
-            name,
-            store=store,
-            options=ArchiveOptions(
-                batch_size=4, max_batch_delay_ms=5, response_timeout_s=300, credentials=credentials
-            ),
-        )
+        for ckpt, archive_name, creds_file in archives:
+            mar = build_archive(
+                ckpt,
+                archive_name,
+                store=store,
+                options=ArchiveOptions(
+                    batch_size=4, max_batch_delay_ms=5, response_timeout_s=300, credentials=creds_file
+                ),
+            )
+            log(f"archived {mar}")
         phases["archive"] = time.perf_counter() - t
-        log(f"archived {mar}")
         state = Path(tempfile.mkdtemp(prefix="xai-demo-"))
-        cfg = ServerConfig.on_free_ports(Path(store), [name], state)
+        cfg = ServerConfig.on_free_ports(Path(store), [a[1] for a in archives], state)
         t = time.perf_counter()
-        log("starting TorchServe (waits until the model's worker is READY)...")
+        log("starting TorchServe (waits until every model's worker is READY)...")
         started = start(cfg, timeout=300)
         phases["TorchServe start to READY"] = time.perf_counter() - t
         server = started.config
     rows: list[Row] = []
     creds: dict[str, dict[str, Any]] = {}  # method -> credential served with its heatmaps
     layers: dict[str, str] = {}  # method -> the layer a layer method used (Heatmap.layer)
+    moved = set(companion.methods) if companion is not None else set()
+    sources = {m: (companion.name, companion.why) for m in methods if m in moved} if companion else {}
     try:
         with Client(server.grpc_address, "grpc", key_file=server.key_file, timeout=300) as client:
             # each spec's demo parameters (class_image: fewer steps keep the demo inside its budget)
-            request_methods = {m: dict(specs[m].demo_params) for m in methods}
+            request_methods = {m: dict(specs[m].demo_params) for m in methods if m not in moved}
             for i, (pixels, _y, label) in enumerate(images):
-                scale = max(1, 224 // max(pixels.shape[-1], 1))
                 image_png = _png(pixels, 1)
-                (out / "images" / f"{i:02d}_input.png").write_bytes(_png(pixels, scale))
+                (out / "images" / f"{i:02d}_input.png").write_bytes(
+                    _png(pixels, overlay_scale(pixels.shape[-1]))
+                )
                 t = time.perf_counter()
                 e = client.explain(name, image_png, request_methods, output="both", top_k=3)
                 latency = (time.perf_counter() - t) * 1e3
-                overlays, stats, constant = {}, {}, {}
-                for h in e.heatmaps:
-                    fname = f"{i:02d}_{h.method}.png"
-                    (out / "images" / fname).write_bytes(h.png or b"")
-                    overlays[h.method] = fname
-                    stats[h.method] = dict(h.stats)
-                    if h.kind == "heatmap" and h.values is not None and h.values.size:
-                        v = np.asarray(h.values, dtype=np.float64)
-                        if is_constant(v):
-                            constant[h.method] = float(v.flat[0])
-                    if h.layer:
-                        layers[h.method] = h.layer
-                    if h.credential is not None:
-                        creds[h.method] = dataclasses.asdict(h.credential)
-                rows.append(
-                    Row(
-                        i,
-                        label,
-                        f"{i:02d}_input.png",
-                        [(s.label, s.probability) for s in e.prediction.top],
-                        overlays,
-                        stats,
-                        latency,
-                        {k: v for k, v in e.timings.items() if k != "batch_size"},
-                        constant,
-                    )
+                row = Row(
+                    i,
+                    label,
+                    f"{i:02d}_input.png",
+                    [(s.label, s.probability) for s in e.prediction.top],
+                    {},
+                    {},
+                    latency,
+                    {k: v for k, v in e.timings.items() if k != "batch_size"},
                 )
+                heatmaps = list(e.heatmaps)
+                if companion is not None and moved:
+                    other = {m: dict(specs[m].demo_params) for m in companion.methods}
+                    heatmaps += client.explain(companion.name, image_png, other, output="both").heatmaps
+                for h in heatmaps:
+                    _collect(h, row, out, layers, creds)
+                rows.append(row)
                 log(
                     f"image {i}: true {label}, predicted {e.prediction.label} "
                     f"({e.prediction.probability:.2f}), "
-                    f"{len(e.heatmaps)} heatmaps in {latency:.0f} ms"
+                    f"{len(heatmaps)} heatmaps in {latency:.0f} ms"
+                    + (f" (+ {', '.join(sorted(moved))} from {companion.name})" if companion else "")
                 )
     finally:
         if started is not None:
@@ -180,10 +196,27 @@ def serve_and_report(
             credentials=(creds, cred_doc),
             layers=layers,
             graph=graph,
+            sources=sources,
         )
     )
     (out / "results.json").write_text(json.dumps([r.__dict__ for r in rows], indent=2))
     return report
+
+
+def _collect(h: Any, row: Row, out: Path, layers: dict[str, str], creds: dict[str, dict[str, Any]]) -> None:
+    """Write one served heatmap's overlay next to the report and note its figures in ``row``."""
+    fname = f"{row.index:02d}_{h.method}.png"
+    (out / "images" / fname).write_bytes(h.png or b"")
+    row.overlays[h.method] = fname
+    row.stats[h.method] = dict(h.stats)
+    if h.kind == "heatmap" and h.values is not None and h.values.size:
+        v = np.asarray(h.values, dtype=np.float64)
+        if is_constant(v):
+            row.constant[h.method] = float(v.flat[0])
+    if h.layer:
+        layers[h.method] = h.layer
+    if h.credential is not None:
+        creds[h.method] = dataclasses.asdict(h.credential)
 
 
 def _model_graph(checkpoint: Path, out: Path) -> str:
@@ -294,12 +327,15 @@ def render_report(
     credentials: tuple[dict[str, dict[str, Any]], dict[str, Any] | None] | None = None,
     layers: dict[str, str] | None = None,
     graph: str | None = None,
+    sources: dict[str, tuple[str, str]] | None = None,
 ) -> str:
     """The demo report, verdict first: the verdict, the maps (one row per method, one column per
     image: it fits a 1280-pixel window), predictions and latency per image, the credentials, the
-    run's phases (collapsed); other demo sections link themselves at the end."""
+    run's phases (collapsed); other demo sections link themselves at the end. ``sources``: method ->
+    (archive, why) for the rows another archive answered."""
     esc = html.escape
     layers = layers or {}
+    sources = sources or {}
     lat = [r.latency_ms for r in rows]
     median = statistics.median(lat) if lat else 0.0
     width = max(48, min(112, (REPORT_WIDTH - 60 - METHOD_COLUMN) // max(1, len(rows)) - 10))
@@ -321,6 +357,9 @@ def render_report(
             img = f'<img src="images/{esc(src)}" width="{width}" alt="{esc(m)} {r.index}">' if src else "—"
             cells.append(f"<td>{img}{extra}</td>")
         layer = f"<br>layer {esc(layers[m])}" if m in layers else ""
+        if m in sources:
+            archive, why = sources[m]
+            layer += f"<br>served by <code>{esc(archive)}</code>" + (f": {esc(why)}" if why else "")
         body.append(f"<tr><th class='m'>{esc(m)}<br><small>{note}{layer}</small></th>{''.join(cells)}</tr>")
     per_image = []
     for r in rows:

@@ -234,28 +234,6 @@ def measure(
     return records, meta
 
 
-DEMO_SAMPLES = 8  # `make demo`: 8 validation images keep certification within ~60 s of CPU
-
-
-def demo_certify(checkpoint: str | Path, out: str | Path, *, log: Callable[[str], None] = print) -> Path:
-    """``make demo``'s certification of the digits model: every served heatmap method on
-    ``DEMO_SAMPLES`` validation images (a small sample: the scores are indicative, their std is in
-    credentials.json); returns the credentials.json path for the archive."""
-    import time
-
-    tic = time.perf_counter()
-    path = certify(
-        checkpoint,
-        out,
-        CertifyOptions(samples=DEMO_SAMPLES, batch_size=DEMO_SAMPLES),
-        overwrite=True,
-        log=log,
-    )
-    assert path is not None  # no shard: the whole run
-    log(f"certified in {time.perf_counter() - tic:.1f} s: {path}")
-    return path
-
-
 def credentials_table(summaries: dict[str, dict[str, Any]], doc: dict[str, Any] | None = None) -> str:
     """HTML: the methods' credentials side by side (one column per method), with the rule."""
     import html
