@@ -94,4 +94,3 @@ def quantised_pixels(z: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> 
 #: frees its entries), so repeated library calls on one model reuse LRP's derived weights. A caller that
 #: owns its model (a serving worker, an evaluation run) passes its own context and cache.
 DEFAULT_CONTEXT = ModelContext()
-
