@@ -40,7 +40,7 @@ def test_decomposed_row_comes_from_the_companion(tmp_path: Path, request, privat
     )
     text = report.read_text()
     assert f"served by <code>{OTHER}</code>: ResNet-20, 7x7 last maps" in text
-    assert text.count("served by <code>") == 1  # only the decomposed row
+    assert text.count("served by <code>") == 2  # the decomposed row and its section of whole strips
     assert "decomposed on" not in text  # the verdict lists the methods whose maps were constant
 
     # the decomposed overlay is the companion's answer: asked directly for the same image, it gives the same

@@ -41,6 +41,7 @@ class Row:
     latency_ms: float
     server_ms: dict[str, float] = field(default_factory=dict)
     constant: dict[str, float] = field(default_factory=dict)  # method -> its value, for a constant map
+    strips: list[str] = field(default_factory=list)  # methods whose overlay is a strip: map, then filters
 
 
 @dataclass(frozen=True)
@@ -213,6 +214,8 @@ def _collect(h: Any, row: Row, out: Path, layers: dict[str, str], creds: dict[st
         v = np.asarray(h.values, dtype=np.float64)
         if is_constant(v):
             row.constant[h.method] = float(v.flat[0])
+    if h.filters and h.method not in row.strips:  # the server drew the class map, then the top filters
+        row.strips.append(h.method)
     if h.layer:
         layers[h.method] = h.layer
     if h.credential is not None:
@@ -275,7 +278,7 @@ def _verdict(
     correct = sum(1 for r in rows if r.prediction and r.prediction[0][0] == r.label)
     parts = [
         f"<b>{correct}/{len(rows)}</b> test images predicted correctly by <code>{esc(model)}</code> "
-        f"served by TorchServe over gRPC; {len(methods)} explanation methods per request, median "
+        f"served by TorchServe over gRPC; {len(methods)} explanation methods per image, median "
         f"end-to-end latency {median_ms:.0f} ms per image."
     ]
     scored = {m: c for m, c in creds.items() if c.get("certified") and c.get("aopc_morf") is not None}
@@ -303,6 +306,25 @@ def _verdict(
     else:
         parts.append("No method returned a constant map.")
     return " ".join(parts)
+
+
+STRIP_WIDTH = (REPORT_WIDTH - 60) // 2 - 20  # two filter strips side by side
+
+
+def _strip_section(method: str, rows: list[Row], source: tuple[str, str] | None) -> str:
+    """The whole strips of ``method`` (its table cells show only their first panel, the class map):
+    per image the class map, then the top filters' activation maps."""
+    esc = html.escape
+    by = f" (served by <code>{esc(source[0])}</code>)" if source else ""
+    figures = "".join(
+        f'<figure class="strip"><img src="images/{esc(r.overlays[method])}" alt="{esc(method)} strip '
+        f'{r.index}"><figcaption>image {r.index} (true {esc(r.label)}): class map, then the top filters'
+        "</figcaption></figure>"
+        for r in rows
+        if method in r.strips and method in r.overlays
+    )
+    title = f"<code>{esc(method)}</code>: the class map and the top filters' activation maps{by}"
+    return f"<h2>{title}</h2>{figures}"
 
 
 def _graph_section(graph: str | None) -> str:
@@ -336,6 +358,7 @@ def render_report(
     esc = html.escape
     layers = layers or {}
     sources = sources or {}
+    archives = {model, *(archive for archive, _ in sources.values())}
     lat = [r.latency_ms for r in rows]
     median = statistics.median(lat) if lat else 0.0
     width = max(48, min(112, (REPORT_WIDTH - 60 - METHOD_COLUMN) // max(1, len(rows)) - 10))
@@ -355,12 +378,21 @@ def render_report(
             if m in r.constant:
                 extra += f"<br><small class='why'>{esc(constant_reason(m, r.constant[m]))}</small>"
             img = f'<img src="images/{esc(src)}" width="{width}" alt="{esc(m)} {r.index}">' if src else "—"
+            if src and m in r.strips:  # the cell shows the strip's first panel, the class map
+                box = f"width:{width}px;height:{width}px"
+                img = (
+                    f'<div class="crop" style="{box}"><img src="images/{esc(src)}" height="{width}" '
+                    f'alt="{esc(m)} {r.index}"></div>'
+                )
             cells.append(f"<td>{img}{extra}</td>")
         layer = f"<br>layer {esc(layers[m])}" if m in layers else ""
         if m in sources:
             archive, why = sources[m]
             layer += f"<br>served by <code>{esc(archive)}</code>" + (f": {esc(why)}" if why else "")
         body.append(f"<tr><th class='m'>{esc(m)}<br><small>{note}{layer}</small></th>{''.join(cells)}</tr>")
+    calls = f"one gRPC call to each of {len(archives)} archives" if len(archives) > 1 else "one gRPC call"
+    strip_methods = sorted({m for r in rows for m in r.strips if m in r.overlays})
+    strip_section = "".join(_strip_section(m, rows, sources.get(m)) for m in strip_methods)
     per_image = []
     for r in rows:
         pred = ", ".join(f"{esc(lbl)} {p:.3f}" for lbl, p in r.prediction)
@@ -386,6 +418,8 @@ def render_report(
 table{{border-collapse:collapse;margin:0.5em 0}}
 td,th{{border:1px solid #ccc;padding:3px;text-align:center;vertical-align:top;font-size:12px}}
 th.m{{width:{METHOD_COLUMN}px;text-align:left}} small.why{{color:#a40;display:block;max-width:{width}px}}
+div.crop{{overflow:hidden;margin:auto}} div.crop img{{max-width:none}}
+figure.strip{{display:inline-block;margin:0.3em;width:{STRIP_WIDTH}px}} figure.strip img{{width:100%}}
 .verdict{{font-size:1.05em;background:#eef6ee;border-left:4px solid #2a7;padding:0.6em 1em}}
 img{{image-rendering:pixelated}}</style>
 </head><body>
@@ -395,14 +429,14 @@ img{{image-rendering:pixelated}}</style>
 <table><tr><th class="m">method</th>{head}</tr>
 {"".join(body)}
 </table>
-<h2>Predictions and latency per image</h2>
+{strip_section}<h2>Predictions and latency per image</h2>
 <table><tr><th>image</th><th>true</th><th>prediction (top 3)</th><th>latency ms</th><th>server ms</th></tr>
 {"".join(per_image)}
 </table>
 {cred_section}
 {_graph_section(graph)}
 <details><summary>Run: phases and total time</summary><ul>{phase_rows}</ul>
-<p>Total {total_s:.1f} s; {len(rows)} images, {len(methods)} methods per request, one gRPC call per image.</p>
+<p>Total {total_s:.1f} s; {len(rows)} images, {len(methods)} methods, {calls} per image.</p>
 </details>
 </body></html>
 """

@@ -66,3 +66,45 @@ def test_a_float32_constant_map_is_constant_and_the_decomposed_row_says_why() ->
     assert "1x1" in demo.constant_reason("decomposed", 3.2) and "decomposed.html" in demo.constant_reason(
         "decomposed", 3.2
     )
+
+
+def _strip(seed: int, panels: int = 5) -> bytes:
+    arr = (np.random.default_rng(seed).random((112, 112 * panels, 3)) * 255).astype(np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def test_a_filter_strip_shows_its_class_map_in_the_table_and_whole_below_it(tmp_path, render_report):
+    """The decomposed overlay is a strip (class map, then the top filters' maps): its table cell shows the
+    first panel at the cell's size, and a section below the table shows every strip whole, naming the
+    archive that answered; the page still fits 1280 pixels."""
+    specs = list_methods()
+    methods = sorted(specs)
+    (tmp_path / "images").mkdir()
+    rows = []
+    for i in range(10):
+        (tmp_path / "images" / f"{i:02d}_input.png").write_bytes(_png(i))
+        overlays = {}
+        for m in methods:
+            data = _strip(i) if m == "decomposed" else _png(1000 + i)
+            (tmp_path / "images" / f"{i:02d}_{m}.png").write_bytes(data)
+            overlays[m] = f"{i:02d}_{m}.png"
+        top = [(str(i), 0.9)]
+        rows.append(demo.Row(i, str(i), f"{i:02d}_input.png", top, overlays, {}, 40.0, strips=["decomposed"]))
+    html = demo.render_report(
+        rows, methods, specs, "digits", {}, 1.0, sources={"decomposed": ("digits_resnet20", "7x7 maps")}
+    )
+    (tmp_path / "report.html").write_text(html)
+    assert (
+        html.index("</table>")
+        < html.index("the class map and the top filters")
+        < html.index("latency per image")
+    )
+    assert html.count("served by <code>digits_resnet20</code>") == 2  # the row's header and the section
+    assert html.count('class="strip"') == 10 and html.count('class="crop"') == 10
+    page = render_report(tmp_path / "report.html")
+    assert page.scroll_width <= 1280, f"{page.scroll_width} px wide"
+    assert len(page.images) == 10 * (len(methods) + 1) + 10  # + each strip whole
+    assert all(i["naturalWidth"] > 0 for i in page.images)
+    assert page.console_errors == []
