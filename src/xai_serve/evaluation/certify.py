@@ -65,7 +65,11 @@ def suite_options(opts: CertifyOptions, input_hw: Sequence[int]) -> tuple[Any, A
 
     plan = cred.faithfulness_plan(input_hw)
     rand = RandomisationOptions(
-        modes=["cascading"], variant="standard", target=opts.target, batch_size=opts.batch_size
+        modes=["cascading"],
+        variant="standard",
+        target=opts.target,
+        batch_size=opts.batch_size,
+        threshold=opts.threshold,
     )
     faith = FaithfulnessOptions(
         kinds=[plan["kind"]],

@@ -68,6 +68,13 @@ def test_certification_and_report_verdict_agree_on_negative_correlations(tmp_pat
         assert reported == (f"{m} <b>fails</b>" not in text)
         assert certified == reported, m
     assert [cred.sanity_record(rows, m, ["fc"], rule)["pass"] for m in scores] == [False, True, False]
+    # a certification with another threshold records it in the run; the report then judges with it too
+    import json
+
+    (tmp_path / "run.json").write_text(json.dumps({"config": {"options": {"threshold": 0.1}}}))
+    strict = verdict(tmp_path)
+    assert strict is not None and "unrelated <b>fails</b>" in strict and "< 0.1)" in strict
+    assert not cred.sanity_record(rows, "unrelated", ["fc"], SanityRule(0.1))["pass"]
 
 
 def _ctx(model, x, y, attributions) -> EvalContext:

@@ -24,9 +24,9 @@ from xai_serve.evaluation.batches import concat, mean_std, run_batches
 from xai_serve.evaluation.csv_rows import as_float, read_rows
 from xai_serve.evaluation.options import opt
 from xai_serve.evaluation.registry import Suite, register_suite
-from xai_serve.evaluation.sanity_rule import SanityRule
+from xai_serve.evaluation.sanity_rule import SANITY_THRESHOLD, SanityRule
 from xai_serve.evaluation.store import write_csv
-from xai_serve.jobs.rundir import RunDir
+from xai_serve.jobs.rundir import RunDir, read_record
 
 if TYPE_CHECKING:
     from xai_serve.evaluation.context import EvalContext
@@ -46,6 +46,15 @@ class RandomisationOptions:
     pixels: int = opt(4, "variant components: predicted seed pixels explained per sample (at most)")
     target: str = opt("true", "class explained and scored: true | predicted")
     batch_size: int = opt(32, "images per stored batch")
+    threshold: float = opt(
+        SANITY_THRESHOLD, "the report's sanity rule: a method passes when |mean Spearman| is below this"
+    )
+
+    def validate(self) -> None:
+        try:
+            SanityRule(self.threshold)
+        except ValueError as exc:
+            raise InvalidParameterError(str(exc)) from None
 
 
 MEASURES = ("spearman", "spearman_abs", "ssim")
@@ -73,6 +82,7 @@ def run_randomisation(ctx: EvalContext, run: RunDir, opts: RandomisationOptions,
     from xai_serve.evaluation import plots
     from xai_serve.evaluation.randomisation import schedule, similarity_by_level
 
+    opts.validate()
     for mode in opts.modes:
         if mode not in MODES:
             raise InvalidParameterError(f"mode must be one of {', '.join(MODES)}; got {mode!r}")
@@ -241,13 +251,15 @@ def run_components(ctx: EvalContext, run: RunDir, opts: RandomisationOptions, se
 
 def verdict(root: Path) -> str | None:
     """Per method, pass or fail at the fully randomised level by the sanity rule that certifies it
-    (:class:`~xai_serve.evaluation.sanity_rule.SanityRule`, the default threshold)."""
+    (:class:`~xai_serve.evaluation.sanity_rule.SanityRule`, with the run's ``threshold``: ``xai certify
+    --threshold`` passes its own, so credentials.json and this verdict agree)."""
     rows = [r for r in read_rows(root / "summary.csv") if r.get("mode") == "cascading"]
     if not rows:
         rows = read_rows(root / "summary.csv")
     if not rows:
         return None
-    rule = SanityRule()
+    options = read_record(root).get("config", {}).get("options", {})
+    rule = SanityRule(float(options.get("threshold", SANITY_THRESHOLD)))
     verdicts = []
     for m in dict.fromkeys(r["method"] for r in rows):
         top = max((r for r in rows if r["method"] == m), key=lambda r: int(r["level"]))
