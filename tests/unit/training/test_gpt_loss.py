@@ -108,4 +108,18 @@ def test_a_tiny_gpt_run_lowers_all_three_losses(tmp_path: Path) -> None:
         assert last < first, (part, first, last)
     card = json.loads((tmp_path / "run" / "model.json").read_text())
     assert card["outputs"] == ["y", "yg", "ys"] and card["dataset"] == "pattern_digits"
-    assert result.completed and 0 <= result.metrics["accuracy"] <= 1
+    assert result.completed
+    # the reported test accuracy is best.pt's argmax of y on the test split, counted here directly
+    from xai_serve.models import load_checkpoint
+    from xai_serve.training.runner import load_splits
+
+    model, _ = load_checkpoint(tmp_path / "run", "best")
+    test = load_splits(recipe)["test"].dataset
+    correct = 0
+    with torch.no_grad():
+        for i in range(len(test)):
+            x, target = test[i]
+            label = int(target[0] if isinstance(target, (tuple, list)) else target)
+            correct += int(model(x[None])[0].argmax(1).item() == label)
+    assert result.metrics["accuracy"] == pytest.approx(correct / len(test), abs=1e-12)
+    assert result.metrics["misclassified"] == len(test) - correct
