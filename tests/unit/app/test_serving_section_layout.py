@@ -20,6 +20,35 @@ def _png(seed: int) -> bytes:
     return buf.getvalue()
 
 
+def _strip(seed: int, panels: int = 5) -> bytes:
+    arr = (np.random.default_rng(seed).random((112, 112 * panels, 3)) * 255).astype(np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def _write_images(folder, i: int, methods: list[str], strip: str | None = None) -> dict[str, str]:
+    """Image ``i``'s input and one overlay per method (``strip``'s a five-panel strip) in ``folder``;
+    method -> overlay file name."""
+    (folder / f"{i:02d}_input.png").write_bytes(_png(i))
+    overlays = {}
+    for m in methods:
+        (folder / f"{i:02d}_{m}.png").write_bytes(_strip(i) if m == strip else _png(1000 + i))
+        overlays[m] = f"{i:02d}_{m}.png"
+    return overlays
+
+
+def _rendered(render_report, page_path, images: int):
+    """The page in Chromium: it fits 1280 pixels, shows ``images`` images that all loaded, no console
+    error."""
+    page = render_report(page_path)
+    assert page.scroll_width <= 1280, f"{page.scroll_width} px wide"
+    assert len(page.images) == images
+    assert all(i["naturalWidth"] > 0 for i in page.images)
+    assert page.console_errors == []
+    return page
+
+
 def test_demo_report_is_verdict_first_fits_1280_and_explains_constant_maps(tmp_path, render_report):
     specs = list_methods()
     methods = sorted(specs)
@@ -27,11 +56,7 @@ def test_demo_report_is_verdict_first_fits_1280_and_explains_constant_maps(tmp_p
     (tmp_path / "images").mkdir()
     rows = []
     for i in range(10):
-        (tmp_path / "images" / f"{i:02d}_input.png").write_bytes(_png(i))
-        overlays = {}
-        for m in methods:
-            (tmp_path / "images" / f"{i:02d}_{m}.png").write_bytes(_png(1000 + i))
-            overlays[m] = f"{i:02d}_{m}.png"
+        overlays = _write_images(tmp_path / "images", i, methods)
         top = [(str(i), 0.9), (str((i + 1) % 10), 0.05), (str((i + 2) % 10), 0.01)]
         constant = {cam: 0.0} if i < 3 else {}
         if i == 5:
@@ -46,11 +71,7 @@ def test_demo_report_is_verdict_first_fits_1280_and_explains_constant_maps(tmp_p
     assert "9/10</b> test images predicted correctly" in html
     assert f"{cam} on 3/10 images" in html and "gradient on 1/10 images" in html
     assert html.count("class='why'") == 4 and html.count("ReLU clips it to 0") == 3
-    page = render_report(tmp_path / "report.html")
-    assert page.scroll_width <= 1280, f"{page.scroll_width} px wide"
-    assert len(page.images) == 10 * (len(methods) + 1) + 1  # + the layer graph
-    assert all(i["naturalWidth"] > 0 for i in page.images)
-    assert page.console_errors == []
+    page = _rendered(render_report, tmp_path / "report.html", 10 * (len(methods) + 1) + 1)  # + the graph
     assert page.screenshot.stat().st_size > 10_000
 
 
@@ -68,13 +89,6 @@ def test_a_float32_constant_map_is_constant_and_the_decomposed_row_says_why() ->
     )
 
 
-def _strip(seed: int, panels: int = 5) -> bytes:
-    arr = (np.random.default_rng(seed).random((112, 112 * panels, 3)) * 255).astype(np.uint8)
-    buf = io.BytesIO()
-    Image.fromarray(arr).save(buf, format="PNG")
-    return buf.getvalue()
-
-
 def test_a_filter_strip_shows_its_class_map_in_the_table_and_whole_below_it(tmp_path, render_report):
     """The decomposed overlay is a strip (class map, then the top filters' maps): its table cell shows the
     first panel at the cell's size, and a section below the table shows every strip whole, naming the
@@ -84,12 +98,7 @@ def test_a_filter_strip_shows_its_class_map_in_the_table_and_whole_below_it(tmp_
     (tmp_path / "images").mkdir()
     rows = []
     for i in range(10):
-        (tmp_path / "images" / f"{i:02d}_input.png").write_bytes(_png(i))
-        overlays = {}
-        for m in methods:
-            data = _strip(i) if m == "decomposed" else _png(1000 + i)
-            (tmp_path / "images" / f"{i:02d}_{m}.png").write_bytes(data)
-            overlays[m] = f"{i:02d}_{m}.png"
+        overlays = _write_images(tmp_path / "images", i, methods, strip="decomposed")
         top = [(str(i), 0.9)]
         rows.append(demo.Row(i, str(i), f"{i:02d}_input.png", top, overlays, {}, 40.0, strips=["decomposed"]))
     html = demo.render_report(
@@ -103,8 +112,4 @@ def test_a_filter_strip_shows_its_class_map_in_the_table_and_whole_below_it(tmp_
     )
     assert html.count("served by <code>digits_resnet20</code>") == 2  # the row's header and the section
     assert html.count('class="strip"') == 10 and html.count('class="crop"') == 10
-    page = render_report(tmp_path / "report.html")
-    assert page.scroll_width <= 1280, f"{page.scroll_width} px wide"
-    assert len(page.images) == 10 * (len(methods) + 1) + 10  # + each strip whole
-    assert all(i["naturalWidth"] > 0 for i in page.images)
-    assert page.console_errors == []
+    _rendered(render_report, tmp_path / "report.html", 10 * (len(methods) + 1) + 10)  # + each strip whole
