@@ -12,9 +12,24 @@ from pathlib import Path
 
 import numpy as np
 
-from xai_serve.atomic import atomic_write_text
+from xai_serve.atomic import atomic_write_bytes, atomic_write_text
+from xai_serve.data.broden import encode_segmentation
 
 INDEX_FIELDS = ("image", "split", "ih", "iw", "sh", "sw")
+
+
+def png_bytes(array: np.ndarray) -> bytes:
+    """``array`` (uint8 grey (H, W) or RGB (H, W, 3)) as PNG file bytes."""
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(array).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def write_label_png(path: Path, labels: np.ndarray) -> None:
+    """A label image (``labels[h, w]``: 0 for none, else a label number) in Broden's RGB encoding."""
+    atomic_write_bytes(path, png_bytes(encode_segmentation(labels)))
 
 
 def label_numbers(categories: Mapping[str, Sequence[str]]) -> dict[str, int]:

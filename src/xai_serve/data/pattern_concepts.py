@@ -1,6 +1,6 @@
 """The pattern-theory digits with their generator's own concept maps, written as a Broden-format folder.
 
-General Pattern Theory (Grenander; the pattern digits of Hu et al.): every foreground pixel of a
+General Pattern Theory (Grenander; the pattern digits of Tjoa & Guan): every foreground pixel of a
 ``pattern_digits`` image was placed by one generator of the grown board, which has a *generator type*
 (2 the seed generator, 3, 4 the terminal) and a *transformation* (the bond-symmetry-group element
 1..8 that oriented it). This module draws the same images as ``load_pattern_digits(split, seed=...)``
@@ -20,7 +20,6 @@ asks whether the unit found a part of the generative process whose answer is kno
 
 from __future__ import annotations
 
-import io
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -30,8 +29,7 @@ from scipy.ndimage import rotate
 
 from xai_serve.data import pattern_digits as pd
 from xai_serve.data import pattern_growth as pg
-from xai_serve.data.broden import encode_segmentation
-from xai_serve.data.broden_writer import label_numbers, write_broden_tables
+from xai_serve.data.broden_writer import label_numbers, png_bytes, write_broden_tables, write_label_png
 
 TYPES = {2: "type 2 (seed)", 3: "type 3", 4: "type 4 (terminal)"}
 TRANSFORMATIONS = {k: f"transformation {k}" for k in range(1, pg.NBSG + 1)}
@@ -100,11 +98,9 @@ def write_pattern_concepts(
     for i in range(n_images):
         stem = f"{split}/{i:05d}"
         grey = (np.clip(images[i], 0.0, 1.0) * 255).round().astype(np.uint8)
-        atomic_write_bytes(root / "images" / f"{stem}.png", _png(grey))
-        atomic_write_bytes(root / "images" / f"{stem}_type.png", _png(encode_segmentation(type_labels[i])))
-        atomic_write_bytes(
-            root / "images" / f"{stem}_transformation.png", _png(encode_segmentation(part_labels[i]))
-        )
+        atomic_write_bytes(root / "images" / f"{stem}.png", png_bytes(grey))
+        write_label_png(root / "images" / f"{stem}_type.png", type_labels[i])
+        write_label_png(root / "images" / f"{stem}_transformation.png", part_labels[i])
         rows.append(
             {
                 "image": f"{stem}.png",
@@ -119,11 +115,3 @@ def write_pattern_concepts(
         )
     write_broden_tables(root, CONCEPTS, rows, truth)
     return truth
-
-
-def _png(array: np.ndarray) -> bytes:
-    from PIL import Image
-
-    buf = io.BytesIO()
-    Image.fromarray(array).save(buf, format="PNG")
-    return buf.getvalue()

@@ -18,8 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from xai_serve.atomic import atomic_write_bytes
-from xai_serve.data.broden import encode_segmentation
-from xai_serve.data.broden_writer import write_broden_tables
+from xai_serve.data.broden_writer import write_broden_tables, write_label_png
 
 CATEGORIES = {
     "object": ["circle", "square", "triangle"],
@@ -62,14 +61,6 @@ def _texture(kind: str, size: int) -> np.ndarray:
     if kind == "dots":
         return ((np.sin(2 * np.pi * 8 * x) > 0.7) & (np.sin(2 * np.pi * 8 * y) > 0.7)).astype(np.float32)
     return np.zeros((size, size), np.float32)
-
-
-def _png(array: np.ndarray) -> bytes:
-    from PIL import Image
-
-    buf = io.BytesIO()
-    Image.fromarray(array).save(buf, format="PNG")
-    return buf.getvalue()
 
 
 def write_synthetic_broden(
@@ -131,7 +122,7 @@ def write_synthetic_broden(
             ("part_1", seg_rim),
             ("part_2", seg_core),
         ):
-            atomic_write_bytes(root / "images" / f"{stem}_{suffix}.png", _png(encode_segmentation(seg)))
+            write_label_png(root / "images" / f"{stem}_{suffix}.png", seg)
         index_rows.append(
             {
                 "image": f"{stem}.jpg",
