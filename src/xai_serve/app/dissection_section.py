@@ -15,7 +15,6 @@ concepts cover 0.3-3 % of the pixels each (NetDissect's 0.5 % suits Broden's lar
 
 from __future__ import annotations
 
-import csv
 import shutil
 import time
 from collections.abc import Callable
@@ -25,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from xai_serve.data.broden import decode_segmentation
+from xai_serve.data.broden_writer import label_numbers
 from xai_serve.data.pattern_concepts import CATEGORY_MEANING, CONCEPTS, TRANSFORMATIONS, TYPES
 
 DEMO_LAYER = "cf"
@@ -85,17 +85,18 @@ def probing_set(checkpoint: Path, root: Path) -> int:
     return size
 
 
-def read_results(report: Path, images: int) -> DissectionFigures:
+def read_figures(report: Path, images: int) -> DissectionFigures:
     """The figures of a finished dissection run (its ``results.csv`` next to ``report``)."""
-    with open(report.parent / "results.csv", newline="", encoding="utf-8") as f:
-        rows = list(csv.DictReader(f))
+    from xai_serve.dissection.report import read_results
+
+    rows = read_results(report.parent / "results.csv")
     return DissectionFigures(
         report=report,
         layer=rows[0]["layer"] if rows else DEMO_LAYER,
         units=len(rows),
         images=images,
         single=[(r["single"], float(r["single_iou"])) for r in rows],
-        formula=[(r["formula"], float(r["iou"])) for r in rows],
+        formula=[(r["formula"], r["iou"]) for r in rows],
     )
 
 
@@ -133,7 +134,7 @@ def dissect_pattern_model(
         top_images=4,
     )
     dissect(out_dir / "run", config, overwrite=True, log=log)  # fresh: the weights may have changed
-    figures = read_results(out_dir / "run" / "report.html", images)
+    figures = read_figures(out_dir / "run" / "report.html", images)
     log(f"{figures.summary()} ({time.perf_counter() - tic:.1f} s)")
     for concept, (unit, iou) in sorted(figures.best_unit().items()):
         log(f"  {concept}: unit {unit}, IoU {iou:.3f}")
@@ -173,7 +174,7 @@ def concept_picture(concepts: Path, n: int = 4, scale: int = 6) -> bytes:
         tiles = [np.repeat(grey[..., None], 3, axis=2)]
         for category in ("object", "part"):
             seg = decode_segmentation(concepts / "images" / dataset.rows[i].pixel[category][0])
-            first = 1 if category == "object" else 1 + len(TYPES)
+            first = label_numbers(CONCEPTS)[CONCEPTS[category][0]]  # the category's first label
             tiles.append(PALETTE[np.where(seg > 0, seg - first + 1, 0)])
         column = np.concatenate(
             [t for tile in tiles for t in (tile, np.full((2, grey.shape[1], 3), 255, np.uint8))][:-1]
@@ -192,7 +193,7 @@ def write_summary(figures: DissectionFigures, out_dir: Path, concepts: Path) -> 
     import html
 
     from xai_serve.atomic import atomic_write_bytes, atomic_write_text
-    from xai_serve.dissection.runner import part_name, part_ranges
+    from xai_serve.dissection.layout import part_name, part_ranges
 
     esc = html.escape
     atomic_write_bytes(out_dir / "concepts.png", concept_picture(concepts))
