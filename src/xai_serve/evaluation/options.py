@@ -17,6 +17,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
+from xai_client.errors import InvalidArgument
+from xai_client.params import parse_param_items
+
 from xai_serve.errors import InvalidParameterError
 
 CLI = "cli"
@@ -173,11 +176,7 @@ class MethodOptions:
     param: list[str] | None = opt(None, "method parameter METHOD.KEY=VALUE (repeatable)", flag="--param")
 
     def method_params(self) -> dict[str, dict[str, Any]]:
-        out: dict[str, dict[str, Any]] = {}
-        for item in self.param or []:
-            key, sep, value = item.partition("=")
-            method, dot, name = key.partition(".")
-            if not sep or not dot or not method or not name:
-                raise InvalidParameterError(f"--param expects METHOD.KEY=VALUE, got {item!r}")
-            out.setdefault(method, {})[name] = value
-        return out
+        try:
+            return dict(parse_param_items(self.param or []))
+        except InvalidArgument as exc:
+            raise InvalidParameterError(exc.message) from exc
