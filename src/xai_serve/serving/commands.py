@@ -11,7 +11,7 @@ from typing import Any
 
 import typer
 
-# the client CLI's option text (xai_client.cli.MANAGEMENT_ADDRESS_HELP; not imported: `xai --help` stays light)
+# the client CLI's option text (xai_client.cli.MANAGEMENT_ADDRESS_HELP; not imported: --help stays light)
 MANAGEMENT_ADDRESS_HELP = "management address (default: the inference address's port + 1, e.g. 7070 -> 7071)"
 
 
