@@ -20,10 +20,13 @@ import logging
 from importlib import resources
 from typing import Any
 
-from fastapi import FastAPI, File, Form, Request, UploadFile
+from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
 from xai_client.errors import InvalidArgument, XaiClientError
 from xai_client.params import parse_param_items
 from xai_client.targets import TargetSyntaxError, parse_target
@@ -109,18 +112,35 @@ def create_app(backend: Backend, *, max_upload: int = MAX_UPLOAD_BYTES) -> FastA
         return samples
 
     @app.post("/api/explain")
-    def explain(
-        request: Request,
-        image: UploadFile = File(...),
-        model: str = Form(...),
-        methods: str = Form(...),
-        target: str = Form(""),
-        param: list[str] = Form([]),
-    ) -> dict[str, Any]:
+    async def explain(request: Request) -> JSONResponse:
+        """Multipart fields ``image``, ``model``, ``methods``, ``target``, ``param`` (see the module doc).
+        The form is read by hand: FastAPI's declared form parameters cost more than the rest of the
+        console's own work per request."""
         length = int(request.headers.get("content-length") or 0)
         if length > max_upload + FORM_OVERHEAD:
             raise UploadTooLarge(f"the request has {length} bytes; the upload limit is {max_upload} bytes")
-        data = image.file.read(max_upload + 1)
+        try:
+            form = await request.form(max_files=1, max_fields=64)
+        except (HTTPException, AssertionError) as exc:  # not a multipart form (or a malformed one)
+            raise InvalidArgument(f"expected a multipart form: {getattr(exc, 'detail', exc)}") from None
+        image = form.get("image")
+        missing = [k for k in ("image", "model", "methods") if not form.get(k)]
+        if missing:
+            raise InvalidArgument(f"missing or invalid form fields: {', '.join(missing)}")
+        if not isinstance(image, UploadFile):
+            raise InvalidArgument("the form field image must be a file")
+        data = await image.read(max_upload + 1)
+        fields = {k: form.get(k) for k in ("model", "methods", "target")}
+        if not all(isinstance(v, str | None) for v in fields.values()):
+            raise InvalidArgument("model, methods and target are text fields")
+        params = [p for p in form.getlist("param") if isinstance(p, str)]
+        answer = await run_in_threadpool(
+            _explain, data, str(fields["model"]), str(fields["methods"]), str(fields["target"] or ""), params
+        )
+        # a ready JSONResponse: the answer is plain JSON already (no second walk through FastAPI's encoder)
+        return JSONResponse(answer)
+
+    def _explain(data: bytes, model: str, methods: str, target: str, param: list[str]) -> dict[str, Any]:
         pixels = decode_upload(data, limit=max_upload)
         names = [m.strip() for m in methods.split(",") if m.strip()]
         if not names:
