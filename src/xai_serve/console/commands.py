@@ -43,6 +43,8 @@ def console(
         raise typer.Exit(2) from exc
     try:
         serve(create_app(backend), port, announce=typer.echo)
+    except KeyboardInterrupt:  # uvicorn shuts down first, then re-raises the Ctrl-C it captured
+        pass
     finally:
         backend.close()
     typer.echo("console stopped")
