@@ -283,5 +283,11 @@ def test_page_banner_when_the_server_stops_and_recovery(_browser, server, consol
         start(server.config, timeout=240)  # new tokens in the key file: the client re-reads them
         page.wait_for_selector("#banner", state="hidden", timeout=60_000)
         page.wait_for_selector(f".card[data-model='{GPT}']")
+        page.click("button.tab[data-tab=explain]")  # explanations work again (with the new tokens)
+        page.select_option("#model", DIGITS)
+        page.set_input_files("#file", str(SAMPLE))
+        page.check("#m-gradient")
+        page.click("#run")
+        _loaded(page, "#panels .panel[data-method=gradient] img.heatmap")
     finally:
         page.close()
