@@ -30,15 +30,22 @@ from xai_serve.testing import write_checkpoint, write_gpt_checkpoint
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 DIGITS, GPT = "tiny", "gpt_tiny"
+CERTIFIED = ["gradient"]  # the digits archive carries credentials of these methods (`xai certify`)
 SAMPLE = Path(__file__).parents[2] / "src/xai_serve/console/static/samples/digits/4.png"
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest, private_server):
+    from xai_serve.evaluation.certify import CertifyOptions, certify
+
     root = tmp_path_factory.mktemp("console")
     options = ArchiveOptions(batch_size=4, max_batch_delay_ms=5)
+    digits = write_checkpoint(root / "digits")
+    creds = certify(
+        digits, root / "certify", CertifyOptions(methods=CERTIFIED, samples=4, batch_size=4, split="val")
+    )
     archives = [
-        (write_checkpoint(root / "digits"), DIGITS, options),
+        (digits, DIGITS, ArchiveOptions(batch_size=4, max_batch_delay_ms=5, credentials=creds)),
         (write_gpt_checkpoint(root / "gpt", width=8, generator_bias=2.0), GPT, options),
     ]
     return private_server(request, root, archives, timeout=240)
@@ -98,6 +105,8 @@ def test_api_models_and_methods(server, console: str) -> None:
     assert models[DIGITS]["status"] == "READY" and models[DIGITS]["card"]["input_shape"] == [1, 28, 28]
     assert models[GPT]["card"]["outputs"] == ["y", "yg", "ys"]
     assert "lrp" in models[DIGITS]["methods"]
+    assert models[DIGITS]["credentials"]["gradient"]["certified"] is True
+    assert "lrp" not in models[DIGITS]["credentials"] and models[GPT]["credentials"] == {}
     _, text = get(console + f"/api/models/{DIGITS}/methods")
     specs = json.loads(text)
     assert "epsilon" in specs["lrp"]["params"]["composite"]["choices"]
@@ -123,6 +132,7 @@ def test_api_explain_equals_the_client(server, console: str) -> None:
         png = Image.open(io.BytesIO(decode_data_url(h["png"])))
         assert png.size == (28, 28)
         assert h["colour_bar"].startswith("data:image/png;base64,")
+        assert (h["credential"] or {}).get("certified", False) == (h["method"] in CERTIFIED)
     assert {h["method"]: h["params"] for h in answer["heatmaps"]} == {
         "lrp": {"composite": "epsilon"},
         "gradient": {},
@@ -192,6 +202,13 @@ def test_page_explains_two_methods_and_reexplains_only_lrp(_browser, console: st
         widths = _loaded(page, "#panels .panel img.heatmap")
         assert len(widths) == 2 and all(w == 28 for w in widths)
         assert page.locator("#topk rect").count() == 5
+        badge = page.inner_text("#panels .panel[data-method=gradient] h3 .badge")
+        assert "sanity" in badge and "AOPC" in badge
+        assert page.inner_text("#panels .panel[data-method=lrp] h3 .badge") == "not certified"
+        card_badge = page.inner_text(
+            f".card[data-model='{DIGITS}'] .methods-list li:has-text('gradient') .badge"
+        )
+        assert "sanity" in card_badge
         assert "xai-client explain" in page.inner_text("#command")
         assert errors == []
         shot = os.environ.get("XAI_CONSOLE_SCREENSHOT")
