@@ -19,7 +19,7 @@ const svg = (tag, attrs = {}) => {
   return node;
 };
 
-const state = { models: [], specs: {}, image: null, imageName: "IMAGE.png", samples: {}, serverUp: null, last: null };
+const state = { models: [], specs: {}, image: null, imageName: "IMAGE.png", samples: {}, serverUp: null, last: null, polls: 0 };
 
 class ApiError extends Error {
   constructor(status, code, message) { super(message); this.status = status; this.code = code; }
@@ -55,7 +55,18 @@ async function pollHealth() {
     banner.hidden = true;
   }
   if (up && state.serverUp !== true) loadModels();
+  else if (up && !$("#tab-models").hidden && ++state.polls % 5 === 0) refreshCards();
   state.serverUp = up;
+}
+
+// the Models page's live status: its cards are refreshed every 10 s while it is shown
+async function refreshCards() {
+  try {
+    state.models = await api("/api/models");
+    renderModels();
+  } catch (e) {
+    // the banner says why
+  }
 }
 
 // ---- Models ----
