@@ -142,6 +142,25 @@ def test_api_explain_equals_the_client(server, console: str) -> None:
         assert token not in answer["_raw"]
 
 
+def test_api_bad_requests_to_the_real_server_are_4xx(console: str) -> None:
+    import urllib.error
+
+    with pytest.raises(urllib.error.HTTPError) as info:
+        get(console + "/api/models/no_such_model/methods")
+    assert info.value.code == 404
+    assert json.loads(info.value.read())["error"]["code"] == "NOT_FOUND"
+    for fields, code in (
+        ([("model", DIGITS), ("methods", "no_such_method")], "NOT_FOUND"),
+        ([("model", DIGITS), ("methods", "lrp"), ("param", "lrp.composite=nonsense")], "INVALID_ARGUMENT"),
+        ([("model", DIGITS), ("methods", "gradient"), ("target", "42")], "INVALID_ARGUMENT"),
+    ):
+        with pytest.raises(urllib.error.HTTPError) as info:
+            post_explain(console, fields, SAMPLE.read_bytes())
+        body = json.loads(info.value.read())
+        assert info.value.code in (400, 404) and body["error"]["code"] == code, body
+        assert "Traceback" not in json.dumps(body)
+
+
 def test_api_decomposed_filters_are_evidence(console: str) -> None:
     answer = post_explain(console, [("model", DIGITS), ("methods", "decomposed")], SAMPLE.read_bytes())
     (h,) = answer["heatmaps"]
