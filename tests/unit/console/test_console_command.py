@@ -5,15 +5,21 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import urllib.request
 
-from tests.unit.console.conftest import dead_address
-
 
 def _free_port() -> int:
-    return int(dead_address().rsplit(":", 1)[1])
+    """A loopback port nothing listens on (bound, then closed)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def dead_address() -> str:
+    return f"127.0.0.1:{_free_port()}"
 
 
 def test_prints_its_url_and_stops_on_ctrl_c() -> None:
