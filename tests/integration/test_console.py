@@ -30,22 +30,30 @@ from xai_serve.testing import write_checkpoint, write_gpt_checkpoint
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 DIGITS, GPT = "tiny", "gpt_tiny"
+DISSECTED = "features.36"  # the digits archive carries a dissection of this layer (`xai dissect`)
 CERTIFIED = ["gradient"]  # the digits archive carries credentials of these methods (`xai certify`)
 SAMPLE = Path(__file__).parents[2] / "src/xai_serve/console/static/samples/digits/4.png"
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest, private_server):
+    from xai_serve.data.synthetic_broden import write_synthetic_broden
+    from xai_serve.dissection.runner import DissectConfig, dissect
     from xai_serve.evaluation.certify import CertifyOptions, certify
 
     root = tmp_path_factory.mktemp("console")
     options = ArchiveOptions(batch_size=4, max_batch_delay_ms=5)
     digits = write_checkpoint(root / "digits")
-    creds = certify(
-        digits, root / "certify", CertifyOptions(methods=CERTIFIED, samples=4, batch_size=4, split="val")
+    certify_options = CertifyOptions(methods=CERTIFIED, samples=4, batch_size=4, split="val")
+    creds = certify(digits, root / "certify", certify_options)
+    write_synthetic_broden(root / "broden", 16, image_size=28, mask_size=14, seed=0)
+    config = DissectConfig(str(digits), str(root / "broden"), DISSECTED, units_per_part=64, max_length=2)
+    assert dissect(root / "dissect", config, log=lambda _m: None) is not None
+    evidence = ArchiveOptions(
+        batch_size=4, max_batch_delay_ms=5, credentials=creds, dissection=root / "dissect" / "results.csv"
     )
     archives = [
-        (digits, DIGITS, ArchiveOptions(batch_size=4, max_batch_delay_ms=5, credentials=creds)),
+        (digits, DIGITS, evidence),
         (write_gpt_checkpoint(root / "gpt", width=8, generator_bias=2.0), GPT, options),
     ]
     return private_server(request, root, archives, timeout=240)
@@ -195,6 +203,20 @@ def _page(browser, url: str):
     return page, errors, posts
 
 
+def _choose(page, model: str, methods: tuple[str, ...]) -> None:
+    """On the Explain page: ``model`` and exactly ``methods`` (once the method list shows that model's)."""
+    page.select_option("#model", model)
+    page.wait_for_selector(f"#methods[data-model='{model}'] #m-{methods[0]}")
+    checked = page.eval_on_selector_all(
+        "#methods input[type=checkbox][value]:checked", "e => e.map(x => x.value)"
+    )
+    for name in checked:
+        if name not in methods:
+            page.uncheck(f"#m-{name}")
+    for name in methods:
+        page.check(f"#m-{name}")
+
+
 def _loaded(page, selector: str) -> list[int]:
     page.wait_for_function(
         f"(() => {{ const i = [...document.querySelectorAll({selector!r})];"
@@ -208,15 +230,8 @@ def test_page_explains_two_methods_and_reexplains_only_lrp(_browser, console: st
     page, errors, posts = _page(_browser, console)
     try:
         page.click("button.tab[data-tab=explain]")
-        page.select_option("#model", DIGITS)
+        _choose(page, DIGITS, ("gradient", "lrp"))
         page.set_input_files("#file", str(SAMPLE))
-        for name in ("gradient", "lrp"):
-            page.check(f"#m-{name}")
-        for other in page.eval_on_selector_all(
-            "#methods input[type=checkbox][value]:checked", "els => els.map(e => e.value)"
-        ):
-            if other not in ("gradient", "lrp"):
-                page.uncheck(f"#m-{other}")
         page.click("#run")
         widths = _loaded(page, "#panels .panel img.heatmap")
         assert len(widths) == 2 and all(w == 28 for w in widths)
@@ -255,13 +270,9 @@ def test_page_gpt_pixel_click_gives_a_component_heatmap(_browser, console: str) 
     page, errors, _ = _page(_browser, console)
     try:
         page.click("button.tab[data-tab=explain]")
-        page.select_option("#model", GPT)
-        page.wait_for_selector("#samples button[data-sample]")
+        _choose(page, GPT, ("gradient",))
         page.click("#samples button[data-sample='4']")
         page.wait_for_selector("#preview:not([hidden])")
-        for box in page.query_selector_all("#methods input[type=checkbox][value]:checked"):
-            box.uncheck()
-        page.check("#m-gradient")
         page.click("#run")
         _loaded(page, "#panels .panel img.heatmap")
         page.click("#gpt-maps canvas[data-output=yg]", position={"x": 6 * 8 + 3, "y": 5 * 8 + 3})
@@ -292,14 +303,30 @@ def test_page_compare_two_models(_browser, console: str) -> None:
         page.close()
 
 
+def test_page_dissected_units_with_formulas(_browser, console: str) -> None:
+    page, errors, _ = _page(_browser, console)
+    try:
+        page.click("button.tab[data-tab=explain]")
+        _choose(page, DIGITS, ("gradcam",))
+        page.set_input_files("#file", str(SAMPLE))
+        page.click("#run")
+        _loaded(page, "#panels .panel[data-method=gradcam] img.heatmap")
+        units = page.inner_text("#panels .panel[data-method=gradcam] .units")
+        assert "unit " in units and "IoU" in units and "`" in units
+        assert f"dissected units of {DISSECTED}" in page.inner_text("#panels .panel[data-method=gradcam]")
+        assert errors == []
+    finally:
+        page.close()
+
+
 def test_page_text_file_gives_a_message(_browser, console: str, tmp_path: Path) -> None:
     notes = tmp_path / "notes.png"
     notes.write_text("not a picture at all")
     page, _, _ = _page(_browser, console)
     try:
         page.click("button.tab[data-tab=explain]")
+        _choose(page, DIGITS, ("gradient",))
         page.set_input_files("#file", str(notes))
-        page.check("#m-gradient")
         page.click("#run")
         page.wait_for_selector("#error:not([hidden])")
         assert "not an image" in page.inner_text("#error")
@@ -320,9 +347,8 @@ def test_page_banner_when_the_server_stops_and_recovery(_browser, server, consol
         page.wait_for_selector("#banner", state="hidden", timeout=60_000)
         page.wait_for_selector(f".card[data-model='{GPT}']")
         page.click("button.tab[data-tab=explain]")  # explanations work again (with the new tokens)
-        page.select_option("#model", DIGITS)
+        _choose(page, DIGITS, ("gradient",))
         page.set_input_files("#file", str(SAMPLE))
-        page.check("#m-gradient")
         page.click("#run")
         _loaded(page, "#panels .panel[data-method=gradient] img.heatmap")
     finally:

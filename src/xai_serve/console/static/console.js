@@ -197,6 +197,7 @@ async function selectModel() {
     el("option", { value: "top3", text: "top 3 classes" }),
     ...labels.map((l, i) => el("option", { value: String(i), text: i + ": " + l })));
   renderSamples(model);
+  root.dataset.model = model.name;  // rendered for this model (the tests wait for it)
 }
 
 function checkedMethods() { return [...document.querySelectorAll("#methods input[type=checkbox][value]:checked")].map((b) => b.value); }
@@ -266,7 +267,7 @@ function panel(h, timings) {
         el("figcaption", { text: "#" + f.filter + " " + fmt(f.contribution) })))));
   }
   if (h.units && h.units.length) {
-    node.append(el("div", { class: "meta", text: "dissected units:" }), el("ol", { class: "units" },
+    node.append(el("div", { class: "meta", text: "dissected units of " + h.units[0].layer + ":" }), el("ol", { class: "units" },
       ...h.units.map((u) => el("li", { text: "unit " + u.unit + " `" + u.formula + "` IoU " + u.iou.toFixed(2) +
         " (" + fmt(u.contribution) + ")" }))));
   }
