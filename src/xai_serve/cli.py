@@ -13,6 +13,7 @@ import typer
 from typer.core import TyperCommand, TyperGroup
 
 from xai_serve.app import commands as app_commands
+from xai_serve.console import commands as console_commands
 from xai_serve.decomposition import commands as decomposition_commands
 from xai_serve.dissection import commands as dissection_commands
 from xai_serve.evaluation import certify_commands
@@ -41,6 +42,7 @@ for _module in (
     export_commands,
     gpt_commands,
     visualise_commands,
+    console_commands,
     app_commands,  # last: `xai dissect demo` joins the dissect group
 ):
     _module.register(app)

@@ -21,6 +21,10 @@ from xai_client.values import REDUCTIONS, VALUE_TYPES
 
 # The method names come from the server's registry: ``methods --model M`` lists them with their
 # parameters (a static list here would be a second copy that goes stale).
+MANAGEMENT_ADDRESS_HELP = (
+    "management address (models, methods, describe); default: the inference address's port + 1, "
+    "TorchServe's convention (7070 -> 7071, 8080 -> 8081)"
+)
 METHOD_HELP = "a method the model serves; `methods --model M` lists them with their parameters"
 
 
@@ -136,6 +140,7 @@ def build_parser(prog: str = "xai-client") -> argparse.ArgumentParser:
         p.add_argument("--model", required=True)
         p.add_argument("--protocol", choices=["grpc", "http"], default="grpc")
         p.add_argument("--address", default=None, help="inference address (default 127.0.0.1:7070 / :8080)")
+        p.add_argument("--management-address", default=None, help=MANAGEMENT_ADDRESS_HELP)
         p.add_argument(
             "--token", default=None, help="inference token (default: $XAI_SERVE_TOKEN or key file)"
         )
@@ -189,6 +194,7 @@ def main(argv: Sequence[str] | None = None, prog: str = "xai-client") -> int:
             token=args.token,
             management_token=getattr(args, "management_token", None),
             key_file=args.key_file,
+            management_address=args.management_address,
             timeout=args.timeout,
         ) as client:
             if args.command == "methods":

@@ -50,9 +50,11 @@ class Client:
     """Talks to a served model over ``protocol="grpc"`` (TorchServe's Predictions RPC) or ``"http"``.
 
     ``token`` is the inference key (default: ``$XAI_SERVE_TOKEN`` or the key file ``xai serve``
-    wrote); ``timeout`` is per call in seconds; ``retries`` is how many times an
-    :class:`~xai_client.errors.Unavailable` failure is retried, with exponential backoff and jitter.
-    Every other failure raises at once, as the typed error of the Status the server returned.
+    wrote); ``management_address`` is where the model list and the describe call go (default: the
+    inference address with its port + 1, TorchServe's convention: 7070 -> 7071, 8080 -> 8081; give it
+    when the management API listens elsewhere); ``timeout`` is per call in seconds; ``retries`` is how
+    many times an :class:`~xai_client.errors.Unavailable` failure is retried, with exponential backoff
+    and jitter. Every other failure raises at once, as the typed error of the Status the server returned.
     On :class:`~xai_client.errors.Unauthenticated` the tokens are re-read once (a restarted server
     writes new ones to its key file) and the call is repeated if they changed.
     """

@@ -21,6 +21,12 @@ def _log(msg: str) -> None:
     print(f"[demo] {msg}")
 
 
+def console_command(models: list[str], store: Path = Path("model_store")) -> str:
+    """The one line that serves the demo's archives and opens the explanation console on them
+    (``xai console``: the default addresses and the key file of ``xai serve``'s default state dir)."""
+    return f"xai serve {' '.join(models)} --store {store} && xai console --port 8090"
+
+
 def run_demo() -> None:
     """Run every section in order; the report is ``demo/report.html``."""
     from xai_serve.app.certify_section import demo_certify
@@ -71,3 +77,4 @@ def run_demo() -> None:
     )
     _log(f"decomposed-layer page: {(report.parent / PAGE).resolve()} ({time.perf_counter() - tic:.1f} s)")
     _log(f"report: {report.resolve()}")
+    _log(f"explanation console on these archives: {console_command(['digits', companion.name, 'gpt'])}")

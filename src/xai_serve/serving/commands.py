@@ -11,6 +11,9 @@ from typing import Any
 
 import typer
 
+# the client CLI's option text (xai_client.cli.MANAGEMENT_ADDRESS_HELP; not imported: --help stays light)
+MANAGEMENT_ADDRESS_HELP = "management address (default: the inference address's port + 1, e.g. 7070 -> 7071)"
+
 
 def _fail(message: str) -> None:
     typer.echo(f"error: {message}", err=True)
@@ -185,13 +188,14 @@ def register(app: typer.Typer) -> None:
         address: str = typer.Option(None, help="inference address (default 127.0.0.1:7070 / :8080)"),
         token: str = typer.Option(None, help="inference token (default: $XAI_SERVE_TOKEN or the key file)"),
         key_file: Path = typer.Option(None),
+        management_address: str = typer.Option(None, help=MANAGEMENT_ADDRESS_HELP),
         top_k: int = typer.Option(5),
     ) -> None:
         """Top-k classes of images from a served model."""
         from xai_client.cli import main
 
         args = ["predict", *map(str, images), "--model", model, "--protocol", protocol, "--top-k", str(top_k)]
-        args += _common(address, token, key_file)
+        args += _common(address, token, key_file, management_address)
         raise typer.Exit(main(args, prog="xai"))
 
     @app.command()
@@ -209,6 +213,7 @@ def register(app: typer.Typer) -> None:
         address: str = typer.Option(None, help="inference address (default 127.0.0.1:7070 / :8080)"),
         token: str = typer.Option(None, help="inference token (default: $XAI_SERVE_TOKEN or the key file)"),
         key_file: Path = typer.Option(None),
+        management_address: str = typer.Option(None, help=MANAGEMENT_ADDRESS_HELP),
         reduce: str = typer.Option("none", help="channel reduction of the values: none|sum|abs_sum|max_abs"),
         value_type: str = typer.Option("float32", help="type the values travel in: float32|float16|uint8"),
         render: str = typer.Option(
@@ -235,7 +240,7 @@ def register(app: typer.Typer) -> None:
             args += ["--target", target]
         args += ["--reduce", reduce, "--value-type", value_type, "--render", render]
         args += ["--seed-names"] if seed_names else []
-        args += _common(address, token, key_file)
+        args += _common(address, token, key_file, management_address)
         raise typer.Exit(main(args, prog="xai"))
 
 
@@ -257,10 +262,14 @@ def _limits(max_rows: int, max_iterations: int, max_work: float, lrp_cache_entri
         _fail(str(exc))
 
 
-def _common(address: str | None, token: str | None, key_file: Path | None) -> list[str]:
+def _common(
+    address: str | None, token: str | None, key_file: Path | None, management_address: str | None = None
+) -> list[str]:
     args: list[str] = []
     if address:
         args += ["--address", address]
+    if management_address:
+        args += ["--management-address", management_address]
     if token:
         args += ["--token", token]
     if key_file:
