@@ -110,13 +110,31 @@ def register(app: typer.Typer) -> None:
         foreground: bool = typer.Option(
             False, "--foreground", help="stay attached until TorchServe exits or SIGTERM (containers)"
         ),
+        engine: str = typer.Option(
+            "torchserve", help="torchserve | kserve (KServe's model server: Open Inference Protocol v2)"
+        ),
+        http_port: int = typer.Option(8080, help="--engine kserve: REST port"),
+        no_auth: bool = typer.Option(False, "--no-auth", help="--engine kserve: no bearer token"),
     ) -> None:
-        """Start TorchServe in the background (returns when every model is READY), or --stop it."""
+        """Start TorchServe (or KServe's model server) in the background (returns when every model is
+        READY), or --stop it."""
         from xai_serve.serving import server as srv
 
         if stop:
-            typer.echo("stopped" if srv.stop(state_dir) else f"no server running from {state_dir}")
+            from xai_serve.serving.v2 import kserve_engine
+
+            stopped = srv.stop(state_dir) or kserve_engine.stop(state_dir)
+            typer.echo("stopped" if stopped else f"no server running from {state_dir}")
             return
+        if engine == "kserve":
+            from xai_serve.serving.v2.cli import serve_kserve
+
+            serve_kserve(
+                store, list(models or []), state_dir, host, http_port, grpc_port, no_auth, timeout, foreground
+            )
+            return
+        if engine != "torchserve":
+            _fail(f"--engine must be torchserve or kserve, not {engine!r}")
         cfg = srv.ServerConfig(
             model_store=store,
             models=list(models or []),

@@ -23,7 +23,7 @@ from xai_serve.errors import InvalidInputError, XaiError
 from xai_serve.serving.encode import Encoded, encode_grpc, encode_http
 from xai_serve.serving.metrics import TorchServeObserver
 from xai_serve.serving.observer import status_of
-from xai_serve.serving.served import CARD_FILE, CONFIG_KEY, build_service, load_served_model
+from xai_serve.serving.served import CARD_FILE, CONFIG_KEY, build_service, describe_service, load_served_model
 
 __all__ = ["CARD_FILE", "CONFIG_KEY", "XaiHandler", "load_served_model"]
 from xai_serve.serving.service import ExplainService
@@ -154,13 +154,4 @@ class XaiHandler:
         """``GET /models/NAME?customized=true``: the model card, the methods served with their full
         parameter specs (type, default, choices, bounds, doc), the default methods and the cost limits."""
         assert self.service is not None
-        methods = {name: spec.describe() for name, spec in self.service.methods.items()}
-        return json.dumps(
-            {
-                "card": self.service.card.to_dict(),
-                "methods": methods,
-                "default_methods": self.default_methods,
-                "limits": self.service.cost_limits.to_config(),
-                "credentials": self.service.credentials.describe(),
-            }
-        )
+        return json.dumps(describe_service(self.service, self.default_methods))

@@ -117,3 +117,16 @@ def build_service(
         dissection=load_dissection(model_dir, model),
     )
     return service, list(xai_config.get("default_methods") or ["gradient"])
+
+
+def describe_service(service: ExplainService, default_methods: list[str]) -> dict[str, Any]:
+    """The model's description (the client's ``describe``): the model card, the methods served with their
+    full parameter specs (type, default, choices, bounds, doc), the default methods, the cost limits and
+    the archive's credentials."""
+    return {
+        "card": service.card.to_dict(),
+        "methods": {name: spec.describe() for name, spec in service.methods.items()},
+        "default_methods": default_methods,
+        "limits": service.cost_limits.to_config(),
+        "credentials": service.credentials.describe(),
+    }

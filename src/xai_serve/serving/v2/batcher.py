@@ -1,0 +1,96 @@
+"""Dynamic batching for an engine without its own (KServe's Python model server): requests arriving
+while the model is busy are answered together in one :meth:`ExplainService.handle` call, like
+TorchServe's ``batchSize`` / ``maxBatchDelay``.
+
+One worker thread owns the model. :meth:`Batcher.submit` (from the event loop) queues the rows of one
+v2 request and awaits their answers; the worker takes the first waiting request, adds the requests
+that arrive within ``max_delay_s`` up to ``max_rows`` rows, and answers them all with one call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from xai_client.api.v1 import explain_pb2 as pb
+
+log = logging.getLogger(__name__)
+
+Handle = Callable[[Sequence[pb.ExplainRequest]], list[pb.ExplainResponse]]
+
+
+@dataclass
+class _Job:
+    rows: list[pb.ExplainRequest]
+    loop: asyncio.AbstractEventLoop
+    future: asyncio.Future
+
+
+class Batcher:
+    """Answers row lists through ``handle`` in batches (see the module doc)."""
+
+    def __init__(self, handle: Handle, *, max_rows: int = 16, max_delay_s: float = 0.002) -> None:
+        self.handle = handle
+        self.max_rows = max_rows
+        self.max_delay_s = max_delay_s
+        self._queue: queue.Queue[_Job | None] = queue.Queue()
+        self._thread = threading.Thread(target=self._run, name="xai-batcher", daemon=True)
+        self._thread.start()
+
+    async def submit(self, rows: list[pb.ExplainRequest]) -> list[pb.ExplainResponse]:
+        loop = asyncio.get_running_loop()
+        job = _Job(rows, loop, loop.create_future())
+        self._queue.put(job)
+        return await job.future
+
+    def close(self) -> None:
+        self._queue.put(None)
+
+    def _run(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            jobs, rows = [first], len(first.rows)
+            deadline = time.monotonic() + self.max_delay_s
+            while rows < self.max_rows:
+                try:
+                    nxt = self._queue.get(timeout=max(deadline - time.monotonic(), 0.0))
+                except queue.Empty:
+                    break
+                if nxt is None:
+                    self._queue.put(None)
+                    break
+                jobs.append(nxt)
+                rows += len(nxt.rows)
+            self._answer(jobs)
+
+    def _answer(self, jobs: list[_Job]) -> None:
+        items = [r for job in jobs for r in job.rows]
+        try:
+            answers: list[pb.ExplainResponse] | BaseException = self.handle(items)
+        except BaseException as exc:  # the service answers every item itself; this is a last resort
+            log.error("batch failed", exc_info=True)
+            answers = exc
+        start = 0
+        for job in jobs:
+            if isinstance(answers, BaseException):
+                result: object = answers
+            else:
+                result = answers[start : start + len(job.rows)]
+                start += len(job.rows)
+            job.loop.call_soon_threadsafe(_settle, job.future, result)
+
+
+def _settle(future: asyncio.Future, result: object) -> None:
+    if future.done():  # the caller went away (a cancelled request)
+        return
+    if isinstance(result, BaseException):
+        future.set_exception(result)
+    else:
+        future.set_result(result)
