@@ -81,9 +81,9 @@ class Client:
         self.retries = retries
         self.backoff = backoff
         tokens = resolve_tokens(token, management_token=management_token, key_file=key_file)
-        if protocol == "v2":  # the v2 transport picks its own REST address for listing and describing
-            maddr, cls = management_address, v2_transport
-        else:
+        maddr: str | None = management_address
+        cls: Callable[..., Transport] = v2_transport  # v2 picks its own REST address for list/describe
+        if protocol != "v2":
             maddr = management_address or _management_address(self.address)
             cls = GrpcTransport if protocol == "grpc" else HttpTransport
         self._transport: Transport = cls(self.address, maddr, tokens.inference, tokens.management)

@@ -67,12 +67,12 @@ def _bind(host: str) -> None:
     import kserve.protocol.grpc.server as grpc_server
     from grpc import aio
 
-    class _RESTServer(ms.RESTServer):  # type: ignore[misc,name-defined]
+    class _RESTServer(ms.RESTServer):
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
             self.config.host = host
 
-    ms.RESTServer = _RESTServer  # type: ignore[attr-defined,misc]
+    ms.RESTServer = _RESTServer
 
     class _Aio:  # grpc.aio with add_insecure_port("[::]:P") listening on host:P
         def __getattr__(self, name: str) -> Any:
@@ -82,10 +82,10 @@ def _bind(host: str) -> None:
         def server(*args: Any, **kwargs: Any) -> Any:
             server = aio.server(*args, **kwargs)
             add = server.add_insecure_port
-            server.add_insecure_port = lambda address: add(address.replace("[::]", host))  # type: ignore[method-assign]
+            server.add_insecure_port = lambda address: add(address.replace("[::]", host))
             return server
 
-    grpc_server.aio = _Aio()  # type: ignore[attr-defined]
+    grpc_server.aio = _Aio()
 
 
 def _routes(models: dict[str, Any], describe: dict[str, dict]) -> None:
