@@ -111,7 +111,9 @@ def register(app: typer.Typer) -> None:
             False, "--foreground", help="stay attached until TorchServe exits or SIGTERM (containers)"
         ),
         engine: str = typer.Option(
-            "torchserve", help="torchserve | kserve (KServe's model server: Open Inference Protocol v2)"
+            "torchserve",
+            envvar="XAI_SERVE_ENGINE",
+            help="torchserve | kserve (KServe's model server: Open Inference Protocol v2)",
         ),
         http_port: int = typer.Option(8080, help="--engine kserve: REST port"),
         no_auth: bool = typer.Option(False, "--no-auth", help="--engine kserve: no bearer token"),
