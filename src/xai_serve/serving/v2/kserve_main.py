@@ -13,7 +13,8 @@ What KServe does not do and this module adds (tested in tests/integration/test_o
 * authentication: the ``inference`` key of ``D/key_file.json`` is the bearer token (checked by the model
   for REST and gRPC inference and by the describe route); health, readiness, metadata and metrics stay
   open (probes and scrapers carry no token);
-* a JSON body without a Content-Type (tritonclient's HTTP client sends none) is read as JSON;
+* a JSON body without a Content-Type (tritonclient's HTTP client sends none) or with curl's form type
+  is read as JSON;
 * errors: :class:`~xai_serve.serving.v2.kserve_model.V2Error` answers REST with its HTTP status and
   ``{"error": ...}`` (gRPC: KServe's interceptor aborts with its status code).
 
@@ -96,13 +97,14 @@ def _routes(models: dict[str, Any], describe: dict[str, dict]) -> None:
 
     @app.middleware("http")
     async def _json_by_default(request: Request, call_next: Any) -> Any:
+        """A POST without binary data and without a JSON content type (tritonclient's HTTP client sends
+        none, ``curl -d`` sends a form type) is read as JSON."""
         headers = request.scope["headers"]
-        names = {k.lower() for k, _ in headers}
-        if (
-            request.method == "POST"
-            and b"content-type" not in names
-            and b"inference-header-content-length" not in names
-        ):
+        names = {k.lower(): v for k, v in headers}
+        form = names.get(b"content-type", b"").startswith(b"application/x-www-form-urlencoded")
+        binary = b"inference-header-content-length" in names
+        if request.method == "POST" and not binary and (b"content-type" not in names or form):
+            headers[:] = [(k, v) for k, v in headers if k.lower() != b"content-type"]
             headers.append((b"content-type", b"application/json"))
         return await call_next(request)
 
