@@ -125,7 +125,8 @@ def register(app: typer.Typer) -> None:
         if stop:
             from xai_serve.serving.v2 import kserve_engine
 
-            stopped = srv.stop(state_dir) or kserve_engine.stop(state_dir)
+            # the kserve engine first: TorchServe's stop clears a state dir whose PID is not Java's
+            stopped = kserve_engine.stop(state_dir) or srv.stop(state_dir)
             typer.echo("stopped" if stopped else f"no server running from {state_dir}")
             return
         if engine == "kserve":
