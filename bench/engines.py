@@ -9,6 +9,8 @@ Per engine, on the digits SimpleNet-310k (1x28x28 PNG, random weights, ``xai arc
   the kserve engine <= 3 ms);
 * 16 closed-loop clients in 4 processes of 4 (``bench/loadproc.py``), gradient: served items/s as a share
   of in-process batched items/s (``handle`` of 16 requests; goal for the kserve engine >= 0.7x).
+
+In-process figures run with the served workers' torch thread count (``serving.threads.worker_threads``).
 """
 
 from __future__ import annotations
@@ -62,13 +64,16 @@ def _load(address: str, protocol: str, key_file: Path, png: Path, duration: floa
 
 
 def run(quick: bool) -> list[Measurement]:
+    import torch
     from xai_client import Client
     from xai_client.requests import build_request
 
     from bench.serving import _batch_seconds, _build_stores, _service
     from xai_serve.serving import server as srv
+    from xai_serve.serving.threads import worker_threads
     from xai_serve.serving.v2 import kserve_engine
 
+    torch.set_num_threads(worker_threads())  # in process with the served workers' thread count
     root = Path(tempfile.mkdtemp(prefix="xai-bench-engines-"))
     store, _trivial, png = _build_stores(root)
     service = _service("simplenet_310k", {"num_classes": 10}, [1, 28, 28], [0.5], [0.25], 10)

@@ -141,7 +141,9 @@ def test_json_without_content_type_metrics_and_binding(kserve_server) -> None:
     names = {o["name"] for o in answer["outputs"]}
     assert {"probabilities", "predicted_class", "heatmap_gradient", "evidence_gradient"} <= names
     with urllib.request.urlopen(f"{cfg.inference_url}/metrics", timeout=10) as resp:
-        assert "request_predict_seconds" in resp.read().decode()
+        text = resp.read().decode()
+    assert "request_predict_seconds" in text  # KServe's own
+    assert f'xai_explanations_total{{method="gradient",model="{MODEL}",status="ok"}}' in text  # the service's
     proc = psutil.Process(server.pid)
     conns = proc.net_connections() if hasattr(proc, "net_connections") else proc.connections()
     listening = [c.laddr for c in conns if c.status == psutil.CONN_LISTEN]

@@ -55,11 +55,14 @@ def load_model(name: str, path: Path, work: Path) -> tuple[Any, list[str]]:
     """The service of archive (or checkpoint directory) ``path`` and its default methods."""
     from xai_serve.serving.archive import build_archive
     from xai_serve.serving.served import build_service, open_archive
+    from xai_serve.serving.v2.prometheus import PrometheusObserver
 
     if path.is_dir():  # a checkpoint directory: archived first, as `xai archive` would
         path = build_archive(path, name, store=work / "archives")
     unpacked = open_archive(path, Path(tempfile.mkdtemp(prefix=f"{name}-", dir=work)))
-    return build_service(name, unpacked.model_dir, unpacked.serialized_file, unpacked.xai_config, None)
+    return build_service(
+        name, unpacked.model_dir, unpacked.serialized_file, unpacked.xai_config, PrometheusObserver(name)
+    )
 
 
 def _bind(host: str) -> None:
