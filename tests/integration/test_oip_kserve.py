@@ -149,3 +149,28 @@ def test_json_without_content_type_metrics_and_binding(kserve_server) -> None:
     listening = [c.laddr for c in conns if c.status == psutil.CONN_LISTEN]
     assert {a.port for a in listening} >= {cfg.http_port, cfg.grpc_port}
     assert all(a.ip in ("127.0.0.1", "::ffff:127.0.0.1") for a in listening), listening
+
+
+def test_cli_predicts_and_explains_over_v2(kserve_server, tmp_path: Path, capsys) -> None:
+    from xai_client.cli import main
+
+    server, _ = kserve_server
+    cfg = server.config
+    png = tmp_path / "digit.png"
+    from PIL import Image
+
+    Image.fromarray((np.random.default_rng(1).random((28, 28)) * 255).astype(np.uint8)).save(png)
+    common = [
+        "--model",
+        MODEL,
+        "--protocol",
+        "v2",
+        "--address",
+        cfg.grpc_address,
+        "--key-file",
+        str(cfg.key_file),
+    ]
+    assert main(["predict", str(png), *common]) == 0
+    assert "digit" in capsys.readouterr().out
+    assert main(["explain", str(png), *common, "--method", "lrp", "--out", str(tmp_path / "out")]) == 0
+    assert any(p.suffix == ".npy" for p in (tmp_path / "out").rglob("*"))

@@ -202,7 +202,7 @@ def register(app: typer.Typer) -> None:
     def predict(
         images: list[Path] = typer.Argument(..., help="PNG/JPEG files"),
         model: str = typer.Option(..., "--model"),
-        protocol: str = typer.Option("grpc", help="grpc | http"),
+        protocol: str = typer.Option("grpc", help="grpc | http | v2 (the kserve engine)"),
         address: str = typer.Option(None, help="inference address (default 127.0.0.1:7070 / :8080)"),
         token: str = typer.Option(None, help="inference token (default: $XAI_SERVE_TOKEN or the key file)"),
         key_file: Path = typer.Option(None),
@@ -225,7 +225,7 @@ def register(app: typer.Typer) -> None:
         target: str = typer.Option(
             None, help="7 | predicted (default) | top3 | OUTPUT:ROW,COL[:CHANNEL|predicted], e.g. yg:14,9:3"
         ),
-        protocol: str = typer.Option("grpc", help="grpc | http"),
+        protocol: str = typer.Option("grpc", help="grpc | http | v2 (the kserve engine)"),
         out: Path = typer.Option(..., "--out", help="directory for overlay PNGs and .npy heatmaps"),
         address: str = typer.Option(None, help="inference address (default 127.0.0.1:7070 / :8080)"),
         token: str = typer.Option(None, help="inference token (default: $XAI_SERVE_TOKEN or the key file)"),

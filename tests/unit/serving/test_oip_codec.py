@@ -114,3 +114,25 @@ def test_raw_round_trip() -> None:
     assert list(back.data) == [b"ab", b"", b"\x00\xff"]
     f = V2Tensor.of("x", _pixels(3))
     np.testing.assert_array_equal(oip.from_raw("x", "FP32", f.shape, oip.to_raw(f)).data, f.data)
+
+
+def test_grpc_parameters_and_deadline() -> None:
+    from xai_client.api.oip import grpc_predict_v2_pb2 as v2
+
+    params = {"a": v2.InferParameter(string_param="x"), "b": v2.InferParameter(int64_param=3)}
+    params["c"] = v2.InferParameter(bool_param=True)
+    assert codec.plain_parameters(params) == {"a": "x", "b": 3, "c": True}
+    with pytest.raises(InvalidParameterError, match="as strings"):  # a float from tritonclient arrives empty
+        codec.plain_parameters({"alpha": v2.InferParameter()})
+    with pytest.raises(InvalidParameterError):
+        codec.plain_parameters({"alpha": 0.5})
+    assert codec.failure_of("DEADLINE_EXCEEDED", "late") == codec.Failure(504, "DEADLINE_EXCEEDED", "late")
+    assert codec.failure_of("SOMETHING_ELSE", "bug").http_status == 500
+
+
+def test_past_deadline_fails_the_request(service) -> None:
+    rows = codec.decode(
+        [V2Tensor.of("input", _pixels(4, 1))], {oip.METHODS: "gradient", oip.DEADLINE: "1.0"}, service.card
+    )
+    failure = codec.failed_row(service.handle(rows))
+    assert failure is not None and (failure.http_status, failure.grpc_code) == (504, "DEADLINE_EXCEEDED")
