@@ -34,8 +34,16 @@ class _Job:
 class Batcher:
     """Answers row lists through ``handle`` in batches (see the module doc)."""
 
-    def __init__(self, handle: Handle, *, max_rows: int = 16, max_delay_s: float = 0.002) -> None:
+    def __init__(
+        self,
+        handle: Handle,
+        *,
+        max_rows: int = 16,
+        max_delay_s: float = 0.002,
+        on_start: Callable[[], None] | None = None,
+    ) -> None:
         self.handle = handle
+        self._on_start = on_start
         self.max_rows = max_rows
         self.max_delay_s = max_delay_s
         self._queue: queue.Queue[_Job | None] = queue.Queue()
@@ -52,6 +60,8 @@ class Batcher:
         self._queue.put(None)
 
     def _run(self) -> None:
+        if self._on_start is not None:  # e.g. torch's per-thread settings for the worker thread
+            self._on_start()
         while True:
             first = self._queue.get()
             if first is None:

@@ -20,6 +20,7 @@ from typing import Any
 
 import grpc
 import numpy as np
+import torch
 from grpc_interceptor.exceptions import GrpcException
 from kserve import InferOutput, InferRequest, InferResponse, Model
 from xai_client import oip
@@ -59,7 +60,13 @@ class XaiKServeModel(Model):
         self.service = service
         self.token = token
         self.default_methods = list(default_methods or [])
-        self.batcher = Batcher(service.handle, max_rows=max_batch_rows, max_delay_s=max_batch_delay_s)
+        threads = torch.get_num_threads()  # the service's policy, set in this thread: the worker's too
+        self.batcher = Batcher(
+            service.handle,
+            max_rows=max_batch_rows,
+            max_delay_s=max_batch_delay_s,
+            on_start=lambda: torch.set_num_threads(threads),
+        )
         self.load()  # the service is built: ready (KServe's start() refuses models that are not)
 
     def load(self) -> bool:
