@@ -2,7 +2,7 @@
 and KServe's model server (``xai serve --engine kserve``, the Open Inference Protocol v2 over gRPC).
 
 Per engine, on the digits SimpleNet-310k (1x28x28 PNG, random weights, ``xai archive`` defaults but
-``batchSize`` 16; the kserve engine batches up to 16 rows within 2 ms):
+``batchSize`` 16; the kserve engine batches the requests waiting while it is busy, up to 16 rows):
 
 * ``predict`` B=1 p50, sequential (calls interleaved round-robin with the in-process service);
 * ``explain(gradient)`` B=1: served p50 minus the in-process p50 of ``ExplainService.handle`` (goal for

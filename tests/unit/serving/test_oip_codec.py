@@ -136,3 +136,39 @@ def test_past_deadline_fails_the_request(service) -> None:
     )
     failure = codec.failed_row(service.handle(rows))
     assert failure is not None and (failure.http_status, failure.grpc_code) == (504, "DEADLINE_EXCEEDED")
+
+
+def test_batcher_answers_each_caller_its_rows_and_batches_the_waiting() -> None:
+    import asyncio
+    import threading
+
+    from xai_client.api.v1 import explain_pb2 as pb
+
+    from xai_serve.serving.v2.batcher import Batcher
+
+    gate, sizes = threading.Event(), []
+
+    def handle(items):
+        sizes.append(len(items))
+        gate.wait(5)  # the first batch holds the model while the others queue
+        return [pb.ExplainResponse(request_id=r.request_id) for r in items]
+
+    batcher = Batcher(handle, max_rows=16)
+
+    async def main() -> list[list[str]]:
+        def call(i: int) -> asyncio.Future:
+            return asyncio.ensure_future(
+                batcher.submit([pb.ExplainRequest(request_id=f"{i}-{j}") for j in range(2)])
+            )
+
+        tasks = [call(0)]
+        await asyncio.sleep(0.2)  # the worker takes it and holds the model
+        tasks += [call(i) for i in range(1, 5)]
+        await asyncio.sleep(0.2)
+        gate.set()
+        return [[r.request_id for r in await t] for t in tasks]
+
+    answers = asyncio.run(main())
+    batcher.close()
+    assert answers == [[f"{i}-0", f"{i}-1"] for i in range(5)]
+    assert sizes == [2, 8]  # the four that queued while the model was busy went in together

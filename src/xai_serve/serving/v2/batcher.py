@@ -4,7 +4,9 @@ TorchServe's ``batchSize`` / ``maxBatchDelay``.
 
 One worker thread owns the model. :meth:`Batcher.submit` (from the event loop) queues the rows of one
 v2 request and awaits their answers; the worker takes the first waiting request, adds the requests
-that arrive within ``max_delay_s`` up to ``max_rows`` rows, and answers them all with one call.
+already waiting (and, with ``max_delay_s`` > 0, those arriving within it) up to ``max_rows`` rows, and
+answers them all with one call. The default is greedy (no wait): a lone request is answered at once,
+and under load the requests that queue while the model is busy form the next batch.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ class Batcher:
         handle: Handle,
         *,
         max_rows: int = 16,
-        max_delay_s: float = 0.002,
+        max_delay_s: float = 0.0,
         on_start: Callable[[], None] | None = None,
     ) -> None:
         self.handle = handle
@@ -69,8 +71,9 @@ class Batcher:
             jobs, rows = [first], len(first.rows)
             deadline = time.monotonic() + self.max_delay_s
             while rows < self.max_rows:
+                wait = deadline - time.monotonic()
                 try:
-                    nxt = self._queue.get(timeout=max(deadline - time.monotonic(), 0.0))
+                    nxt = self._queue.get(timeout=wait) if wait > 0 else self._queue.get_nowait()
                 except queue.Empty:
                     break
                 if nxt is None:
@@ -88,19 +91,23 @@ class Batcher:
             log.error("batch failed", exc_info=True)
             answers = exc
         start = 0
+        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future, object]]] = {}
         for job in jobs:
             if isinstance(answers, BaseException):
                 result: object = answers
             else:
                 result = answers[start : start + len(job.rows)]
                 start += len(job.rows)
-            job.loop.call_soon_threadsafe(_settle, job.future, result)
+            by_loop.setdefault(job.loop, []).append((job.future, result))
+        for loop, settled in by_loop.items():  # one wake-up per event loop, not one per request
+            loop.call_soon_threadsafe(_settle, settled)
 
 
-def _settle(future: asyncio.Future, result: object) -> None:
-    if future.done():  # the caller went away (a cancelled request)
-        return
-    if isinstance(result, BaseException):
-        future.set_exception(result)
-    else:
-        future.set_result(result)
+def _settle(settled: list[tuple[asyncio.Future, object]]) -> None:
+    for future, result in settled:
+        if future.done():  # the caller went away (a cancelled request)
+            continue
+        if isinstance(result, BaseException):
+            future.set_exception(result)
+        else:
+            future.set_result(result)

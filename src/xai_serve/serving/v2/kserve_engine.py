@@ -41,7 +41,7 @@ class KServeConfig:
     grpc_port: int = 8081
     token_auth: bool = True
     max_batch_rows: int = 16
-    max_batch_delay_ms: float = 2.0
+    max_batch_delay_ms: float = 0.0
 
     @classmethod
     def on_free_ports(

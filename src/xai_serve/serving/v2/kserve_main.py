@@ -47,7 +47,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--grpc-port", type=int, default=8081)
     p.add_argument("--no-auth", action="store_true")
     p.add_argument("--max-batch-rows", type=int, default=16)
-    p.add_argument("--max-batch-delay-ms", type=float, default=2.0)
+    p.add_argument("--max-batch-delay-ms", type=float, default=0.0)
     return p
 
 

@@ -54,7 +54,7 @@ class XaiKServeModel(Model):
         token: str | None,
         default_methods: list[str] | None = None,
         max_batch_rows: int = 16,
-        max_batch_delay_s: float = 0.002,
+        max_batch_delay_s: float = 0.0,
     ) -> None:
         super().__init__(name)
         self.service = service
