@@ -11,6 +11,10 @@
 # The second volume is the state dir: TorchServe's token file (key_file.json) lands there, where
 # `xai-client` on the host finds it (./.xai-serve/key_file.json). Token auth stays on.
 #
+# One variable selects the engine: XAI_SERVE_ENGINE=torchserve (default: REST 8080, gRPC 7070, management
+# 8081/7071, metrics 8082) or XAI_SERVE_ENGINE=kserve (KServe's model server, the Open Inference Protocol
+# v2 with explanations: REST and metrics 8080, gRPC 7070), e.g. `docker run -e XAI_SERVE_ENGINE=kserve ...`.
+#
 # Python 3.11 (torchserve 0.12.0 is published for 3.8-3.11; zennit 1.0 needs >= 3.11) and Java 17
 # (the TorchServe frontend calls Java 11+ APIs). Torch comes from the CPU wheel index: the PyPI
 # wheels are CUDA builds several GB larger.
@@ -23,7 +27,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     VIRTUAL_ENV=/opt/venv \
-    PATH=/opt/venv/bin:$PATH
+    PATH=/opt/venv/bin:$PATH \
+    XAI_SERVE_ENGINE=torchserve
 
 # Debian's security updates move the exact package version, so the JRE is pinned by major version.
 # hadolint ignore=DL3008
@@ -52,9 +57,9 @@ WORKDIR /home/xai
 EXPOSE 8080 8081 8082 7070 7071
 VOLUME ["/home/xai/model_store"]
 
-# /metrics is the one endpoint TorchServe serves without a token.
+# /metrics is the one endpoint TorchServe serves without a token; the kserve engine's readiness is open.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
-    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8082/metrics', timeout=4)"]
+    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:8080/v2/health/ready' if os.environ.get('XAI_SERVE_ENGINE') == 'kserve' else 'http://127.0.0.1:8082/metrics', timeout=4)"]
 
 ENTRYPOINT ["xai", "serve"]
 CMD ["--store", "/home/xai/model_store", "--state-dir", "/home/xai/.xai-serve", "--host", "0.0.0.0", "--foreground"]

@@ -27,6 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--method", action="append", default=[])
     p.add_argument("--clients", type=int, default=16)
     p.add_argument("--duration", type=float, default=6.0)
+    p.add_argument("--protocol", default="grpc", help="grpc (TorchServe) | v2 (the kserve engine)")
     args = p.parse_args(argv)
 
     from xai_client import Client
@@ -34,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
 
     request = build_request(args.png.read_bytes(), methods=args.method or None)
     clients = [
-        Client(args.address, "grpc", key_file=args.key_file, timeout=120, retries=0)
+        Client(args.address, args.protocol, key_file=args.key_file, timeout=120, retries=0)
         for _ in range(args.clients)
     ]
     for c in clients:  # warm-up: channels, and the worker at full batch size

@@ -116,3 +116,50 @@ def test_image_command_config_and_healthcheck(tmp_path, checkpoint_factory):
         if proc.poll() is None:
             proc.kill()
         stop(state)
+
+
+def test_image_runs_the_kserve_engine_with_one_variable(tmp_path, checkpoint_factory):
+    """XAI_SERVE_ENGINE=kserve: the same ENTRYPOINT + CMD start KServe's model server (v2), the
+    HEALTHCHECK passes on its readiness endpoint, and SIGTERM stops it cleanly."""
+    import os
+
+    from xai_serve.serving.v2 import kserve_engine
+
+    home = tmp_path / "home"
+    build_archive(checkpoint_factory(tmp_path / "ckpt"), "digits", store=home / "model_store")
+    entrypoint, cmd = json.loads(_instruction("ENTRYPOINT")), json.loads(_instruction("CMD"))
+    argv = [str(Path(sys.executable).parent / "xai"), *entrypoint[1:], *cmd]
+    argv = [a.replace(IMAGE_HOME, str(home)) for a in argv]
+    http, grpc = free_ports(2)
+    argv += ["--http-port", str(http), "--grpc-port", str(grpc)]
+    env = {**os.environ, "XAI_SERVE_ENGINE": "kserve"}
+    state = home / ".xai-serve"
+    proc = subprocess.Popen(
+        argv, cwd=home, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    try:
+        lines = []
+        deadline = time.monotonic() + 300
+        assert proc.stdout is not None
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            lines.append(line)
+            if "KServe model server ready" in line:
+                break
+        assert any("KServe model server ready" in ln for ln in lines), "".join(lines)
+        assert proc.poll() is None, "--foreground must keep the container's main process alive"
+        assert (state / "key_file.json").is_file()  # token auth on by default
+        health = _instruction("HEALTHCHECK")
+        check = json.loads(health[health.index("CMD") + 3 :].strip())
+        check = [sys.executable, *(a.replace(":8080/", f":{http}/") for a in check[1:])]
+        assert subprocess.run(check, timeout=30, env=env).returncode == 0
+        assert _connects("127.0.0.1", grpc)
+        proc.send_signal(signal.SIGTERM)  # docker stop
+        assert proc.wait(timeout=120) == 0
+        assert subprocess.run(check, timeout=30, env=env).returncode != 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        kserve_engine.stop(state)

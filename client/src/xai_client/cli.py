@@ -138,8 +138,12 @@ def build_parser(prog: str = "xai-client") -> argparse.ArgumentParser:
         if name != "methods":
             p.add_argument("images", nargs="+", type=Path)
         p.add_argument("--model", required=True)
-        p.add_argument("--protocol", choices=["grpc", "http"], default="grpc")
-        p.add_argument("--address", default=None, help="inference address (default 127.0.0.1:7070 / :8080)")
+        p.add_argument(
+            "--protocol", choices=["grpc", "http", "v2"], default="grpc", help="v2: the kserve engine (OIP)"
+        )
+        p.add_argument(
+            "--address", default=None, help="inference address (default 127.0.0.1:7070 / :8080; v2 :8081)"
+        )
         p.add_argument("--management-address", default=None, help=MANAGEMENT_ADDRESS_HELP)
         p.add_argument(
             "--token", default=None, help="inference token (default: $XAI_SERVE_TOKEN or key file)"

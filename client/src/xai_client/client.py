@@ -13,6 +13,7 @@ from typing import TypeVar
 from xai_client.api.v1 import explain_pb2 as pb
 from xai_client.errors import Unauthenticated, Unavailable, error_for_code
 from xai_client.methods import MethodInfo, methods_from_describe
+from xai_client.oip_transport import v2_transport
 from xai_client.requests import ImageLike, Methods, TargetLike, build_request
 from xai_client.results import (
     Credential,
@@ -26,7 +27,8 @@ from xai_client.transport import GrpcTransport, HttpTransport, Transport
 
 T = TypeVar("T")
 
-DEFAULT_ADDRESS = {"grpc": "127.0.0.1:7070", "http": "127.0.0.1:8080"}
+# "v2": the Open Inference Protocol of the kserve engine, gRPC for HOST:PORT, REST for http://HOST:PORT
+DEFAULT_ADDRESS = {"grpc": "127.0.0.1:7070", "http": "127.0.0.1:8080", "v2": "127.0.0.1:8081"}
 
 
 @dataclass(frozen=True)
@@ -47,7 +49,8 @@ def _management_address(address: str) -> str:
 
 
 class Client:
-    """Talks to a served model over ``protocol="grpc"`` (TorchServe's Predictions RPC) or ``"http"``.
+    """Talks to a served model over ``protocol="grpc"`` (TorchServe's Predictions RPC) or ``"http"``, or
+    to the kserve engine over ``"v2"`` (the Open Inference Protocol: :mod:`xai_client.oip_transport`).
 
     ``token`` is the inference key (default: ``$XAI_SERVE_TOKEN`` or the key file ``xai serve``
     wrote); ``management_address`` is where the model list and the describe call go (default: the
@@ -73,15 +76,18 @@ class Client:
         backoff: float = 0.2,
     ) -> None:
         if protocol not in DEFAULT_ADDRESS:
-            raise ValueError(f"protocol must be 'grpc' or 'http', not {protocol!r}")
+            raise ValueError(f"protocol must be 'grpc', 'http' or 'v2', not {protocol!r}")
         self.protocol = protocol
         self.address = address or DEFAULT_ADDRESS[protocol]
         self.timeout = timeout
         self.retries = retries
         self.backoff = backoff
         tokens = resolve_tokens(token, management_token=management_token, key_file=key_file)
-        maddr = management_address or _management_address(self.address)
-        cls = GrpcTransport if protocol == "grpc" else HttpTransport
+        maddr: str | None = management_address
+        cls: Callable[..., Transport] = v2_transport  # v2 picks its own REST address for list/describe
+        if protocol != "v2":
+            maddr = management_address or _management_address(self.address)
+            cls = GrpcTransport if protocol == "grpc" else HttpTransport
         self._transport: Transport = cls(self.address, maddr, tokens.inference, tokens.management)
         # a restarted TorchServe writes new tokens: re-read them once on Unauthenticated
         self._token_args = (token, management_token, key_file)

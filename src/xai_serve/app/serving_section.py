@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from xai_serve.app.served_v2 import render_section as render_second_engine
 from xai_serve.serving.archive import ArchiveOptions, build_archive
 from xai_serve.serving.heatmaps import overlay_scale
 from xai_serve.serving.server import ServerConfig, start, stop
@@ -143,6 +144,9 @@ def serve_and_report(
     layers: dict[str, str] = {}  # method -> the layer a layer method used (Heatmap.layer)
     moved = set(companion.methods) if companion is not None else set()
     sources = {m: (companion.name, companion.why) for m in methods if m in moved} if companion else {}
+    first: tuple[bytes, Any] | None = (
+        None  # the first image and TorchServe's answer (the second engine's check)
+    )
     try:
         with Client(server.grpc_address, "grpc", key_file=server.key_file, timeout=300) as client:
             # each spec's demo parameters (class_image: fewer steps keep the demo inside its budget)
@@ -155,6 +159,7 @@ def serve_and_report(
                 t = time.perf_counter()
                 e = client.explain(name, image_png, request_methods, output="both", top_k=3)
                 latency = (time.perf_counter() - t) * 1e3
+                first = first or (image_png, e)
                 row = Row(
                     i,
                     label,
@@ -183,6 +188,13 @@ def serve_and_report(
             stop(server.state_dir)
             shutil.rmtree(server.state_dir, ignore_errors=True)
     phases["explanations (gRPC)"] = sum(r.latency_ms for r in rows) / 1e3
+    second = None
+    if started is not None and first is not None:  # our own store: the same archive on the kserve engine
+        from xai_serve.app.served_v2 import kserve_check
+
+        t = time.perf_counter()
+        second = kserve_check(Path(store), name, *first, log=log)
+        phases["kserve engine (start + 1 explanation over v2)"] = time.perf_counter() - t
     report = out / "report.html"
     graph = _model_graph(checkpoint, out)
     cred_doc = json.loads(Path(credentials).read_text()) if credentials else None
@@ -198,6 +210,7 @@ def serve_and_report(
             layers=layers,
             graph=graph,
             sources=sources,
+            second_engine=second,
         )
     )
     (out / "results.json").write_text(json.dumps([r.__dict__ for r in rows], indent=2))
@@ -350,6 +363,7 @@ def render_report(
     layers: dict[str, str] | None = None,
     graph: str | None = None,
     sources: dict[str, tuple[str, str]] | None = None,
+    second_engine: Any = None,
 ) -> str:
     """The demo report, verdict first: the verdict, the maps (one row per method, one column per
     image: it fits a 1280-pixel window), predictions and latency per image, the credentials, the
@@ -434,6 +448,7 @@ img{{image-rendering:pixelated}}</style>
 {"".join(per_image)}
 </table>
 {cred_section}
+{render_second_engine(second_engine)}
 {_graph_section(graph)}
 <details><summary>Run: phases and total time</summary><ul>{phase_rows}</ul>
 <p>Total {total_s:.1f} s; {len(rows)} images, {len(methods)} methods, {calls} per image.</p>

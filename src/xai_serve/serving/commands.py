@@ -113,13 +113,34 @@ def register(app: typer.Typer) -> None:
         foreground: bool = typer.Option(
             False, "--foreground", help="stay attached until TorchServe exits or SIGTERM (containers)"
         ),
+        engine: str = typer.Option(
+            "torchserve",
+            envvar="XAI_SERVE_ENGINE",
+            help="torchserve | kserve (KServe's model server: Open Inference Protocol v2)",
+        ),
+        http_port: int = typer.Option(8080, help="--engine kserve: REST port"),
+        no_auth: bool = typer.Option(False, "--no-auth", help="--engine kserve: no bearer token"),
     ) -> None:
-        """Start TorchServe in the background (returns when every model is READY), or --stop it."""
+        """Start TorchServe (or KServe's model server) in the background (returns when every model is
+        READY), or --stop it."""
         from xai_serve.serving import server as srv
 
         if stop:
-            typer.echo("stopped" if srv.stop(state_dir) else f"no server running from {state_dir}")
+            from xai_serve.serving.v2 import kserve_engine
+
+            # the kserve engine first: TorchServe's stop clears a state dir whose PID is not Java's
+            stopped = kserve_engine.stop(state_dir) or srv.stop(state_dir)
+            typer.echo("stopped" if stopped else f"no server running from {state_dir}")
             return
+        if engine == "kserve":
+            from xai_serve.serving.v2.cli import serve_kserve
+
+            serve_kserve(
+                store, list(models or []), state_dir, host, http_port, grpc_port, no_auth, timeout, foreground
+            )
+            return
+        if engine != "torchserve":
+            _fail(f"--engine must be torchserve or kserve, not {engine!r}")
         cfg = srv.ServerConfig(
             model_store=store,
             models=list(models or []),
@@ -184,7 +205,7 @@ def register(app: typer.Typer) -> None:
     def predict(
         images: list[Path] = typer.Argument(..., help="PNG/JPEG files"),
         model: str = typer.Option(..., "--model"),
-        protocol: str = typer.Option("grpc", help="grpc | http"),
+        protocol: str = typer.Option("grpc", help="grpc | http | v2 (the kserve engine)"),
         address: str = typer.Option(None, help="inference address (default 127.0.0.1:7070 / :8080)"),
         token: str = typer.Option(None, help="inference token (default: $XAI_SERVE_TOKEN or the key file)"),
         key_file: Path = typer.Option(None),
@@ -208,7 +229,7 @@ def register(app: typer.Typer) -> None:
         target: str = typer.Option(
             None, help="7 | predicted (default) | top3 | OUTPUT:ROW,COL[:CHANNEL|predicted], e.g. yg:14,9:3"
         ),
-        protocol: str = typer.Option("grpc", help="grpc | http"),
+        protocol: str = typer.Option("grpc", help="grpc | http | v2 (the kserve engine)"),
         out: Path = typer.Option(..., "--out", help="directory for overlay PNGs and .npy heatmaps"),
         address: str = typer.Option(None, help="inference address (default 127.0.0.1:7070 / :8080)"),
         token: str = typer.Option(None, help="inference token (default: $XAI_SERVE_TOKEN or the key file)"),

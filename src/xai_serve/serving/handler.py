@@ -10,7 +10,6 @@ the batch, and a worker is never restarted because of a request).
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import sys
@@ -18,25 +17,19 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-import torch
 from xai_client.api.v1 import explain_pb2 as pb
 
-from xai_serve.errors import CheckpointError, InvalidInputError, XaiError
-from xai_serve.hashing import file_sha256
-from xai_serve.serving.credentials import ServedCredentials
+from xai_serve.errors import InvalidInputError, XaiError
 from xai_serve.serving.encode import Encoded, encode_grpc, encode_http
-from xai_serve.serving.inputs import Limits
-from xai_serve.serving.limits import CostLimits
 from xai_serve.serving.metrics import TorchServeObserver
 from xai_serve.serving.observer import status_of
+from xai_serve.serving.served import CARD_FILE, CONFIG_KEY, build_service, describe_service, load_served_model
+
+__all__ = ["CARD_FILE", "CONFIG_KEY", "XaiHandler", "load_served_model"]
 from xai_serve.serving.service import ExplainService
-from xai_serve.serving.threads import forward_macs, worker_threads
 from xai_serve.serving.wire import GRPC_INPUT_KEY, parse_payload
 
 log = logging.getLogger(__name__)
-
-CARD_FILE = "model.json"
-CONFIG_KEY = "xai"  # our section of model-config.yaml
 
 
 def _header(headers: dict[str, Any], name: str) -> str | None:
@@ -45,32 +38,6 @@ def _header(headers: dict[str, Any], name: str) -> str | None:
         if isinstance(k, str) and k.lower() == name and isinstance(v, str):
             return v
     return None
-
-
-def load_served_model(model_dir: Path, serialized_file: str, xai_config: dict[str, Any]) -> tuple[Any, Any]:
-    """Rebuild the model from ``model.json`` + the state_dict, checking the weights' sha256."""
-    from xai_serve.models import ModelCard, canonicalise, create_model, load_state_dict_file
-
-    card = ModelCard.load(model_dir / CARD_FILE)
-    weights = model_dir / serialized_file
-    expected = xai_config.get("weights_sha256")
-    if expected and file_sha256(weights) != expected:
-        raise CheckpointError(f"{weights.name}: sha256 differs from the archive's model-config.yaml")
-    model = create_model(card.model, **card.model_kwargs)
-    model.load_state_dict(load_state_dict_file(weights))
-    canonicalise(model)
-    return model.eval(), card
-
-
-def _model_macs(model: Any, card: Any) -> int | None:
-    """Multiply-adds per image (the worker's thread policy: :mod:`xai_serve.serving.threads`)."""
-    try:
-        macs = forward_macs(model, card.input_shape)
-    except Exception as exc:  # a model the probe cannot run: the light-model default
-        log.warning("could not measure the model's cost per image (%s); thread policy of a light model", exc)
-        return None
-    log.info("model cost: %.1f million multiply-adds per image", macs / 1e6)
-    return macs
 
 
 def in_torchserve_worker() -> bool:
@@ -106,35 +73,14 @@ class XaiHandler:
 
     def initialize(self, context: Any) -> None:
         props = context.system_properties
-        model_dir = Path(props["model_dir"])
         config = dict(getattr(context, "model_yaml_config", None) or {})
         xai_config = dict(config.get(CONFIG_KEY) or {})
-        # one batch at a time: inter-op threads would only compete with the frontend for cores
-        with contextlib.suppress(RuntimeError):  # already set, or parallel work already ran
-            torch.set_num_interop_threads(1)
         serialized = context.manifest["model"]["serializedFile"]
-        model, card = load_served_model(model_dir, serialized, xai_config)
-        threads = int(xai_config.get("torch_threads", 0) or 0) or worker_threads(_model_macs(model, card))
-        torch.set_num_threads(threads)
-        limits = Limits(
-            max_pixels=int(xai_config.get("max_pixels", Limits.max_pixels)),
-            max_bytes=int(xai_config.get("max_bytes", Limits.max_bytes)),
-        )
-        self.default_methods = list(xai_config.get("default_methods") or ["gradient"])
         self.observer = TorchServeObserver(context.metrics, context.model_name)
-        credentials = ServedCredentials.load(model_dir, xai_config, xai_config.get("weights_sha256"))
-        from xai_serve.dissection.evidence import load_served as load_dissection
-
-        self.service = ExplainService(
-            context.model_name,
-            model,
-            card,
-            limits=limits,
-            observer=self.observer,
-            credentials=credentials,
-            cost_limits=CostLimits.from_config(xai_config),
-            dissection=load_dissection(model_dir, model),
+        self.service, self.default_methods = build_service(
+            context.model_name, Path(props["model_dir"]), serialized, xai_config, self.observer
         )
+        card = self.service.card
         self.initialized = True
         log.info(
             "xai handler ready: model %s (%s), methods %s",
@@ -208,13 +154,4 @@ class XaiHandler:
         """``GET /models/NAME?customized=true``: the model card, the methods served with their full
         parameter specs (type, default, choices, bounds, doc), the default methods and the cost limits."""
         assert self.service is not None
-        methods = {name: spec.describe() for name, spec in self.service.methods.items()}
-        return json.dumps(
-            {
-                "card": self.service.card.to_dict(),
-                "methods": methods,
-                "default_methods": self.default_methods,
-                "limits": self.service.cost_limits.to_config(),
-                "credentials": self.service.credentials.describe(),
-            }
-        )
+        return json.dumps(describe_service(self.service, self.default_methods))

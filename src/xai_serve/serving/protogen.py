@@ -5,7 +5,8 @@
 the ``.proto`` sources and the committed code fails CI.
 
 Layout: ``protos/xai_serve/v1/*.proto`` -> ``api/v1/``, ``protos/torchserve/*.proto`` ->
-``api/torchserve/``. protoc writes absolute imports derived from the proto path
+``api/torchserve/``, ``protos/oip/*.proto`` (the Open Inference
+Protocol) -> ``api/oip/``. protoc writes absolute imports derived from the proto path
 (``from torchserve import inference_pb2``); they are rewritten to package-relative ones
 (``from . import inference_pb2``) so the code works wherever ``xai_client`` is installed.
 """
@@ -29,13 +30,21 @@ API = REPO / "client" / "src" / "xai_client" / "api"
 GROUPS: dict[str, tuple[str, bool]] = {
     "xai_serve/v1": ("v1", False),
     "torchserve": ("torchserve", True),
+    "oip": ("oip", True),
 }
+# groups whose files are named without their directory (as the published protos name themselves)
+ROOTED = {"oip"}
 
 _INIT_DOCS = {
     "": '"""Generated protobuf/gRPC code (``make protos``; do not edit)."""\n',
     "v1": '"""xai_serve.v1 messages, generated from protos/xai_serve/v1 (do not edit)."""\n',
     "torchserve": (
         '"""TorchServe inference/management gRPC stubs, generated from protos/torchserve (do not edit)."""\n'
+    ),
+    "oip": (
+        '"""Open Inference Protocol (v2) gRPC stubs, generated from protos/oip (do not edit).\n\n'
+        "Package ``inference``, like kserve's and tritonclient's own stubs: a process can import only one\n"
+        'of the three (duplicate symbols in the protobuf descriptor pool)."""\n'
     ),
 }
 
@@ -56,6 +65,8 @@ def _include_dirs() -> list[str]:
 
 
 def _fix_imports(text: str, proto_dir: str) -> str:
+    if proto_dir in ROOTED:  # protoc wrote "import grpc_predict_v2_pb2 as ..."
+        return re.sub(r"^import (\w+_pb2) as ", r"from . import \1 as ", text, flags=re.MULTILINE)
     module = proto_dir.replace("/", ".")
     return re.sub(rf"^from {re.escape(module)} import ", "from . import ", text, flags=re.MULTILINE)
 
@@ -75,7 +86,10 @@ def generate(out_dir: Path, protos_dir: Path = PROTOS) -> list[Path]:
             args = ["protoc", *includes, f"--python_out={tmp}", f"--pyi_out={tmp}"]
             if has_services:
                 args.append(f"--grpc_python_out={tmp}")
-            args += [str(f.relative_to(protos_dir)) for f in files]
+            root = protos_dir / proto_dir if proto_dir in ROOTED else protos_dir
+            if proto_dir in ROOTED:
+                args.insert(1, f"-I{root}")
+            args += [str(f.relative_to(root)) for f in files]
             # protoc resolves the relative proto names against the include paths
             rc = protoc.main(args)
             if rc != 0:
@@ -84,7 +98,7 @@ def generate(out_dir: Path, protos_dir: Path = PROTOS) -> list[Path]:
             target.mkdir(parents=True, exist_ok=True)
             (target / "__init__.py").write_text(_INIT_DOCS[package])
             written.append(target / "__init__.py")
-            for src in sorted((Path(tmp) / proto_dir).iterdir()):
+            for src in sorted((Path(tmp) if proto_dir in ROOTED else Path(tmp) / proto_dir).glob("*.py*")):
                 text = _fix_imports(src.read_text(), proto_dir)
                 (target / src.name).write_text(text)
                 written.append(target / src.name)
