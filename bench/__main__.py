@@ -28,7 +28,17 @@ RESULTS = ROOT / "bench" / "results"
 BENCHMARKS_MD = ROOT / "BENCHMARKS.md"
 
 # suite name -> module (bench.<name>), in the order they run and appear in BENCHMARKS.md
-SUITES = ["engine", "serving", "engines", "faithfulness", "memory", "torchserve_stock", "load", "dissection", "console"]
+SUITES = [
+    "engine",
+    "serving",
+    "engines",
+    "faithfulness",
+    "memory",
+    "torchserve_stock",
+    "load",
+    "dissection",
+    "console",
+]
 
 
 def _doc(module: Any) -> str:
