@@ -27,8 +27,11 @@ from xai_serve.serving.credentials import ServedCredentials
 from xai_serve.serving.encode import Encoded, encode_grpc, encode_http
 from xai_serve.serving.inputs import Limits
 from xai_serve.serving.limits import CostLimits
+from xai_serve.serving.live_metrics import TorchServeLiveSink
+from xai_serve.serving.live_monitor import LiveMonitor, MonitorConfig
 from xai_serve.serving.metrics import TorchServeObserver
 from xai_serve.serving.observer import status_of
+from xai_serve.serving.ports import RegistryEngine
 from xai_serve.serving.service import ExplainService
 from xai_serve.serving.threads import forward_macs, worker_threads
 from xai_serve.serving.wire import GRPC_INPUT_KEY, parse_payload
@@ -125,6 +128,18 @@ class XaiHandler:
         credentials = ServedCredentials.load(model_dir, xai_config, xai_config.get("weights_sha256"))
         from xai_serve.dissection.evidence import load_served as load_dissection
 
+        cost_limits = CostLimits.from_config(xai_config)
+        monitor = LiveMonitor(
+            context.model_name,
+            model,
+            card,
+            engine=RegistryEngine(),
+            methods=RegistryEngine().methods(),
+            credentials=credentials.doc,
+            cost_limits=cost_limits,
+            config=MonitorConfig.from_config(xai_config),
+            sink=TorchServeLiveSink(self.observer.emit),
+        )
         self.service = ExplainService(
             context.model_name,
             model,
@@ -132,8 +147,9 @@ class XaiHandler:
             limits=limits,
             observer=self.observer,
             credentials=credentials,
-            cost_limits=CostLimits.from_config(xai_config),
+            cost_limits=cost_limits,
             dissection=load_dissection(model_dir, model),
+            monitor=monitor if monitor.enabled else None,
         )
         self.initialized = True
         log.info(
@@ -216,5 +232,6 @@ class XaiHandler:
                 "default_methods": self.default_methods,
                 "limits": self.service.cost_limits.to_config(),
                 "credentials": self.service.credentials.describe(),
+                "live": self.service.monitor.snapshot() if self.service.monitor else None,
             }
         )
