@@ -25,8 +25,10 @@ from typing import Any
 
 import numpy as np
 
+from xai_serve.app.live_table import live_table
 from xai_serve.serving.archive import ArchiveOptions, build_archive
 from xai_serve.serving.heatmaps import overlay_scale
+from xai_serve.serving.live_monitor import MonitorConfig
 from xai_serve.serving.server import ServerConfig, start, stop
 
 
@@ -126,7 +128,11 @@ def serve_and_report(
                 archive_name,
                 store=store,
                 options=ArchiveOptions(
-                    batch_size=4, max_batch_delay_ms=5, response_timeout_s=300, credentials=creds_file
+                    batch_size=4,
+                    max_batch_delay_ms=5,
+                    response_timeout_s=300,
+                    credentials=creds_file,
+                    monitor=MonitorConfig(rate=1.0),  # live credentials on the demo's own traffic
                 ),
             )
             log(f"archived {mar}")
@@ -139,6 +145,7 @@ def serve_and_report(
         phases["TorchServe start to READY"] = time.perf_counter() - t
         server = started.config
     rows: list[Row] = []
+    live = None
     creds: dict[str, dict[str, Any]] = {}  # method -> credential served with its heatmaps
     layers: dict[str, str] = {}  # method -> the layer a layer method used (Heatmap.layer)
     moved = set(companion.methods) if companion is not None else set()
@@ -178,6 +185,7 @@ def serve_and_report(
                     f"{len(heatmaps)} heatmaps in {latency:.0f} ms"
                     + (f" (+ {', '.join(sorted(moved))} from {companion.name})" if companion else "")
                 )
+            live = settled_live_credentials(client, name)
     finally:
         if started is not None:
             stop(server.state_dir)
@@ -198,6 +206,7 @@ def serve_and_report(
             layers=layers,
             graph=graph,
             sources=sources,
+            live=live,
         )
     )
     (out / "results.json").write_text(json.dumps([r.__dict__ for r in rows], indent=2))
@@ -339,6 +348,25 @@ def _graph_section(graph: str | None) -> str:
     )
 
 
+def settled_live_credentials(client: Any, name: str, timeout: float = 20.0) -> Any:
+    """The served model's live credentials once its monitor has caught up (two equal reads 0.5 s apart);
+    None when the server does not say (an archive without monitoring reads as disabled)."""
+    from xai_client.errors import XaiClientError
+
+    deadline = time.monotonic() + timeout
+    try:
+        last = client.live_credentials(name)
+        while time.monotonic() < deadline:
+            time.sleep(0.5)
+            now = client.live_credentials(name)
+            if now == last:
+                break
+            last = now
+    except XaiClientError:
+        return None
+    return last
+
+
 def render_report(
     rows: list[Row],
     methods: list[str],
@@ -350,6 +378,7 @@ def render_report(
     layers: dict[str, str] | None = None,
     graph: str | None = None,
     sources: dict[str, tuple[str, str]] | None = None,
+    live: Any = None,
 ) -> str:
     """The demo report, verdict first: the verdict, the maps (one row per method, one column per
     image: it fits a 1280-pixel window), predictions and latency per image, the credentials, the
@@ -434,6 +463,7 @@ img{{image-rendering:pixelated}}</style>
 {"".join(per_image)}
 </table>
 {cred_section}
+{live_table(live)}
 {_graph_section(graph)}
 <details><summary>Run: phases and total time</summary><ul>{phase_rows}</ul>
 <p>Total {total_s:.1f} s; {len(rows)} images, {len(methods)} methods, {calls} per image.</p>
