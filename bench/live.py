@@ -80,15 +80,31 @@ def run(quick: bool) -> list[Measurement]:
             extra.update(checked=checked.samples, dropped=checked.dropped)
         rows.append(
             Measurement(
-                SUITE, case, f"{label} p50", "ms", statistics.median(xs), q[0], q[2], len(xs),
+                SUITE,
+                case,
+                f"{label} p50",
+                "ms",
+                statistics.median(xs),
+                q[0],
+                q[2],
+                len(xs),
                 baseline=None if rate == 0 else "monitoring off p50",
-                target=None if rate == 0 else "<= 1.1x", extra=extra,
+                target=None if rate == 0 else "<= 1.1x",
+                extra=extra,
             )
         )
         rows.append(
             Measurement(
-                SUITE, case, f"{label} p99", "ms", _p(xs, 0.99), None, None, len(xs),
-                baseline=None if rate == 0 else "monitoring off p99", extra=extra,
+                SUITE,
+                case,
+                f"{label} p99",
+                "ms",
+                _p(xs, 0.99),
+                None,
+                None,
+                len(xs),
+                baseline=None if rate == 0 else "monitoring off p99",
+                extra=extra,
             )
         )
     return rows

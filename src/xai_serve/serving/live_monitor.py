@@ -14,6 +14,7 @@ Cost and safety:
 - the service hands each batch's samples over after its answers are built (:meth:`LiveMonitor.release`);
   the queue holds at most ``monitor_queue`` samples and a sample that does not fit is dropped and
   counted (``xai_live_dropped_total``), never waited for;
+- the checking thread runs at the lowest CPU priority (nice 19), so requests get the cores first;
 - the checks run on the monitor's own copy of the model (explanations patch their model while they run;
   the request path's model is never touched from this thread), with its own LRP parameter cache;
 - a failing check is logged and counted (``xai_live_errors_total``); it never reaches a request;
@@ -28,6 +29,7 @@ from __future__ import annotations
 import copy
 import logging
 import math
+import os
 import queue
 import random
 import threading
@@ -59,6 +61,7 @@ log = logging.getLogger(__name__)
 
 CONFIG_KEYS = {"rate": "monitor_rate", "queue_size": "monitor_queue", "window": "monitor_window"}
 CACHE_ENTRIES = 64  # the monitor's own LRP derived-parameter cache
+NICE = 19  # the checking thread's CPU priority (lowest): requests first
 
 
 @dataclass(frozen=True)
@@ -231,6 +234,10 @@ class LiveMonitor:
         except Exception:
             log.warning("live monitor: queueing failed", exc_info=True)
 
+    def discard(self) -> None:
+        """Forget the samples of a batch that failed as a whole (its answers carry no heatmap)."""
+        self._pending = []
+
     def _is_off(self, method: str, params: Mapping[str, str]) -> bool:
         if method in self._off:
             return True
@@ -253,6 +260,7 @@ class LiveMonitor:
             self._thread.start()
 
     def _run(self) -> None:
+        lower_priority()
         while True:
             sample = self._queue.get()
             try:
@@ -360,6 +368,15 @@ class LiveMonitor:
             "cred_abpc": _finite(cred.get("abpc")),
             "aopc_ratio": ratio,
         }
+
+
+def lower_priority() -> None:
+    """Give the calling thread the lowest CPU priority (Linux: nice is per thread, and threads it starts
+    inherit it), so the kernel runs the request path first when both want the cores."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), NICE)
+    except (AttributeError, OSError):  # not Linux, or not permitted: the checks run at normal priority
+        log.debug("live monitor: could not lower the thread's priority", exc_info=True)
 
 
 def _finite(value: Any) -> float | None:

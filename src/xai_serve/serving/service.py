@@ -94,6 +94,8 @@ class ExplainService:
                 self._explain_all(batch)
         except Exception as exc:  # a bug outside any one request's steps: answer everyone INTERNAL
             log.error("explain service failed", exc_info=True)
+            if self.monitor is not None:
+                self.monitor.discard()
             return batch.fail_all(exc)
         for i, err in batch.errors.items():  # failures before the engine ran still count per method
             if i not in batch.counted and i in batch.requests:

@@ -30,7 +30,8 @@ def test_table_shows_live_next_to_archived(tmp_path):
     )
     svc = ExplainService("tiny", model, card, monitor=monitor)
     x = (np.random.default_rng(0).random((1, 28, 28))).astype(np.float32)
-    svc.handle([build_request(x, methods=["gradient"]), build_request(x, methods={"class_image": {"iterations": 3}})])
+    image = build_request(x, methods={"class_image": {"iterations": 3}})
+    svc.handle([build_request(x, methods=["gradient"]), image])
     assert monitor.wait()
     live = live_from_describe({"live": monitor.snapshot()})
     g = live.methods["gradient"]
