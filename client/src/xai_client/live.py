@@ -40,6 +40,7 @@ class LiveCredentials:
     drift_samples: int = 0
     methods: dict[str, LiveMethod] = field(default_factory=dict)
     off: dict[str, str] = field(default_factory=dict)  # methods not monitored, with the reason
+    queued: int = 0  # samples waiting for their check or being checked
 
 
 def _pair(value: Any, order: str) -> float | None:
@@ -75,4 +76,5 @@ def live_from_describe(described: dict[str, Any]) -> LiveCredentials:
         drift_samples=int(drift.get("samples", 0)),
         methods=methods,
         off=dict(live.get("off") or {}),
+        queued=int(live.get("queued", 0)),
     )

@@ -132,7 +132,7 @@ def serve_and_report(
                     max_batch_delay_ms=5,
                     response_timeout_s=300,
                     credentials=creds_file,
-                    monitor=MonitorConfig(rate=1.0),  # live credentials on the demo's own traffic
+                    monitor=MonitorConfig(rate=1.0, queue_size=64),  # live credentials on the demo's traffic
                 ),
             )
             log(f"archived {mar}")
@@ -185,7 +185,8 @@ def serve_and_report(
                     f"{len(heatmaps)} heatmaps in {latency:.0f} ms"
                     + (f" (+ {', '.join(sorted(moved))} from {companion.name})" if companion else "")
                 )
-            live = settled_live_credentials(client, name)
+        with server.client("grpc", timeout=60) as described:  # the management address filled in
+            live = settled_live_credentials(described, name)
     finally:
         if started is not None:
             stop(server.state_dir)
@@ -349,22 +350,19 @@ def _graph_section(graph: str | None) -> str:
 
 
 def settled_live_credentials(client: Any, name: str, timeout: float = 20.0) -> Any:
-    """The served model's live credentials once its monitor has caught up (two equal reads 0.5 s apart);
-    None when the server does not say (an archive without monitoring reads as disabled)."""
+    """The served model's live credentials once its monitor has checked every queued sample (or after
+    ``timeout`` seconds); None when the server does not say."""
     from xai_client.errors import XaiClientError
 
     deadline = time.monotonic() + timeout
     try:
-        last = client.live_credentials(name)
-        while time.monotonic() < deadline:
-            time.sleep(0.5)
-            now = client.live_credentials(name)
-            if now == last:
-                break
-            last = now
+        live = client.live_credentials(name)
+        while live.enabled and live.queued and time.monotonic() < deadline:
+            time.sleep(0.25)
+            live = client.live_credentials(name)
     except XaiClientError:
         return None
-    return last
+    return live
 
 
 def render_report(

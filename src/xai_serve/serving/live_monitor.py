@@ -341,6 +341,7 @@ class LiveMonitor:
             "steps": self.config.steps,
             "window": self.config.window,
             "queue_size": self.config.queue_size,
+            "queued": self._queue.unfinished_tasks,  # waiting or being checked
             "methods": methods,
             "drift": {
                 "score": score,
