@@ -198,3 +198,38 @@ def test_metrics_exported_through_torchserve_and_prometheus_client(model, digits
     assert 'xai_live_credential_aopc{method="gradient",model="tiny",order="morf"} 0.2' in text
     assert 'xai_live_drift_score{model="tiny"}' in text
     assert not re.search(r"\sNaN$", text, re.MULTILINE)  # figures not measured are left out
+
+
+def test_archive_option_reaches_the_handler_metrics_and_describe(ckpt_dir, tmp_path, context_cls, unpack):
+    import json
+
+    import yaml
+
+    from xai_serve.serving.archive import ArchiveOptions, build_archive
+    from xai_serve.serving.handler import XaiHandler
+
+    plain = build_archive(ckpt_dir, "plain", store=tmp_path / "store")
+    options = ArchiveOptions(monitor=MonitorConfig(rate=1.0, queue_size=8))
+    mar = build_archive(ckpt_dir, "tiny", store=tmp_path / "store", options=options)
+    plain_dir, model_dir = unpack(plain, tmp_path / "plain"), unpack(mar, tmp_path / "tiny")
+    assert "monitor_rate" not in yaml.safe_load((plain_dir / "model-config.yaml").read_text())["xai"]
+    assert yaml.safe_load((model_dir / "model-config.yaml").read_text())["xai"]["monitor_queue"] == 8
+    off = XaiHandler()
+    off.initialize(context_cls.of_model_dir(plain_dir))
+    assert off.service is not None and off.service.monitor is None
+    assert json.loads(off.describe())["live"] is None
+
+    h = XaiHandler()
+    ctx = context_cls.of_model_dir(model_dir)
+    h.initialize(ctx)
+    x = np.random.default_rng(0).random((1, 28, 28)).astype(np.float32)
+    ctx.headers = [{"Content-Type": "application/x-protobuf"}]
+    body = build_request(x, methods=["gradient"]).SerializeToString()
+    (answer,) = h.handle([{"body": body}], ctx)
+    assert pb.ExplainResponse.FromString(answer).status.code == pb.OK
+    assert h.service is not None and h.service.monitor is not None and h.service.monitor.wait()
+    live = json.loads(h.describe())["live"]
+    assert live["rate"] == 1.0 and live["methods"]["gradient"]["samples"] == 1
+    emitted = {(name, dims) for name, _value, dims in ctx.metrics.log}
+    assert ("xai_live_samples_total", ("tiny", "gradient")) in emitted
+    assert ("xai_live_aopc", ("tiny", "gradient", "morf")) in emitted
