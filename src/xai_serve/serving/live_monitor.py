@@ -26,6 +26,7 @@ Cost and safety:
 
 from __future__ import annotations
 
+import atexit
 import copy
 import logging
 import math
@@ -33,6 +34,7 @@ import os
 import queue
 import random
 import threading
+import weakref
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
@@ -180,7 +182,7 @@ class LiveMonitor:
         self._model = copy.deepcopy(model).eval() if self.enabled else model
         self._context = ModelContext.of(card.mean, card.std, DerivedParamCache(CACHE_ENTRIES))
         self._rng = random.Random(self.config.seed)
-        self._queue: queue.Queue[Sample] = queue.Queue(maxsize=self.config.queue_size)
+        self._queue: queue.Queue[Sample | None] = queue.Queue(maxsize=self.config.queue_size)
         self._pending: list[Sample] = []
         self._lock = threading.Lock()
         self._figures: dict[str, _Figures] = {}
@@ -258,11 +260,32 @@ class LiveMonitor:
         if self._thread is None or not self._thread.is_alive():
             self._thread = threading.Thread(target=self._run, name=f"xai-live-{self.name}", daemon=True)
             self._thread.start()
+            _RUNNING.add(self)
+
+    def close(self, timeout: float = 2.0) -> None:
+        """Stop the checking thread after the sample in hand (queued samples are dropped)."""
+        thread = self._thread
+        if thread is None or not thread.is_alive():
+            return
+        while True:
+            try:
+                self._queue.get_nowait()
+                self._queue.task_done()
+            except queue.Empty:
+                break
+        try:
+            self._queue.put(None, timeout=timeout)
+        except queue.Full:
+            return
+        thread.join(timeout)
 
     def _run(self) -> None:
         lower_priority()
         while True:
             sample = self._queue.get()
+            if sample is None:  # close(): the process is exiting
+                self._queue.task_done()
+                return
             try:
                 self._check(sample)
             except Exception:
@@ -369,6 +392,17 @@ class LiveMonitor:
             "cred_abpc": _finite(cred.get("abpc")),
             "aopc_ratio": ratio,
         }
+
+
+_RUNNING: weakref.WeakSet[LiveMonitor] = weakref.WeakSet()
+
+
+@atexit.register
+def _close_all() -> None:
+    """Stop every checking thread before the interpreter tears torch down (a thread still inside torch
+    at exit aborts the process)."""
+    for monitor in list(_RUNNING):
+        monitor.close()
 
 
 def lower_priority() -> None:

@@ -223,7 +223,7 @@ def test_archive_option_reaches_the_handler_metrics_and_describe(ckpt_dir, tmp_p
     ctx = context_cls.of_model_dir(model_dir)
     h.initialize(ctx)
     x = np.random.default_rng(0).random((1, 28, 28)).astype(np.float32)
-    ctx.headers = [{"Content-Type": "application/x-protobuf"}]
+    ctx.headers = [{"Content-Type": "application/x-protobuf", "Accept": "application/x-protobuf"}]
     body = build_request(x, methods=["gradient"]).SerializeToString()
     (answer,) = h.handle([{"body": body}], ctx)
     assert pb.ExplainResponse.FromString(answer).status.code == pb.OK
