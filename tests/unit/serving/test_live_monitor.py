@@ -233,3 +233,16 @@ def test_archive_option_reaches_the_handler_metrics_and_describe(ckpt_dir, tmp_p
     emitted = {(name, dims) for name, _value, dims in ctx.metrics.log}
     assert ("xai_live_samples_total", ("tiny", "gradient")) in emitted
     assert ("xai_live_aopc", ("tiny", "gradient", "morf")) in emitted
+
+
+def test_figures_are_means_over_a_bounded_window(model, digits_card, digits):
+    svc = _service(model, digits_card, rate=1.0, window=2, drift_window=3)
+    for p in digits[:5]:
+        svc.handle([_request(p)])
+        assert svc.monitor is not None and svc.monitor.wait()
+    monitor = svc.monitor
+    fig = monitor._figures["gradient"]
+    assert fig.samples == 5 and len(fig.aopc_morf) == 2 and len(monitor._moments) == 3
+    snap = monitor.snapshot()
+    assert snap["methods"]["gradient"]["aopc"]["morf"] == pytest.approx(float(np.mean(fig.aopc_morf)))
+    assert snap["drift"]["samples"] == 3
