@@ -179,7 +179,13 @@ class LiveMonitor:
         self.sink = sink
         self.reference = drift_reference(card)
         self.enabled = self.config.rate > 0 and not card.outputs
-        self._model = copy.deepcopy(model).eval() if self.enabled else model
+        self._model = model
+        if self.enabled:
+            try:  # the checks' own copy: the request path's model is never touched from the thread
+                self._model = copy.deepcopy(model).eval()
+            except Exception:  # a model that cannot be copied is served unmonitored, never refused
+                log.error("live monitor: could not copy the model; monitoring is off", exc_info=True)
+                self.enabled = False
         self._context = ModelContext.of(card.mean, card.std, DerivedParamCache(CACHE_ENTRIES))
         self._rng = random.Random(self.config.seed)
         self._queue: queue.Queue[Sample | None] = queue.Queue(maxsize=self.config.queue_size)
