@@ -103,7 +103,7 @@ def series(snapshot: dict[str, Any]) -> Iterator[Series]:
 
 
 class TorchServeLiveSink:
-    """Emits one method's updated series through TorchServe's worker metrics after each sample.
+    """Emits the updated series through TorchServe's worker metrics after each sample.
 
     ``emit(name, kind, value, label_values)`` is the handler's metrics emitter
     (:meth:`~xai_serve.serving.metrics.TorchServeObserver.emit`); counters are sent as increments
@@ -113,8 +113,11 @@ class TorchServeLiveSink:
         self._emit = emit
         self._sent: dict[tuple[str, tuple[str, ...]], float] = {}
 
-    def update(self, snapshot: dict[str, Any]) -> None:
+    def update(self, snapshot: dict[str, Any], methods: set[str] | None = None) -> None:
+        """Emit the snapshot's series (only those of ``methods`` and the model's drift, when given)."""
         for metric, labels, value in series(snapshot):
+            if methods is not None and "method" in metric.labels and labels[1] not in methods:
+                continue
             if metric.kind == "counter":
                 key = (metric.name, labels)
                 inc = value - self._sent.get(key, 0.0)

@@ -105,7 +105,7 @@ class MonitorConfig:
 class LiveSink(Protocol):
     """Receives the monitor's snapshot after every change (the TorchServe metrics emitter)."""
 
-    def update(self, snapshot: dict[str, Any]) -> None: ...
+    def update(self, snapshot: dict[str, Any], methods: set[str] | None = None) -> None: ...
 
 
 @dataclass
@@ -228,17 +228,17 @@ class LiveMonitor:
             return
         try:
             pending, self._pending = self._pending, []
-            dropped = False
+            dropped: set[str] = set()
             for sample in pending:
                 try:
                     self._queue.put_nowait(sample)
                 except queue.Full:
                     with self._lock:
                         self._figure(sample.method).dropped += 1
-                    dropped = True
+                    dropped.add(sample.method)
             self._start()
             if dropped:
-                self._publish()
+                self._publish(dropped)
         except Exception:
             log.warning("live monitor: queueing failed", exc_info=True)
 
@@ -300,7 +300,7 @@ class LiveMonitor:
                     self._figure(sample.method).errors += 1
             finally:
                 self._queue.task_done()
-            self._publish()
+            self._publish({sample.method})
 
     def _check(self, sample: Sample) -> None:
         x = sample.x.unsqueeze(0)
@@ -331,11 +331,12 @@ class LiveMonitor:
             self._figures[method] = _Figures(self.config.window)
         return self._figures[method]
 
-    def _publish(self) -> None:
+    def _publish(self, methods: set[str]) -> None:
+        """Send the series of ``methods`` (and the drift) to the sink."""
         if self.sink is None:
             return
         try:
-            self.sink.update(self.snapshot())
+            self.sink.update(self.snapshot(), methods)
         except Exception:
             log.warning("live monitor: publishing the metrics failed", exc_info=True)
 
