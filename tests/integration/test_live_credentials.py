@@ -7,6 +7,7 @@ for ``gradient`` so the offline value and the ratio are exported.
   ``Client.live_credentials`` carry the same figures;
 - the drift score crosses 0.5 only for the shifted stream, and the shipped alert rule fires on the
   scraped values only for it (``promtool test rules`` on series built from the scrape);
+- a full queue drops samples (counted) and never fails a request;
 - a killed worker is restarted and serves again, and monitoring resumes.
 """
 
@@ -56,6 +57,8 @@ def live(private_server, tmp_path_factory, request):
     options = ArchiveOptions(batch_size=4, max_batch_delay_ms=50, credentials=creds)
     options.monitor = MonitorConfig(rate=1.0, queue_size=64)  # room for every burst below: no drops
     archives = [(ckpt, name, options) for name in ("live_in", "live_out")]
+    tight = ArchiveOptions(batch_size=4, max_batch_delay_ms=50, monitor=MonitorConfig(rate=1.0, queue_size=1))
+    archives.append((ckpt, "live_tight", tight))  # a queue of one: concurrent requests overflow it
     return private_server(request, root, archives, timeout=300)
 
 
@@ -173,6 +176,21 @@ def test_drift_and_its_alert_cross_only_for_shifted_inputs(live, digits, tmp_pat
     assert score_in is not None and score_in < 0.5
     assert score_out is not None and score_out > 0.5
     assert alert_fires(tmp_path, {"live_in": score_in, "live_out": score_out}) == {"live_out"}
+
+
+def test_a_full_queue_drops_samples_and_never_fails_a_request(live, digits):
+    from concurrent.futures import ThreadPoolExecutor
+
+    def explain(d: np.ndarray) -> int:
+        with live.client("grpc", timeout=120) as c:
+            return len(c.explain("live_tight", png(d), "gradient").heatmaps)
+
+    with ThreadPoolExecutor(8) as pool:
+        assert list(pool.map(explain, digits[:24])) == [1] * 24
+    text = wait_samples(live, "live_tight", 24)
+    samples = value(text, "xai_live_samples_total", model="live_tight", method="gradient") or 0
+    dropped = value(text, "xai_live_dropped_total", model="live_tight", method="gradient") or 0
+    assert samples + dropped == 24 and dropped >= 1 and samples >= 1
 
 
 def test_a_killed_worker_restarts_and_monitoring_resumes(live, digits):
