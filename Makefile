@@ -23,11 +23,12 @@ $(DEPS_STAMP): $(TORCH_STAMP) pyproject.toml client/pyproject.toml
 	touch $@
 
 # System packages the tests use: Debian's chromium (report tests drive it headless through
-# Playwright, with no browser download) and graphviz (`xai graph`). Installed only when missing.
-SYSDEPS := chromium graphviz
+# Playwright, with no browser download), graphviz (`xai graph`) and prometheus (promtool checks the
+# shipped alert rules). Installed only when missing.
+SYSDEPS := chromium graphviz prometheus
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 sysdeps:
-	@command -v chromium >/dev/null && command -v dot >/dev/null || { \
+	@command -v chromium >/dev/null && command -v dot >/dev/null && command -v promtool >/dev/null || { \
 	  $(SUDO) apt-get update && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y --no-install-recommends $(SYSDEPS); }
 
 venv: sysdeps $(DEPS_STAMP)

@@ -38,6 +38,7 @@ SUITES = [
     "load",
     "dissection",
     "console",
+    "live",
 ]
 
 

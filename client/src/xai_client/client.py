@@ -12,6 +12,7 @@ from typing import TypeVar
 
 from xai_client.api.v1 import explain_pb2 as pb
 from xai_client.errors import Unauthenticated, Unavailable, error_for_code
+from xai_client.live import LiveCredentials, live_from_describe
 from xai_client.methods import MethodInfo, methods_from_describe
 from xai_client.oip_transport import v2_transport
 from xai_client.requests import ImageLike, Methods, TargetLike, build_request
@@ -242,6 +243,12 @@ class Client:
         """Per method, the credential of ``model``'s archive (empty when it carries none)."""
         creds = self.describe(model).get("credentials") or {}
         return {m: credential_from_dict(s) for m, s in (creds.get("summary") or {}).items()}
+
+    def live_credentials(self, model: str) -> LiveCredentials:
+        """``model``'s live credentials: per method, the quality of the explanations it served, measured
+        on sampled traffic, beside the archive's offline credential, and the input drift (``enabled``
+        False when its archive was built without ``--monitor-rate``); needs the management token."""
+        return live_from_describe(self.describe(model))
 
     def health(self) -> str:
         """TorchServe's health string (``"Healthy"``); raises Unavailable when it cannot be reached."""

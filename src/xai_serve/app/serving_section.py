@@ -25,9 +25,11 @@ from typing import Any
 
 import numpy as np
 
+from xai_serve.app.live_table import live_table
 from xai_serve.app.served_v2 import render_section as render_second_engine
 from xai_serve.serving.archive import ArchiveOptions, build_archive
 from xai_serve.serving.heatmaps import overlay_scale
+from xai_serve.serving.live_monitor import MonitorConfig
 from xai_serve.serving.server import ServerConfig, start, stop
 
 
@@ -127,7 +129,11 @@ def serve_and_report(
                 archive_name,
                 store=store,
                 options=ArchiveOptions(
-                    batch_size=4, max_batch_delay_ms=5, response_timeout_s=300, credentials=creds_file
+                    batch_size=4,
+                    max_batch_delay_ms=5,
+                    response_timeout_s=300,
+                    credentials=creds_file,
+                    monitor=MonitorConfig(rate=1.0, queue_size=64),  # live credentials on the demo's traffic
                 ),
             )
             log(f"archived {mar}")
@@ -140,6 +146,7 @@ def serve_and_report(
         phases["TorchServe start to READY"] = time.perf_counter() - t
         server = started.config
     rows: list[Row] = []
+    live = None
     creds: dict[str, dict[str, Any]] = {}  # method -> credential served with its heatmaps
     layers: dict[str, str] = {}  # method -> the layer a layer method used (Heatmap.layer)
     moved = set(companion.methods) if companion is not None else set()
@@ -183,6 +190,8 @@ def serve_and_report(
                     f"{len(heatmaps)} heatmaps in {latency:.0f} ms"
                     + (f" (+ {', '.join(sorted(moved))} from {companion.name})" if companion else "")
                 )
+        with server.client("grpc", timeout=60) as described:  # the management address filled in
+            live = settled_live_credentials(described, name)
     finally:
         if started is not None:
             stop(server.state_dir)
@@ -211,6 +220,7 @@ def serve_and_report(
             graph=graph,
             sources=sources,
             second_engine=second,
+            live=live,
         )
     )
     (out / "results.json").write_text(json.dumps([r.__dict__ for r in rows], indent=2))
@@ -352,6 +362,22 @@ def _graph_section(graph: str | None) -> str:
     )
 
 
+def settled_live_credentials(client: Any, name: str, timeout: float = 20.0) -> Any:
+    """The served model's live credentials once its monitor has checked every queued sample (or after
+    ``timeout`` seconds); None when the server does not say."""
+    from xai_client.errors import XaiClientError
+
+    deadline = time.monotonic() + timeout
+    try:
+        live = client.live_credentials(name)
+        while live.enabled and live.queued and time.monotonic() < deadline:
+            time.sleep(0.25)
+            live = client.live_credentials(name)
+    except XaiClientError:
+        return None
+    return live
+
+
 def render_report(
     rows: list[Row],
     methods: list[str],
@@ -364,6 +390,7 @@ def render_report(
     graph: str | None = None,
     sources: dict[str, tuple[str, str]] | None = None,
     second_engine: Any = None,
+    live: Any = None,
 ) -> str:
     """The demo report, verdict first: the verdict, the maps (one row per method, one column per
     image: it fits a 1280-pixel window), predictions and latency per image, the credentials, the
@@ -449,6 +476,7 @@ img{{image-rendering:pixelated}}</style>
 </table>
 {cred_section}
 {render_second_engine(second_engine)}
+{live_table(live)}
 {_graph_section(graph)}
 <details><summary>Run: phases and total time</summary><ul>{phase_rows}</ul>
 <p>Total {total_s:.1f} s; {len(rows)} images, {len(methods)} methods, {calls} per image.</p>

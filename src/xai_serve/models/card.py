@@ -33,6 +33,11 @@ class ModelCard:
     #: ``["y", "yg", "ys"]`` (General Pattern Theory); empty for a model returning one tensor, the class
     #: logits
     outputs: list[str] = field(default_factory=list)
+    #: per-channel statistics of the training images in pixel space (0..1): ``{"mean": [C], "std": [C],
+    #: "n": [images]}``, written by training; the reference of the served inputs' drift (live
+    #: credentials). Empty on older cards: then the normalisation ``mean``/``std`` stand in (they are the
+    #: training split's statistics for every built-in dataset)
+    input_stats: dict[str, list[float]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.num_classes:
@@ -50,7 +55,7 @@ class ModelCard:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelCard:
         names = {f.name for f in dataclasses.fields(cls)}
-        required = names - {"num_classes", "outputs"}
+        required = names - {"num_classes", "outputs", "input_stats"}
         missing = sorted(required - data.keys())
         if missing:
             raise CheckpointError(f"model card lacks keys: {', '.join(missing)}")
@@ -67,6 +72,9 @@ class ModelCard:
             labels=[str(v) for v in data["labels"]],
             num_classes=int(data.get("num_classes", 0)),
             outputs=[str(v) for v in data.get("outputs", [])],
+            input_stats={
+                str(k): [float(v) for v in vs] for k, vs in dict(data.get("input_stats") or {}).items()
+            },
         )
 
     def save(self, path: str | os.PathLike[str]) -> None:

@@ -9,6 +9,7 @@ With ``ArchiveOptions.credentials`` it also holds ``credentials.json`` (``xai ce
 sha256 is recorded beside the weights' and checked by the worker at load time; the credentials must
 have been measured on the archived weights. ``refuse_failed_methods`` makes the worker refuse
 (FAILED_PRECONDITION) the methods that failed the credentials' sanity check.
+``monitor`` (``xai archive --monitor-rate R``) turns on live credentials (``serving/live_monitor.py``).
 The model code itself is the installed ``xai_serve.models`` registry, named by the card.
 """
 
@@ -32,6 +33,7 @@ from xai_serve.hashing import file_sha256
 from xai_serve.serving.credentials import REFUSE_KEY, SHA_KEY
 from xai_serve.serving.handler import CARD_FILE, CONFIG_KEY
 from xai_serve.serving.limits import CostLimits
+from xai_serve.serving.live_monitor import MonitorConfig
 
 REPO = Path(__file__).resolve().parents[3]
 HANDLER_SHIM = REPO / "handlers" / "xai_handler.py"
@@ -69,6 +71,7 @@ class ArchiveOptions:
     decompose: str | Path | None = None  # index file: serve the decomposed final layer
     onnx: bool = False  # also pack model.onnx (dynamic batch) for users serving predictions elsewhere
     dissection: str | Path | None = None  # results.csv of `xai dissect`: concept-labelled Heatmap.units
+    monitor: MonitorConfig = field(default_factory=MonitorConfig)  # live credentials (live_monitor.py)
 
 
 ONNX_NAME = "model.onnx"
@@ -89,6 +92,8 @@ def model_config(options: ArchiveOptions, weights_sha256: str, credentials_sha25
             **options.limits.to_config(),
         },
     }
+    if options.monitor.rate > 0:  # live credentials: off unless asked for
+        config[CONFIG_KEY].update(options.monitor.to_config())
     if credentials_sha256:
         config[CONFIG_KEY][SHA_KEY] = credentials_sha256
         config[CONFIG_KEY][REFUSE_KEY] = bool(options.refuse_failed_methods)

@@ -56,6 +56,10 @@ def register(app: typer.Typer) -> None:
             False, "--refuse-failed", help="refuse (FAILED_PRECONDITION) methods that failed the sanity check"
         ),
         onnx: bool = typer.Option(False, "--onnx", help="also pack model.onnx (checked, dynamic batch)"),
+        monitor_rate: float = typer.Option(
+            0.0, "--monitor-rate", help="live credentials: fraction of explanations checked (0: off)"
+        ),
+        monitor_queue: int = typer.Option(16, "--monitor-queue", help="live credentials: queue bound"),
     ) -> None:
         """Pack a checkpoint into a TorchServe archive (.mar)."""
         from xai_serve.errors import XaiError
@@ -76,6 +80,9 @@ def register(app: typer.Typer) -> None:
             onnx=onnx,
         )
         try:
+            from xai_serve.serving.live_monitor import MonitorConfig
+
+            opts.monitor = MonitorConfig(rate=monitor_rate, queue_size=monitor_queue)
             if certify and credentials is not None:
                 _fail("--certify and --credentials are exclusive")
             if certify:

@@ -21,6 +21,7 @@ from xai_client.api.v1 import explain_pb2 as pb
 
 from xai_serve.errors import InvalidInputError, XaiError
 from xai_serve.serving.encode import Encoded, encode_grpc, encode_http
+from xai_serve.serving.live_metrics import TorchServeLiveSink
 from xai_serve.serving.metrics import TorchServeObserver
 from xai_serve.serving.observer import status_of
 from xai_serve.serving.served import CARD_FILE, CONFIG_KEY, build_service, describe_service, load_served_model
@@ -78,7 +79,12 @@ class XaiHandler:
         serialized = context.manifest["model"]["serializedFile"]
         self.observer = TorchServeObserver(context.metrics, context.model_name)
         self.service, self.default_methods = build_service(
-            context.model_name, Path(props["model_dir"]), serialized, xai_config, self.observer
+            context.model_name,
+            Path(props["model_dir"]),
+            serialized,
+            xai_config,
+            self.observer,
+            live_sink=TorchServeLiveSink(self.observer.emit),
         )
         card = self.service.card
         self.initialized = True

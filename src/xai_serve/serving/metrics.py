@@ -5,7 +5,8 @@ writes a copy of TorchServe's default ``metrics.yaml`` with these added under ``
 
 - ``xai_explanations_total{model,method,status}`` (counter): explanations served, by outcome;
 - ``xai_explanation_duration_seconds{model,method}`` (histogram): engine time per method call;
-- ``xai_batch_size{model}`` (histogram): requests per batch the handler received.
+- ``xai_batch_size{model}`` (histogram): requests per batch the handler received;
+- the live-credential series ``xai_live_*`` (:mod:`xai_serve.serving.live_metrics`).
 
 With ``metrics_mode=prometheus`` they appear on the metrics port (``GET /metrics``).
 """
@@ -17,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from xai_serve.serving.live_metrics import TORCHSERVE_METRICS
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +34,8 @@ MODEL_METRICS: dict[str, list[dict[str, Any]]] = {
         {"name": BATCH_SIZE, "unit": "count", "dimensions": ["model"]},
     ],
 }
+for _kind, _entries in TORCHSERVE_METRICS.items():
+    MODEL_METRICS.setdefault(_kind, []).extend(_entries)
 
 
 def metrics_config() -> dict[str, Any]:
@@ -60,7 +65,8 @@ class TorchServeObserver:
         self.metrics = metrics  # TorchServe's context.metrics (the handler refreshes it per batch)
         self._model = model
 
-    def _emit(self, name: str, kind: str, value: float, dims: list[str]) -> None:
+    def emit(self, name: str, kind: str, value: float, dims: list[str]) -> None:
+        """Emit one declared metric (also from the live monitor's thread)."""
         try:
             from ts.metrics.metric_type_enum import MetricTypes
 
@@ -70,9 +76,9 @@ class TorchServeObserver:
             log.debug("metric %s not emitted: %s", name, exc)
 
     def explained(self, method: str, status: str, seconds: float, count: int) -> None:
-        self._emit(EXPLANATIONS_TOTAL, "counter", count, [self._model, method, status])
+        self.emit(EXPLANATIONS_TOTAL, "counter", count, [self._model, method, status])
         if status == "ok":
-            self._emit(EXPLANATION_DURATION, "histogram", seconds, [self._model, method])
+            self.emit(EXPLANATION_DURATION, "histogram", seconds, [self._model, method])
 
     def batch(self, size: int) -> None:
-        self._emit(BATCH_SIZE, "histogram", size, [self._model])
+        self.emit(BATCH_SIZE, "histogram", size, [self._model])

@@ -24,7 +24,9 @@ from xai_serve.hashing import file_sha256
 from xai_serve.serving.credentials import ServedCredentials
 from xai_serve.serving.inputs import Limits
 from xai_serve.serving.limits import CostLimits
+from xai_serve.serving.live_monitor import LiveMonitor, LiveSink, MonitorConfig
 from xai_serve.serving.observer import Observer
+from xai_serve.serving.ports import RegistryEngine
 from xai_serve.serving.service import ExplainService
 from xai_serve.serving.threads import forward_macs, worker_threads
 
@@ -90,9 +92,16 @@ def _model_macs(model: Any, card: Any) -> int | None:
 
 
 def build_service(
-    name: str, model_dir: Path, serialized_file: str, xai_config: dict[str, Any], observer: Observer | None
+    name: str,
+    model_dir: Path,
+    serialized_file: str,
+    xai_config: dict[str, Any],
+    observer: Observer | None,
+    live_sink: LiveSink | None = None,
 ) -> tuple[ExplainService, list[str]]:
-    """The service of one unpacked archive and its default methods; sets torch's thread counts."""
+    """The service of one unpacked archive and its default methods; sets torch's thread counts.
+    With the archive's ``monitor_rate`` above 0 the service samples its answers for the live
+    credentials (:mod:`xai_serve.serving.live_monitor`), published through ``live_sink`` when given."""
     from xai_serve.dissection.evidence import load_served as load_dissection
 
     # one batch at a time: inter-op threads would only compete with the frontend for cores
@@ -106,6 +115,19 @@ def build_service(
         max_bytes=int(xai_config.get("max_bytes", Limits.max_bytes)),
     )
     credentials = ServedCredentials.load(model_dir, xai_config, xai_config.get("weights_sha256"))
+    cost_limits = CostLimits.from_config(xai_config)
+    engine = RegistryEngine()
+    monitor = LiveMonitor(
+        name,
+        model,
+        card,
+        engine=engine,
+        methods=engine.methods(),
+        credentials=credentials.doc,
+        cost_limits=cost_limits,
+        config=MonitorConfig.from_config(xai_config),
+        sink=live_sink,
+    )
     service = ExplainService(
         name,
         model,
@@ -113,20 +135,22 @@ def build_service(
         limits=limits,
         observer=observer,
         credentials=credentials,
-        cost_limits=CostLimits.from_config(xai_config),
+        cost_limits=cost_limits,
         dissection=load_dissection(model_dir, model),
+        monitor=monitor if monitor.enabled else None,
     )
     return service, list(xai_config.get("default_methods") or ["gradient"])
 
 
 def describe_service(service: ExplainService, default_methods: list[str]) -> dict[str, Any]:
     """The model's description (the client's ``describe``): the model card, the methods served with their
-    full parameter specs (type, default, choices, bounds, doc), the default methods, the cost limits and
-    the archive's credentials."""
+    full parameter specs (type, default, choices, bounds, doc), the default methods, the cost limits,
+    the archive's credentials and the live credentials (``None`` when the archive does not monitor)."""
     return {
         "card": service.card.to_dict(),
         "methods": {name: spec.describe() for name, spec in service.methods.items()},
         "default_methods": default_methods,
         "limits": service.cost_limits.to_config(),
         "credentials": service.credentials.describe(),
+        "live": service.monitor.snapshot() if service.monitor else None,
     }

@@ -35,6 +35,7 @@ from xai_serve.serving.credentials import ServedCredentials
 from xai_serve.serving.heatmaps import HeatmapEncoder
 from xai_serve.serving.inputs import Limits, decode_input
 from xai_serve.serving.limits import CostLimits, check_deadline
+from xai_serve.serving.live_monitor import LiveMonitor
 from xai_serve.serving.observer import NullObserver, Observer, SafeObserver, status_label
 from xai_serve.serving.ports import ExplanationEngine, RegistryEngine, UnitEvidence
 from xai_serve.serving.validate import validate_request
@@ -61,6 +62,7 @@ class ExplainService:
         credentials: ServedCredentials | None = None,
         cost_limits: CostLimits | None = None,
         dissection: UnitEvidence | None = None,
+        monitor: LiveMonitor | None = None,
     ) -> None:
         self.name = name
         self.model = model.eval()
@@ -76,6 +78,7 @@ class ExplainService:
         )
         self.credentials = credentials or ServedCredentials()
         self.heatmaps = HeatmapEncoder(self.model, self.context, self.methods, self.credentials, dissection)
+        self.monitor = monitor  # live credentials: samples answered explanations (live_monitor.py)
 
     # ------------------------------------------------------------------ public
 
@@ -91,13 +94,18 @@ class ExplainService:
                 self._explain_all(batch)
         except Exception as exc:  # a bug outside any one request's steps: answer everyone INTERNAL
             log.error("explain service failed", exc_info=True)
+            if self.monitor is not None:
+                self.monitor.discard()
             return batch.fail_all(exc)
         for i, err in batch.errors.items():  # failures before the engine ran still count per method
             if i not in batch.counted and i in batch.requests:
                 for m in batch.requests[i].methods:  # unknown names are not labels (bounded cardinality)
                     label = m.name if m.name in self.methods else "unknown"
                     self.observer.explained(label, status_label(err), 0.0, 1)
-        return batch.answers((time.perf_counter() - t_start) * 1e3)
+        answers = batch.answers((time.perf_counter() - t_start) * 1e3)
+        if self.monitor is not None:  # the batch's samples go to the monitor's queue once answered
+            self.monitor.release()
+        return answers
 
     # ------------------------------------------------------------------ steps
 
@@ -290,6 +298,12 @@ class ExplainService:
                     self.heatmaps.add(
                         resp, req, name, row.target, results[name], j, batch.decoded[row.request]
                     )
+                    if self.monitor is not None:
+                        d = batch.decoded[row.request]
+                        params = dict(key)[name]
+                        self.monitor.consider(
+                            name, dict(params), row.target, d.x, d.pixels, results[name].heatmap[j]
+                        )
                 except XaiError as exc:  # e.g. NonFiniteResultError: never serve a NaN
                     batch.errors[row.request] = exc
                 except Exception as exc:  # a bug encoding this request: it alone is answered INTERNAL

@@ -31,6 +31,7 @@ from torch.utils.data import DataLoader
 
 from xai_serve.atomic import atomic_torch_save, atomic_write_bytes, atomic_write_text
 from xai_serve.data import DatasetBundle, load_dataset
+from xai_serve.data.input_stats import input_stats
 from xai_serve.errors import CheckpointError, RecipeError
 from xai_serve.models import ModelCard, create_model, load_checkpoint, model_parameters
 from xai_serve.models.multi_output import output_names
@@ -225,6 +226,7 @@ def train(
         std=list(train_bundle.std),
         labels=list(train_bundle.labels),
         outputs=list(output_names(model)),
+        input_stats=input_stats(train_bundle),
     )
 
     start, best_val, best_loss, best_epoch, seconds = 1, -1.0, float("inf"), 0, 0.0

@@ -25,10 +25,12 @@ arguments first and imports KServe with a clean ``sys.argv``.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import logging
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -92,7 +94,7 @@ def _bind(host: str) -> None:
     grpc_server.aio = _Aio()
 
 
-def _routes(models: dict[str, Any], describe: dict[str, dict]) -> None:
+def _routes(models: dict[str, Any], describe: dict[str, Callable[[], dict]]) -> None:
     """The JSON-without-Content-Type fix, the v2 error handler and the describe route on KServe's app."""
     from kserve.model_server import app
 
@@ -123,7 +125,7 @@ def _routes(models: dict[str, Any], describe: dict[str, dict]) -> None:
             models[name].check_token(dict(request.headers))
         except V2Error as exc:
             return JSONResponse(status_code=exc.http_status, content={"error": exc.details})
-        return JSONResponse(content=describe[name])
+        return JSONResponse(content=describe[name]())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -131,7 +133,9 @@ def main(argv: list[str] | None = None) -> int:
     sys.argv = sys.argv[:1]  # KServe parses sys.argv on import
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from kserve import ModelServer
+    from prometheus_client import REGISTRY
 
+    from xai_serve.serving.live_metrics import LiveCollector
     from xai_serve.serving.served import describe_service
     from xai_serve.serving.v2.kserve_engine import read_inference_token
     from xai_serve.serving.v2.kserve_model import XaiKServeModel
@@ -140,7 +144,10 @@ def main(argv: list[str] | None = None) -> int:
     work = args.state_dir / "tmp"
     work.mkdir(parents=True, exist_ok=True)
     models: dict[str, XaiKServeModel] = {}
-    describe: dict[str, dict] = {}
+    describe: dict[str, Callable[[], dict]] = {}
+    services: list[Any] = []
+    # the live credentials' xai_live_* series on KServe's /metrics, from the monitors' snapshots
+    REGISTRY.register(LiveCollector(lambda: [s.monitor for s in services if s.monitor is not None]))
     for spec in args.model:
         name, _, path = spec.partition("=")
         service, defaults = load_model(name, Path(path), work)
@@ -152,7 +159,8 @@ def main(argv: list[str] | None = None) -> int:
             max_batch_rows=args.max_batch_rows,
             max_batch_delay_s=args.max_batch_delay_ms / 1e3,
         )
-        describe[name] = describe_service(service, defaults)
+        services.append(service)
+        describe[name] = functools.partial(describe_service, service, defaults)
         log.info("model %s ready: %s", name, json.dumps(sorted(service.methods)))
     _bind(args.host)
     _routes(models, describe)
