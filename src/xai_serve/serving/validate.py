@@ -44,7 +44,9 @@ def validate_request(
     check_deadline(req.deadline_unix_s)
     if req.methods:
         rows = req.target.top_k if req.target.WhichOneof("kind") == "top_k" else 1
-        cost_limits.check(rows, {m.name: (methods[m.name], m.params) for m in req.methods})
+        cost_limits.check(
+            rows, {m.name: (methods[m.name], m.params) for m in req.methods}, tuple(card.input_shape)
+        )
 
 
 def validate_target(target: pb.Target, num_classes: int) -> None:
