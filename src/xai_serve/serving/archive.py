@@ -69,6 +69,7 @@ class ArchiveOptions:
     decompose: str | Path | None = None  # index file: serve the decomposed final layer
     onnx: bool = False  # also pack model.onnx (dynamic batch) for users serving predictions elsewhere
     dissection: str | Path | None = None  # results.csv of `xai dissect`: concept-labelled Heatmap.units
+    cache_mib: float = 16.0  # explanation cache per worker (serving/explanation_cache.py); 0: none
 
 
 ONNX_NAME = "model.onnx"
@@ -86,6 +87,7 @@ def model_config(options: ArchiveOptions, weights_sha256: str, credentials_sha25
             "default_methods": list(options.default_methods),
             "max_pixels": options.max_pixels,
             "torch_threads": options.torch_threads,
+            "cache_mib": options.cache_mib,
             **options.limits.to_config(),
         },
     }

@@ -35,6 +35,9 @@ def register(app: typer.Typer) -> None:
         max_iterations: int = typer.Option(500, help="cost limit: iterations of an iterative method"),
         max_work: float = typer.Option(2000.0, help="cost limit: estimated forward+backward passes"),
         lrp_cache_entries: int = typer.Option(1024, help="LRU bound of the LRP derived-parameter cache"),
+        cache_mib: float = typer.Option(
+            16.0, "--cache-mib", min=0.0, help="explanation cache per worker (MiB)"
+        ),
         decompose: Path | None = typer.Option(
             None, "--decompose", help="index file (class -> filters): serve the decomposed final layer"
         ),
@@ -71,6 +74,7 @@ def register(app: typer.Typer) -> None:
             dissection=dissection,
             refuse_failed_methods=refuse_failed,
             onnx=onnx,
+            cache_mib=cache_mib,
         )
         try:
             if certify and credentials is not None:

@@ -25,6 +25,7 @@ from xai_serve.errors import CheckpointError, InvalidInputError, XaiError
 from xai_serve.hashing import file_sha256
 from xai_serve.serving.credentials import ServedCredentials
 from xai_serve.serving.encode import Encoded, encode_grpc, encode_http
+from xai_serve.serving.explanation_cache import explanation_cache
 from xai_serve.serving.inputs import Limits
 from xai_serve.serving.limits import CostLimits
 from xai_serve.serving.metrics import TorchServeObserver
@@ -134,6 +135,7 @@ class XaiHandler:
             credentials=credentials,
             cost_limits=CostLimits.from_config(xai_config),
             dissection=load_dissection(model_dir, model),
+            cache=explanation_cache(xai_config),
         )
         self.initialized = True
         log.info(

@@ -299,20 +299,22 @@ class Heatmap(_message.Message):
     def __init__(self, method: _Optional[str] = ..., target: _Optional[int] = ..., values: _Optional[_Union[Tensor, _Mapping]] = ..., png: _Optional[bytes] = ..., signed: _Optional[bool] = ..., kind: _Optional[str] = ..., stats: _Optional[_Mapping[str, float]] = ..., component: _Optional[_Union[ComponentTarget, _Mapping]] = ..., layer: _Optional[str] = ..., filters: _Optional[_Iterable[_Union[FilterEvidence, _Mapping]]] = ..., units: _Optional[_Iterable[_Union[UnitEvidence, _Mapping]]] = ..., credential: _Optional[_Union[Credential, _Mapping]] = ...) -> None: ...
 
 class Timings(_message.Message):
-    __slots__ = ("decode_ms", "predict_ms", "explain_ms", "encode_ms", "total_ms", "batch_size")
+    __slots__ = ("decode_ms", "predict_ms", "explain_ms", "encode_ms", "total_ms", "batch_size", "cached")
     DECODE_MS_FIELD_NUMBER: _ClassVar[int]
     PREDICT_MS_FIELD_NUMBER: _ClassVar[int]
     EXPLAIN_MS_FIELD_NUMBER: _ClassVar[int]
     ENCODE_MS_FIELD_NUMBER: _ClassVar[int]
     TOTAL_MS_FIELD_NUMBER: _ClassVar[int]
     BATCH_SIZE_FIELD_NUMBER: _ClassVar[int]
+    CACHED_FIELD_NUMBER: _ClassVar[int]
     decode_ms: float
     predict_ms: float
     explain_ms: float
     encode_ms: float
     total_ms: float
     batch_size: int
-    def __init__(self, decode_ms: _Optional[float] = ..., predict_ms: _Optional[float] = ..., explain_ms: _Optional[float] = ..., encode_ms: _Optional[float] = ..., total_ms: _Optional[float] = ..., batch_size: _Optional[int] = ...) -> None: ...
+    cached: bool
+    def __init__(self, decode_ms: _Optional[float] = ..., predict_ms: _Optional[float] = ..., explain_ms: _Optional[float] = ..., encode_ms: _Optional[float] = ..., total_ms: _Optional[float] = ..., batch_size: _Optional[int] = ..., cached: _Optional[bool] = ...) -> None: ...
 
 class ExplainResponse(_message.Message):
     __slots__ = ("status", "model", "prediction", "heatmaps", "timings", "request_id")
