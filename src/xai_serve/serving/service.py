@@ -263,6 +263,8 @@ class ExplainService:
             return [int(req.target.class_index)]
         if kind == "top_k":
             return [int(c) for c in logits.topk(req.target.top_k).indices.tolist()]
+        if kind == "classes":
+            return [int(c) for c in req.target.classes.indices]
         return [int(logits.argmax())]
 
     def _explain_all(self, batch: ServedBatch) -> None:

@@ -140,16 +140,24 @@ class MethodRequest(_message.Message):
     def __init__(self, name: _Optional[str] = ..., params: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class Target(_message.Message):
-    __slots__ = ("class_index", "predicted", "top_k", "component")
+    __slots__ = ("class_index", "predicted", "top_k", "component", "classes")
     CLASS_INDEX_FIELD_NUMBER: _ClassVar[int]
     PREDICTED_FIELD_NUMBER: _ClassVar[int]
     TOP_K_FIELD_NUMBER: _ClassVar[int]
     COMPONENT_FIELD_NUMBER: _ClassVar[int]
+    CLASSES_FIELD_NUMBER: _ClassVar[int]
     class_index: int
     predicted: bool
     top_k: int
     component: ComponentTarget
-    def __init__(self, class_index: _Optional[int] = ..., predicted: _Optional[bool] = ..., top_k: _Optional[int] = ..., component: _Optional[_Union[ComponentTarget, _Mapping]] = ...) -> None: ...
+    classes: ClassList
+    def __init__(self, class_index: _Optional[int] = ..., predicted: _Optional[bool] = ..., top_k: _Optional[int] = ..., component: _Optional[_Union[ComponentTarget, _Mapping]] = ..., classes: _Optional[_Union[ClassList, _Mapping]] = ...) -> None: ...
+
+class ClassList(_message.Message):
+    __slots__ = ("indices",)
+    INDICES_FIELD_NUMBER: _ClassVar[int]
+    indices: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, indices: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class ComponentTarget(_message.Message):
     __slots__ = ("output", "row", "col", "channel", "predicted_channel")
