@@ -30,6 +30,7 @@ from xai_serve.explain.blur import gaussian_blur
 from xai_serve.explain.context import quantised_pixels
 from xai_serve.explain.params import ParamSpec
 from xai_serve.explain.patching import gradient_context, prepare_input
+from xai_serve.explain.progress import report
 from xai_serve.explain.registry import Attribution, Explainer, register_method
 from xai_serve.explain.targets import Target, class_indices
 from xai_serve.models.multi_output import primary
@@ -101,6 +102,7 @@ class ClassImage(Explainer):
                     img = quantised_pixels(z, mean, std)
                 if self.observer is not None:
                     self.observer(step, img, (-score.detach()[:, 0]).tolist())
+                report("class_image", step, p["iterations"] - 1, img)
             with torch.no_grad():
                 final = primary(self.model((img - mean) / std)).gather(1, index)[:, 0]
         return Attribution(

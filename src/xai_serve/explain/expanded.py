@@ -21,11 +21,24 @@ from torch import nn
 from xai_serve.explain.backprop import BackpropRequest, run_backprop
 from xai_serve.explain.passes import ReluMode
 from xai_serve.explain.patching import gradient_context, prepare_input
+from xai_serve.explain.progress import report
 from xai_serve.explain.targets import Component, Target, select
 from xai_serve.models.multi_output import output_names, primary
 
 #: ``progress(done, total)``: called after each chunk of derived rows; raising stops the method
 Progress = Callable[[int, int], None]
+
+
+def progress_of(method: str, own: Progress | None) -> Progress:
+    """The method's progress: to its own callback, if any, and to the enclosing
+    :func:`~xai_serve.explain.progress.reporting` scope."""
+
+    def progress(done: int, total: int) -> None:
+        if own is not None:
+            own(done, total)
+        report(method, done, total)
+
+    return progress
 
 
 @dataclass

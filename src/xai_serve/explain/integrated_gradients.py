@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from xai_serve.explain.blur import gaussian_blur
-from xai_serve.explain.expanded import Progress, input_gradients, resolve, target_scores
+from xai_serve.explain.expanded import Progress, input_gradients, progress_of, resolve, target_scores
 from xai_serve.explain.params import ParamSpec
 from xai_serve.explain.patching import gradient_context
 from xai_serve.explain.registry import Attribution, Explainer, register_method
@@ -79,6 +79,9 @@ class IntegratedGradients(Explainer):
     #: ``progress(done, total)`` after each chunk of path points (``total`` = n_steps x batch)
     progress: Progress | None = None
 
+    def _progress(self) -> Progress:
+        return progress_of(self.spec.name, self.progress)
+
     def baseline(self, x: torch.Tensor) -> torch.Tensor:
         kind = self.params["baseline"]
         if kind == "zero":
@@ -110,7 +113,14 @@ class IntegratedGradients(Explainer):
         diff = x - base
         points = torch.cat([base + a * diff for a in alphas])  # step-major, as Captum
         samples = [b for _ in range(n) for b in range(batch)]
-        grads = input_gradients(self.model, points, samples, resolved, p["internal_batch"], self.progress)
+        grads = input_gradients(
+            self.model,
+            points,
+            samples,
+            resolved,
+            p["internal_batch"],
+            progress_of(self.spec.name, self.progress),
+        )
         w = torch.tensor(weights, dtype=x.dtype, device=x.device).view(n, *([1] * x.ndim))
         total = (grads.view(n, *x.shape) * w).sum(dim=0)
         heat = diff * total

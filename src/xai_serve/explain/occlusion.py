@@ -19,7 +19,7 @@ import math
 import torch
 
 from xai_serve.errors import InvalidParameterError
-from xai_serve.explain.expanded import Progress, chunks, resolve, target_scores
+from xai_serve.explain.expanded import Progress, chunks, progress_of, resolve, target_scores
 from xai_serve.explain.params import ParamSpec
 from xai_serve.explain.patching import gradient_context
 from xai_serve.explain.registry import Attribution, Explainer, register_method
@@ -96,14 +96,14 @@ class Occlusion(Explainer):
         x = x.detach()
         batch, n = x.shape[0], masks.shape[0]
         samples = [b for b in range(batch) for _ in range(n)]
+        progress = progress_of(self.spec.name, self.progress)
         scores = torch.empty(batch * n, dtype=resolved.scores.dtype, device=x.device)
         for part in chunks(batch * n, self.params["internal_batch"]):  # occluded copies built per chunk
             index = torch.arange(part.start, part.stop, device=x.device)
             mask = masks[index % n]
             rows = x[index // n] * (1 - mask) + self.params["baseline"] * mask
             scores[part] = target_scores(self.model, rows, samples[part], resolved, rows.shape[0])
-            if self.progress is not None:
-                self.progress(part.stop, batch * n)
+            progress(part.stop, batch * n)
         drops = (resolved.scores[:, None] - scores.view(batch, n)).to(x.dtype)  # (B, N)
         total = torch.einsum("bn,nchw->bchw", drops, masks)
         heat = (total / masks.sum(dim=0)).expand_as(x).contiguous()

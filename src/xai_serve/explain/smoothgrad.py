@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import torch
 
-from xai_serve.explain.expanded import Progress, input_gradients, resolve
+from xai_serve.explain.expanded import Progress, input_gradients, progress_of, resolve
 from xai_serve.explain.params import ParamSpec
 from xai_serve.explain.patching import gradient_context
 from xai_serve.explain.registry import Attribution, Explainer, register_method
@@ -61,6 +61,9 @@ class SmoothGrad(Explainer):
     #: ``progress(done, total)`` after each chunk of noisy copies (``total`` = samples x batch)
     progress: Progress | None = None
 
+    def _progress(self) -> Progress:
+        return progress_of(self.spec.name, self.progress)
+
     def noisy_copies(self, x: torch.Tensor) -> torch.Tensor:
         """The (B * samples, ...) noisy copies, sample-major (the copies of sample 0 first)."""
         n = self.params["samples"]
@@ -81,7 +84,14 @@ class SmoothGrad(Explainer):
         n = p["samples"]
         rows = self.noisy_copies(x)
         samples = [b for b in range(x.shape[0]) for _ in range(n)]
-        grads = input_gradients(self.model, rows, samples, resolved, p["internal_batch"], self.progress)
+        grads = input_gradients(
+            self.model,
+            rows,
+            samples,
+            resolved,
+            p["internal_batch"],
+            progress_of(self.spec.name, self.progress),
+        )
         grads = grads.view(x.shape[0], n, *x.shape[1:])
         mean = grads.sum(dim=1) / n
         if p["variant"] == "smoothgrad":

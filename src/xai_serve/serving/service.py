@@ -28,6 +28,7 @@ from xai_client.api.v1 import explain_pb2 as pb
 
 from xai_serve.errors import InvalidInputError, XaiError
 from xai_serve.explain import Attribution, Component, DerivedParamCache, ModelContext
+from xai_serve.explain.progress import reporting
 from xai_serve.models import ModelCard
 from xai_serve.serving.batch import MethodKey, Row, ServedBatch, method_key, method_names, method_params
 from xai_serve.serving.components import component_target, fill_outputs, split_outputs
@@ -38,6 +39,7 @@ from xai_serve.serving.inputs import Limits, decode_input
 from xai_serve.serving.limits import CostLimits, check_deadline
 from xai_serve.serving.observer import NullObserver, Observer, SafeObserver, status_label
 from xai_serve.serving.ports import ExplanationEngine, RegistryEngine, UnitEvidence
+from xai_serve.serving.progress_guard import deadline_guard
 from xai_serve.serving.validate import validate_request
 
 log = logging.getLogger(__name__)
@@ -236,7 +238,8 @@ class ExplainService:
                 check_deadline(r.deadline_unix_s)
             t0 = time.perf_counter()
             x = batch.inputs(idx).detach().clone()
-            with torch.inference_mode(False), torch.enable_grad():
+            guard = deadline_guard([r.deadline_unix_s for r in reqs])
+            with torch.inference_mode(False), torch.enable_grad(), reporting(guard):
                 results = self.engine.explain(self.model, x, method_params(key), target, self.context)
             seconds = time.perf_counter() - t0
         except XaiError:  # a bad request among them: the two-pass path finds it and answers it
@@ -293,7 +296,8 @@ class ExplainService:
         try:
             x = batch.inputs([r.request for r in rows]).detach().clone()
             targets = [r.target for r in rows]
-            with torch.inference_mode(False), torch.enable_grad():
+            guard = deadline_guard([batch.requests[i].deadline_unix_s for i in {r.request for r in rows}])
+            with torch.inference_mode(False), torch.enable_grad(), reporting(guard):
                 results = self.engine.explain(self.model, x, method_params(key), targets, self.context)
         except XaiError as exc:  # a bad request among the rows (its target, its parameters...)
             self._group_failed(key, rows, exc, time.perf_counter() - t0, batch, bug=False)
