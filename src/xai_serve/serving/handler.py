@@ -31,6 +31,7 @@ from xai_serve.serving.limits import CostLimits
 from xai_serve.serving.metrics import TorchServeObserver
 from xai_serve.serving.observer import status_of
 from xai_serve.serving.service import ExplainService
+from xai_serve.serving.streaming import STREAM_NEXT, StreamSender, final_message
 from xai_serve.serving.threads import forward_macs, worker_threads
 from xai_serve.serving.wire import GRPC_INPUT_KEY, parse_payload
 
@@ -153,6 +154,7 @@ class XaiHandler:
         n = len(data)
         grpc = [False] * n
         accepts: list[str | None] = [None] * n
+        streamed: set[int] = set()
         try:
             if n and context.get_request_header(0, "describe") == "True":
                 return [self.describe().encode("utf-8")] + [b""] * (n - 1)
@@ -164,7 +166,11 @@ class XaiHandler:
                 grpc[i] = GRPC_INPUT_KEY in row
                 accepts[i] = _header(headers, "accept")
                 items.append(self._parse(row, headers))
-            responses = self.service.handle(items)
+            streamed = {
+                i for i, it in enumerate(items) if grpc[i] and isinstance(it, pb.ExplainRequest) and it.stream
+            }
+            sender = StreamSender(context, streamed) if streamed else None
+            responses = self.service.handle(items, progress=sender)
         except Exception as exc:
             log.error("handler failed: %s", traceback.format_exc())
             err = pb.ExplainResponse(status=status_of(exc))
@@ -172,6 +178,10 @@ class XaiHandler:
         out = []
         for i, resp in enumerate(responses):
             enc = self._encode(resp, grpc[i], accepts[i])
+            if i in streamed:  # the last message of a streamed answer (serving/streaming.py)
+                enc = Encoded(final_message(resp), enc.content_type, enc.http_status, enc.phrase)
+                with contextlib.suppress(Exception):
+                    context.set_response_header(i, STREAM_NEXT, "false")
             try:
                 context.set_response_content_type(i, enc.content_type)
                 if not grpc[i] and enc.http_status != 200:

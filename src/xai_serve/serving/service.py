@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import torch
 from torch import nn
@@ -28,7 +28,7 @@ from xai_client.api.v1 import explain_pb2 as pb
 
 from xai_serve.errors import InvalidInputError, XaiError
 from xai_serve.explain import Attribution, Component, DerivedParamCache, ModelContext
-from xai_serve.explain.progress import reporting
+from xai_serve.explain.progress import ProgressEvent, reporting
 from xai_serve.models import ModelCard
 from xai_serve.serving.batch import MethodKey, Row, ServedBatch, method_key, method_names, method_params
 from xai_serve.serving.components import component_target, fill_outputs, split_outputs
@@ -80,14 +80,21 @@ class ExplainService:
         )
         self.credentials = credentials or ServedCredentials()
         self.cache = cache or ExplanationCache("", 0)  # disabled unless given
+        self._progress: Callable[[int, ProgressEvent], None] | None = None
         self.heatmaps = HeatmapEncoder(self.model, self.context, self.methods, self.credentials, dissection)
 
     # ------------------------------------------------------------------ public
 
-    def handle(self, items: Sequence[pb.ExplainRequest | BaseException]) -> list[pb.ExplainResponse]:
-        """One response per item, in order (see the module doc)."""
+    def handle(
+        self,
+        items: Sequence[pb.ExplainRequest | BaseException],
+        progress: Callable[[int, ProgressEvent], None] | None = None,
+    ) -> list[pb.ExplainResponse]:
+        """One response per item, in order (see the module doc). ``progress(i, event)``: the progress of
+        the iterative methods explaining request ``i`` (a streamed answer's messages)."""
         t_start = time.perf_counter()
         batch = ServedBatch.of(self.name, len(items))
+        self._progress = progress
         try:
             self.observer.batch(len(items))
             self._decode(items, batch)
@@ -125,6 +132,18 @@ class ExplainService:
                 log.error("reading request %d failed", i, exc_info=True)
                 batch.errors[i] = exc
             batch.responses[i].timings.decode_ms = (time.perf_counter() - t0) * 1e3
+
+    def _forward(self, members: Sequence[int]) -> Callable[[ProgressEvent], None] | None:
+        """The progress events of an engine call over ``members``, to each of them (None: not asked)."""
+        progress = self._progress
+        if progress is None:
+            return None
+
+        def forward(event: ProgressEvent) -> None:
+            for i in members:
+                progress(i, event)
+
+        return forward
 
     def _look_up(self, batch: ServedBatch) -> None:
         """The cache keys of every decoded request's methods; a request whose every method hits is
@@ -238,7 +257,7 @@ class ExplainService:
                 check_deadline(r.deadline_unix_s)
             t0 = time.perf_counter()
             x = batch.inputs(idx).detach().clone()
-            guard = deadline_guard([r.deadline_unix_s for r in reqs])
+            guard = deadline_guard([r.deadline_unix_s for r in reqs], self._forward(idx))
             with torch.inference_mode(False), torch.enable_grad(), reporting(guard):
                 results = self.engine.explain(self.model, x, method_params(key), target, self.context)
             seconds = time.perf_counter() - t0
@@ -296,7 +315,10 @@ class ExplainService:
         try:
             x = batch.inputs([r.request for r in rows]).detach().clone()
             targets = [r.target for r in rows]
-            guard = deadline_guard([batch.requests[i].deadline_unix_s for i in {r.request for r in rows}])
+            members = sorted({r.request for r in rows})
+            guard = deadline_guard(
+                [batch.requests[i].deadline_unix_s for i in members], self._forward(members)
+            )
             with torch.inference_mode(False), torch.enable_grad(), reporting(guard):
                 results = self.engine.explain(self.model, x, method_params(key), targets, self.context)
         except XaiError as exc:  # a bad request among the rows (its target, its parameters...)

@@ -182,7 +182,7 @@ class ValueOptions(_message.Message):
     def __init__(self, reduction: _Optional[_Union[ChannelReduction, str]] = ..., value_type: _Optional[_Union[ValueType, str]] = ...) -> None: ...
 
 class ExplainRequest(_message.Message):
-    __slots__ = ("input", "methods", "target", "output", "top_k", "request_id", "values", "deadline_unix_s")
+    __slots__ = ("input", "methods", "target", "output", "top_k", "request_id", "values", "deadline_unix_s", "stream")
     INPUT_FIELD_NUMBER: _ClassVar[int]
     METHODS_FIELD_NUMBER: _ClassVar[int]
     TARGET_FIELD_NUMBER: _ClassVar[int]
@@ -191,6 +191,7 @@ class ExplainRequest(_message.Message):
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     VALUES_FIELD_NUMBER: _ClassVar[int]
     DEADLINE_UNIX_S_FIELD_NUMBER: _ClassVar[int]
+    STREAM_FIELD_NUMBER: _ClassVar[int]
     input: Input
     methods: _containers.RepeatedCompositeFieldContainer[MethodRequest]
     target: Target
@@ -199,7 +200,32 @@ class ExplainRequest(_message.Message):
     request_id: str
     values: ValueOptions
     deadline_unix_s: float
-    def __init__(self, input: _Optional[_Union[Input, _Mapping]] = ..., methods: _Optional[_Iterable[_Union[MethodRequest, _Mapping]]] = ..., target: _Optional[_Union[Target, _Mapping]] = ..., output: _Optional[_Union[OutputForm, str]] = ..., top_k: _Optional[int] = ..., request_id: _Optional[str] = ..., values: _Optional[_Union[ValueOptions, _Mapping]] = ..., deadline_unix_s: _Optional[float] = ...) -> None: ...
+    stream: bool
+    def __init__(self, input: _Optional[_Union[Input, _Mapping]] = ..., methods: _Optional[_Iterable[_Union[MethodRequest, _Mapping]]] = ..., target: _Optional[_Union[Target, _Mapping]] = ..., output: _Optional[_Union[OutputForm, str]] = ..., top_k: _Optional[int] = ..., request_id: _Optional[str] = ..., values: _Optional[_Union[ValueOptions, _Mapping]] = ..., deadline_unix_s: _Optional[float] = ..., stream: _Optional[bool] = ...) -> None: ...
+
+class ExplainProgress(_message.Message):
+    __slots__ = ("method", "done", "total", "fraction", "eta_s", "image")
+    METHOD_FIELD_NUMBER: _ClassVar[int]
+    DONE_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_FIELD_NUMBER: _ClassVar[int]
+    FRACTION_FIELD_NUMBER: _ClassVar[int]
+    ETA_S_FIELD_NUMBER: _ClassVar[int]
+    IMAGE_FIELD_NUMBER: _ClassVar[int]
+    method: str
+    done: int
+    total: int
+    fraction: float
+    eta_s: float
+    image: Tensor
+    def __init__(self, method: _Optional[str] = ..., done: _Optional[int] = ..., total: _Optional[int] = ..., fraction: _Optional[float] = ..., eta_s: _Optional[float] = ..., image: _Optional[_Union[Tensor, _Mapping]] = ...) -> None: ...
+
+class ExplainStreamMessage(_message.Message):
+    __slots__ = ("progress", "response")
+    PROGRESS_FIELD_NUMBER: _ClassVar[int]
+    RESPONSE_FIELD_NUMBER: _ClassVar[int]
+    progress: ExplainProgress
+    response: ExplainResponse
+    def __init__(self, progress: _Optional[_Union[ExplainProgress, _Mapping]] = ..., response: _Optional[_Union[ExplainResponse, _Mapping]] = ...) -> None: ...
 
 class Status(_message.Message):
     __slots__ = ("code", "message", "reason")
