@@ -200,13 +200,23 @@ class Client:
         target: TargetLike = None,
         output: str = "tensor",
         normalized: bool = False,
+        reduction: str = "none",
+        value_type: str = "float32",
     ) -> Iterator[Progress | Explanation]:
         """Like :meth:`explain`, streamed over gRPC: :class:`~xai_client.streaming.Progress` items while
         the server's iterative methods run, then the Explanation (see :mod:`xai_client.streaming`)."""
         stream = getattr(self._transport, "stream", None)
         if stream is None:
             raise InvalidArgument("streamed explanations need the gRPC protocol")
-        req = build_request(image, methods=methods, target=target, output=output, normalized=normalized)
+        req = build_request(
+            image,
+            methods=methods,
+            target=target,
+            output=output,
+            normalized=normalized,
+            reduction=reduction,
+            value_type=value_type,
+        )
         req.stream = True
         if self.timeout:
             req.deadline_unix_s = time.time() + self.timeout

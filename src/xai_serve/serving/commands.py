@@ -221,6 +221,7 @@ def register(app: typer.Typer) -> None:
         seed_names: bool = typer.Option(
             False, help="also the SimpleNet study's _Guided_BP_color/_gray, _pos/_neg_sal"
         ),
+        progress: bool = typer.Option(False, "--progress", help="stream (gRPC) with a progress bar"),
     ) -> None:
         """Explain images with a served model: overlay PNG + .npy per method."""
         from xai_client.cli import main
@@ -239,6 +240,7 @@ def register(app: typer.Typer) -> None:
             args += ["--target", target]
         args += ["--reduce", reduce, "--value-type", value_type, "--render", render]
         args += ["--seed-names"] if seed_names else []
+        args += ["--progress"] if progress else []
         args += _common(address, token, key_file)
         raise typer.Exit(main(args, prog="xai"))
 
