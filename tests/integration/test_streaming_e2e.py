@@ -76,3 +76,19 @@ def test_a_repeated_request_is_answered_from_the_cache(server):
     assert f'xai_cache_hits_total{{model="{MODEL}",' in text
     assert f'xai_cache_misses_total{{model="{MODEL}",' in text
     assert f'xai_cache_bytes{{model="{MODEL}",' in text
+
+
+def test_client_cli_shows_a_progress_bar(server, tmp_path, capsys):
+    from PIL import Image
+    from xai_client.cli import main
+
+    image = tmp_path / "digit.png"
+    Image.fromarray((np.random.default_rng(0).random((28, 28)) * 255).astype(np.uint8)).save(image)
+    tokens = server.config.key_file
+    args = ["explain", str(image), "--model", MODEL, "--method", "class_image", "--target", "3"]
+    args += ["--out", str(tmp_path / "out"), "--address", server.config.grpc_address]
+    args += ["--key-file", str(tokens), "--progress", "--timeout", "120"]
+    assert main(args) == 0
+    err = capsys.readouterr().err
+    assert "class_image [" in err and "100.0%" in err
+    assert any(p.name.startswith("digit") for p in (tmp_path / "out").iterdir())
