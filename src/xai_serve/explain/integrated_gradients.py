@@ -28,6 +28,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from xai_serve.errors import InvalidParameterError
 from xai_serve.explain.blur import gaussian_blur
 from xai_serve.explain.expanded import Progress, input_gradients, progress_of, resolve, target_scores
 from xai_serve.explain.params import ParamSpec
@@ -87,7 +88,11 @@ class IntegratedGradients(Explainer):
         if kind == "zero":
             return torch.zeros_like(x)
         if kind == "blur":
-            return gaussian_blur(x.detach(), self.params["blur_sigma"]) if x.ndim == 4 else x.detach().clone()
+            if x.ndim != 4:
+                raise InvalidParameterError(
+                    f"parameter 'baseline': blur needs (B, C, H, W) images, got {tuple(x.shape)}"
+                )
+            return gaussian_blur(x.detach(), self.params["blur_sigma"])
         gen = torch.Generator().manual_seed(self.params["seed"])
         noise = torch.rand(tuple(x.shape[1:]), generator=gen, dtype=x.dtype).to(x.device)
         channels = x.shape[1] if x.ndim > 2 else 1

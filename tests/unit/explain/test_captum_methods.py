@@ -148,3 +148,12 @@ def test_progress_reports_every_chunk(zoo, method: str) -> None:
     explainer(x, 1)
     assert seen and seen[-1][0] == seen[-1][1]
     assert [d for d, _ in seen] == sorted(d for d, _ in seen)
+
+
+def test_blur_baseline_needs_images(zoo) -> None:
+    from xai_serve.errors import InvalidParameterError
+
+    model, _ = zoo("mlp", batch=1)
+    flat = torch.randn(1, 64, dtype=torch.float64)
+    with pytest.raises(InvalidParameterError, match="blur"):
+        create_explainer("integrated_gradients", model, baseline="blur")(flat, 1)
