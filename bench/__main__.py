@@ -30,6 +30,7 @@ BENCHMARKS_MD = ROOT / "BENCHMARKS.md"
 # suite name -> module (bench.<name>), in the order they run and appear in BENCHMARKS.md
 SUITES = [
     "engine",
+    "targets",
     "serving",
     "engines",
     "faithfulness",

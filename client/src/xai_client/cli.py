@@ -7,6 +7,7 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -16,6 +17,7 @@ from xai_client.client import Client
 from xai_client.errors import XaiClientError
 from xai_client.overlay import overlay_png
 from xai_client.results import Explanation, Prediction
+from xai_client.streaming import Progress, progress_bar
 from xai_client.targets import GRAMMAR, TargetSyntaxError, parse_target
 from xai_client.values import REDUCTIONS, VALUE_TYPES
 
@@ -112,12 +114,18 @@ def run_explain(
     value_type: str = "float32",
     render: str = "color",
     seed_names: bool = False,
+    progress: bool = False,
 ) -> list[dict]:
     records = []
     for image in images:
-        e = client.explain(
-            model, image, list(methods), target=target, reduction=reduction, value_type=value_type
-        )
+        if progress:  # streamed over gRPC, a progress bar on stderr (xai_client.streaming)
+            e = explain_with_progress(
+                client, model, image, list(methods), target=target, reduction=reduction, value_type=value_type
+            )
+        else:
+            e = client.explain(
+                model, image, list(methods), target=target, reduction=reduction, value_type=value_type
+            )
         files = write_explanation(image, e, out, render=render, seed_names=seed_names)
         rec = prediction_record(image, e.prediction)
         rec["files"] = [str(f) for f in files]
@@ -186,6 +194,11 @@ def build_parser(prog: str = "xai-client") -> argparse.ArgumentParser:
                 action="store_true",
                 help="also SimpleNet-study files <stem>_<method>_Guided_BP_color|_gray, _pos_sal, _neg_sal",
             )
+            p.add_argument(
+                "--progress",
+                action="store_true",
+                help="stream (gRPC): a progress bar on stderr",
+            )
     return parser
 
 
@@ -220,6 +233,7 @@ def main(argv: Sequence[str] | None = None, prog: str = "xai-client") -> int:
                     value_type=args.value_type,
                     render=args.render,
                     seed_names=args.seed_names,
+                    progress=args.progress,
                 ):
                     best = rec["top"][0]
                     print(
@@ -234,3 +248,18 @@ def main(argv: Sequence[str] | None = None, prog: str = "xai-client") -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def explain_with_progress(
+    client: Client, model: str, image: Path, methods: list[str], **kwargs: Any
+) -> Explanation:
+    """:meth:`Client.explain_stream` with a one-line progress bar on stderr; the final Explanation."""
+    final: Explanation | None = None
+    for item in client.explain_stream(model, image, methods, **kwargs):
+        if isinstance(item, Progress):
+            print("\r" + progress_bar(item), end="", file=sys.stderr, flush=True)
+        else:
+            final = item
+    print(file=sys.stderr)
+    assert final is not None  # read_stream ends with the answer or raises
+    return final

@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
 from xai_client.api.v1 import explain_pb2 as pb
-from xai_client.errors import Unauthenticated, Unavailable, error_for_code
+from xai_client.errors import InvalidArgument, Unauthenticated, Unavailable, error_for_code
 from xai_client.live import LiveCredentials, live_from_describe
 from xai_client.methods import MethodInfo, methods_from_describe
 from xai_client.oip_transport import v2_transport
@@ -23,6 +23,7 @@ from xai_client.results import (
     credential_from_dict,
     explanation_from_proto,
 )
+from xai_client.streaming import Progress, read_stream
 from xai_client.tokens import resolve_tokens
 from xai_client.transport import GrpcTransport, HttpTransport, Transport
 
@@ -198,6 +199,37 @@ class Client:
             value_type=value_type,
         )
         return explanation_from_proto(self.send(model, req))
+
+    def explain_stream(
+        self,
+        model: str,
+        image: ImageLike,
+        methods: Methods,
+        *,
+        target: TargetLike = None,
+        output: str = "tensor",
+        normalized: bool = False,
+        reduction: str = "none",
+        value_type: str = "float32",
+    ) -> Iterator[Progress | Explanation]:
+        """Like :meth:`explain`, streamed over gRPC: :class:`~xai_client.streaming.Progress` items while
+        the server's iterative methods run, then the Explanation (see :mod:`xai_client.streaming`)."""
+        stream = getattr(self._transport, "stream", None)
+        if stream is None:
+            raise InvalidArgument("streamed explanations need the gRPC protocol")
+        req = build_request(
+            image,
+            methods=methods,
+            target=target,
+            output=output,
+            normalized=normalized,
+            reduction=reduction,
+            value_type=value_type,
+        )
+        req.stream = True
+        if self.timeout:
+            req.deadline_unix_s = time.time() + self.timeout
+        return read_stream(stream(model, req, timeout=self.timeout))
 
     def models(self) -> list[ModelInfo]:
         """Every registered model with its status (needs the management token)."""

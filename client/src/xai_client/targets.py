@@ -4,10 +4,13 @@ Used by the client (``Client.explain(target=...)``), both CLIs (``xai explain``,
 and the server's decoder of raw-image requests (``X-Xai-Target`` / ``X-Xai-Output`` headers, multipart
 fields). Grammar (case-insensitive keywords, no spaces inside a component)::
 
-    target    := "predicted" | CLASS | "top" K | "top-" K | "top_" K | "top:" K | component
+    target    := "predicted" | CLASS | CLASS "," CLASS ["," CLASS ...] | "top" K | "top-" K | "top_" K
+               | "top:" K | component
     component := OUTPUT ":" ROW "," COL [ ":" ( CHANNEL | "predicted" ) ]
 
 * ``CLASS`` a class index (``0``, ``7``; not negative); ``""`` or ``None`` means ``predicted``;
+* ``3,5,7`` a list of classes (a Python list or tuple of ints too), one heatmap per method and class, in
+  that order (the server explains them with one forward pass);
 * ``topK`` the K (>= 1) most probable classes, one heatmap per method and class (``top3``); a bare
   ``top`` is refused (write ``top1``);
 * a component of a named model output
@@ -27,7 +30,10 @@ import numpy as np
 
 from xai_client.api.v1 import explain_pb2 as pb
 
-GRAMMAR = "a class index, 'predicted', 'topK' (e.g. top3) or a component 'OUTPUT:ROW,COL[:CHANNEL|predicted]'"
+GRAMMAR = (
+    "a class index, a list of classes (e.g. 3,5,7), 'predicted', 'topK' (e.g. top3) or a component "
+    "'OUTPUT:ROW,COL[:CHANNEL|predicted]'"
+)
 
 # output-form names of OutputForm (the one table; "" leaves it unspecified = tensor)
 OUTPUT_FORMS: dict[str, pb.OutputForm] = {
@@ -37,9 +43,10 @@ OUTPUT_FORMS: dict[str, pb.OutputForm] = {
 }
 
 _TOP = re.compile(r"top[-_:]?(\d+)")
+_CLASSES = re.compile(r"\d+(?:,\d+)+")
 _COMPONENT = re.compile(r"([A-Za-z_][A-Za-z0-9_.]*):(\d+),(\d+)(?::(\d+|(?i:predicted)))?")
 
-TargetLike = int | str | pb.Target | None
+TargetLike = int | str | pb.Target | list[int] | tuple[int, ...] | None
 
 
 class TargetSyntaxError(ValueError):
@@ -63,6 +70,13 @@ def parse_target(target: TargetLike) -> pb.Target:
             raise TargetSyntaxError(f"class index {int(target)} is negative")
         msg.class_index = int(target)
         return msg
+    if isinstance(target, list | tuple):
+        if not target or any(isinstance(c, bool) or not isinstance(c, int | np.integer) for c in target):
+            raise TargetSyntaxError(f"a list target needs class indices, got {target!r}")
+        if any(int(c) < 0 for c in target):
+            raise TargetSyntaxError(f"class indices must not be negative, got {list(target)!r}")
+        msg.classes.indices.extend(int(c) for c in target)
+        return msg
     if not isinstance(target, str):
         raise TargetSyntaxError(f"unsupported target {target!r}: use {GRAMMAR}")
     text = target.strip()
@@ -71,6 +85,8 @@ def parse_target(target: TargetLike) -> pb.Target:
         msg.predicted = True
     elif text.isdigit():
         msg.class_index = int(text)
+    elif _CLASSES.fullmatch(text.replace(" ", "")) is not None:
+        msg.classes.indices.extend(int(c) for c in text.replace(" ", "").split(","))
     elif (match := _COMPONENT.fullmatch(text)) is not None:
         output, row, col, channel = match.groups()
         comp = msg.component
@@ -96,6 +112,8 @@ def format_target(target: pb.Target) -> str:
         return str(target.class_index)
     if kind == "top_k":
         return f"top{target.top_k}"
+    if kind == "classes":
+        return ",".join(str(c) for c in target.classes.indices)
     if kind == "component":
         c = target.component
         channel = str(c.channel) if c.WhichOneof("channel_kind") == "channel" else "predicted"

@@ -13,6 +13,7 @@ import json
 import socket
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from typing import Protocol
 
 import grpc
@@ -103,6 +104,21 @@ class GrpcTransport:
         except grpc.RpcError as exc:
             raise self._error(exc) from None
         return _parse_response(reply.prediction)
+
+    def stream(self, model: str, request: pb.ExplainRequest, *, timeout: float) -> Iterator[bytes]:
+        """The raw messages of a streamed answer (``StreamPredictions``); closing the iterator cancels
+        the call."""
+        req = inference_pb2.PredictionsRequest(
+            model_name=model, input={GRPC_INPUT_KEY: request.SerializeToString()}
+        )
+        call = self._inference.StreamPredictions(req, timeout=timeout, metadata=self._meta)
+        try:
+            for reply in call:
+                yield reply.prediction
+        except grpc.RpcError as exc:
+            raise self._error(exc) from None
+        finally:
+            call.cancel()
 
     def ping(self, *, timeout: float) -> str:
         try:

@@ -6,6 +6,7 @@ Public API::
     list_methods() -> dict[str, MethodSpec]           # every module of this package registers its own
     explain(model, x, methods, target, context=None) -> dict[str, Tensor]
     explain_detailed(model, x, methods, target, context=None) -> dict[str, Attribution]
+    explain_targets(model, x, methods, classes (B, K), context=None) -> dict[str, Attribution]  # B*K rows
 
 ``context`` (:class:`ModelContext`) is the model's input normalisation (mean/std), for the methods that
 need it, and the cache of LRP's derived weights (:class:`DerivedParamCache`) that its holder owns.
@@ -24,7 +25,7 @@ duration of a call); a TorchServe worker handles one batch at a time.
 """
 
 from xai_serve.explain.context import ModelContext
-from xai_serve.explain.multi import explain, explain_detailed
+from xai_serve.explain.multi import explain, explain_detailed, explain_targets
 from xai_serve.explain.param_cache import DerivedParamCache
 from xai_serve.explain.params import ParamSpec
 from xai_serve.explain.patching import model_hooks
@@ -52,6 +53,7 @@ __all__ = [
     "create_explainer",
     "explain",
     "explain_detailed",
+    "explain_targets",
     "list_methods",
     "model_hooks",
     "register_method",

@@ -31,12 +31,13 @@ from typing import Any, Protocol
 import torch
 from torch import nn
 
+from xai_serve.errors import InvalidTargetError
 from xai_serve.explain.canonizers import disable_inplace, explicit_residuals
 from xai_serve.explain.functional import watch_functional
 from xai_serve.explain.passes import GRADIENT_MODES, ModeReLU, ModeSwitch, ReluMode, SharedPassUnavailable
 from xai_serve.explain.patching import ModelPatch, gradient_context, prepare_input
 from xai_serve.explain.registry import Attribution, Explainer
-from xai_serve.explain.targets import Selection, Target, select
+from xai_serve.explain.targets import Selection, Target, class_indices, select
 from xai_serve.models.multi_output import output_names, primary
 
 
@@ -315,3 +316,109 @@ def base_attribution(result: BackpropResult, heatmap: torch.Tensor) -> Attributi
         classes=None if classes is None else [int(c) for c in classes],
         stats={"target_score": result.selection.scores.tolist()},
     )
+
+
+def run_backprop_targets(
+    model: nn.Module, x: torch.Tensor, classes: torch.Tensor, request: BackpropRequest
+) -> list[BackpropResult]:
+    """Several class targets per sample from ONE forward pass: ``classes`` (B, K) -> K results, result
+    ``k`` as :func:`run_backprop` gives for target ``classes[:, k]`` (equal up to float rounding).
+
+    The gradient modes and the layer gradients run one batched backward pass per mode over the K
+    seeds (``torch.autograd.grad(..., is_grads_batched=True)``; where an operation of the model has no
+    batching rule, K backward passes over the same graph instead). The rules of a pass extension (LRP)
+    run K backward passes over the one forward, keeping what the rules saved until the last.
+    """
+    if classes.ndim != 2 or classes.shape[0] != x.shape[0] or classes.shape[1] < 1:
+        raise InvalidTargetError(
+            f"several targets need a (batch, K) class table, got {tuple(classes.shape)} "
+            f"for {x.shape[0]} samples"
+        )
+    k_count = classes.shape[1]
+    with gradient_context(), ModelPatch() as patch:
+        xin = prepare_input(x)
+        switch = ModeSwitch()
+        captured: dict[str, torch.Tensor] = {}
+        output = _forward(patch, model, xin, request, switch, captured)
+        logits = primary(output)
+        columns = [class_indices(logits, [int(c) for c in classes[:, k]]) for k in range(k_count)]
+        scores = torch.stack([logits.gather(1, c[:, None])[:, 0] for c in columns if c is not None], dim=1)
+        grads = _backward_targets(xin, captured, scores, request, switch)
+        activations = {k: v.detach() for k, v in captured.items()}
+        return [
+            BackpropResult(
+                x=xin.detach(),
+                logits=logits.detach(),
+                selection=Selection(scores[:, k].detach(), columns[k]),
+                input_grads={mode: g[k] for mode, g in grads.inputs.items()},
+                activations=activations,
+                layer_grads={name: g[k] for name, g in grads.layers.items()},
+                relevance=None if grads.relevance is None else grads.relevance[k].detach(),
+            )
+            for k in range(k_count)
+        ]
+
+
+def _batched_grad(scores: torch.Tensor, inputs: list[torch.Tensor], retain: bool) -> tuple[torch.Tensor, ...]:
+    """d scores[:, k].sum() / d inputs for every k, stacked (K, ...): one batched backward pass, or K
+    passes where the model has an operation without a batching rule."""
+    k_count = scores.shape[1]
+    seeds = torch.eye(k_count, dtype=scores.dtype, device=scores.device)[:, None, :].expand(
+        k_count, *scores.shape
+    )
+    try:
+        return torch.autograd.grad(
+            scores, inputs, seeds, retain_graph=True, allow_unused=True, is_grads_batched=True
+        )
+    except RuntimeError:  # no batching rule for an operation of this model: one pass per target
+        per_target = [
+            torch.autograd.grad(
+                scores[:, k].sum(), inputs, retain_graph=retain or k < k_count - 1, allow_unused=True
+            )
+            for k in range(k_count)
+        ]
+        return tuple(
+            None if parts[0] is None else torch.stack(parts)  # type: ignore[misc]
+            for parts in zip(*per_target, strict=True)
+        )
+
+
+def _backward_targets(
+    xin: torch.Tensor,
+    captured: dict[str, torch.Tensor],
+    scores: torch.Tensor,
+    request: BackpropRequest,
+    switch: ModeSwitch,
+) -> _Gradients:
+    """:func:`_backward` for (B, K) scores: each gradient of shape (K, *shape)."""
+    out = _Gradients()
+    passes = _passes(request)
+    k_count = scores.shape[1]
+    for i, mode in enumerate(passes):
+        switch.mode = mode
+        retain = i < len(passes) - 1
+        if mode is ReluMode.RULES:
+            relevance = []
+            for k in range(k_count):
+                switch.keep_saved = k < k_count - 1
+                column = scores[:, k]
+                (r,) = torch.autograd.grad(
+                    (column * column.detach()).sum(), xin, retain_graph=retain or k < k_count - 1
+                )
+                relevance.append(r)
+            switch.keep_saved = False
+            out.relevance = torch.stack(relevance)
+            continue
+        wants_input = mode in request.modes
+        layer_names = list(request.layers) if mode is ReluMode.PLAIN else []
+        inputs = ([xin] if wants_input else []) + [captured[n] for n in layer_names]
+        grads = _batched_grad(scores, inputs, retain)
+        grads = tuple(
+            torch.zeros((k_count, *t.shape), dtype=t.dtype, device=t.device) if g is None else g
+            for g, t in zip(grads, inputs, strict=True)
+        )
+        if wants_input:
+            out.inputs[mode] = grads[0]
+        for name, g in zip(layer_names, grads[int(wants_input) :], strict=True):
+            out.layers[name] = g
+    return out

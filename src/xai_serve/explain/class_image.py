@@ -21,36 +21,19 @@ its samples one by one, and one class always starts from the same noise.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 
 import torch
-import torch.nn.functional as F
 
 from xai_serve.errors import InvalidParameterError
+from xai_serve.explain.blur import gaussian_blur
 from xai_serve.explain.context import quantised_pixels
 from xai_serve.explain.params import ParamSpec
 from xai_serve.explain.patching import gradient_context, prepare_input
+from xai_serve.explain.progress import report
 from xai_serve.explain.registry import Attribution, Explainer, register_method
 from xai_serve.explain.targets import Target, class_indices
 from xai_serve.models.multi_output import primary
-
-
-def gaussian_blur(img: torch.Tensor, sigma: float) -> torch.Tensor:
-    """Separable Gaussian blur of (B, C, H, W) images, reflect padding, radius ceil(3 sigma)."""
-    if sigma <= 0:
-        return img
-    radius = max(1, math.ceil(3 * sigma))
-    radius = min(radius, img.shape[-1] - 1, img.shape[-2] - 1)
-    if radius < 1:
-        return img
-    t = torch.arange(-radius, radius + 1, dtype=img.dtype, device=img.device)
-    kernel = torch.exp(-(t**2) / (2 * sigma**2))
-    kernel = kernel / kernel.sum()
-    c = img.shape[1]
-    out = F.pad(img, (radius, radius, radius, radius), mode="reflect")
-    out = F.conv2d(out, kernel.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
-    return F.conv2d(out, kernel.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
 
 
 @register_method(
@@ -119,6 +102,7 @@ class ClassImage(Explainer):
                     img = quantised_pixels(z, mean, std)
                 if self.observer is not None:
                     self.observer(step, img, (-score.detach()[:, 0]).tolist())
+                report("class_image", step, p["iterations"] - 1, img)
             with torch.no_grad():
                 final = primary(self.model((img - mean) / std)).gather(1, index)[:, 0]
         return Attribution(

@@ -26,6 +26,7 @@ from xai_serve.explain.context import quantised_pixels
 from xai_serve.explain.layers import LayerChoice
 from xai_serve.explain.params import ParamSpec
 from xai_serve.explain.patching import gradient_context, prepare_input
+from xai_serve.explain.progress import report
 from xai_serve.explain.registry import Attribution, Explainer, register_method
 from xai_serve.explain.targets import Target
 from xai_serve.models.layers import layer_output
@@ -79,10 +80,11 @@ class FilterImage(Explainer):
             start = torch.randint(150, 181, (1, *xin.shape[1:]), generator=gen).to(xin)  # uniform(150,180)
             z = ((start / 255 - mean) / std).requires_grad_(True)
             optimiser = torch.optim.Adam([z], lr=p["lr"], weight_decay=p["weight_decay"])
-            for _ in range(p["iterations"]):
+            for step in range(p["iterations"]):
                 loss = -self._activation(z, name, layer).sum()
                 (z.grad,) = torch.autograd.grad(loss, z)  # the model's parameters get no .grad
                 optimiser.step()
+                report("filter_image", step + 1, p["iterations"])
             with torch.no_grad():
                 img = quantised_pixels(z.detach(), mean, std)
                 final = self._activation((img - mean) / std, name, layer)

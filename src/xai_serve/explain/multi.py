@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from xai_serve.errors import InvalidParameterError, NonFiniteResultError
-from xai_serve.explain.backprop import BackpropExplainer, BackpropRequest, run_backprop
+from xai_serve.explain.backprop import BackpropExplainer, BackpropRequest, run_backprop, run_backprop_targets
 from xai_serve.explain.context import ModelContext
 from xai_serve.explain.passes import SharedPassUnavailable
 from xai_serve.explain.registry import Attribution, Explainer, create_explainer
@@ -124,3 +124,69 @@ def explain(
 ) -> dict[str, torch.Tensor]:
     """Run ``methods`` on batch ``x``; name -> heatmap shaped like ``x``."""
     return {name: a.heatmap for name, a in explain_detailed(model, x, methods, target, context).items()}
+
+
+def explain_targets(
+    model: nn.Module,
+    x: torch.Tensor,
+    methods: Methods,
+    classes: torch.Tensor | Sequence[Sequence[int]],
+    context: ModelContext | None = None,
+) -> dict[str, Attribution]:
+    """Several classes per sample: ``classes`` (B, K) -> name -> one :class:`Attribution` of B * K rows,
+    row ``b * K + k`` explaining class ``classes[b][k]`` of sample ``b`` (equal, up to float rounding, to
+    :func:`explain_detailed` on the sample repeated K times with those targets).
+
+    The backprop methods (the gradient family, Grad-CAM, guided Grad-CAM, LRP...) run ONE forward pass
+    and batched backward passes over the K seeds
+    (:func:`~xai_serve.explain.backprop.run_backprop_targets`); the other methods run on the repeated
+    rows."""
+    table = torch.as_tensor(classes, dtype=torch.long)
+    if table.ndim != 2 or table.shape[0] != x.shape[0]:
+        raise InvalidParameterError(
+            f"several targets need a (batch, K) class table, got shape {tuple(table.shape)} for a batch of "
+            f"{x.shape[0]}"
+        )
+    k_count = table.shape[1]
+    explainers = _explainers(model, methods, context)
+    shared = {n: e for n, e in explainers.items() if isinstance(e, BackpropExplainer)}
+    results: dict[str, Attribution] = {}
+    if shared:
+        for explainer in shared.values():
+            explainer.prepare(x)
+        try:
+            results.update(_targets_pass(model, x, table, shared))
+        except SharedPassUnavailable:
+            for name, explainer in shared.items():
+                results.update(_targets_pass(model, x, table, {name: explainer}))
+    repeated = x.repeat_interleave(k_count, dim=0)
+    for name, other in explainers.items():
+        if name not in results:
+            results[name] = other.attribute(repeated, table.reshape(-1).tolist())
+    return {name: check_finite(name, results[name]) for name in explainers}
+
+
+def _targets_pass(
+    model: nn.Module, x: torch.Tensor, table: torch.Tensor, explainers: dict[str, BackpropExplainer]
+) -> dict[str, Attribution]:
+    """The backprop methods' attributions for every column of ``table`` from one forward pass."""
+    merged = BackpropRequest()
+    for explainer in explainers.values():
+        merged.merge(explainer.request())
+    per_target = run_backprop_targets(model, x, table, merged)
+    return {name: _interleave([e.finish(r) for r in per_target]) for name, e in explainers.items()}
+
+
+def _interleave(parts: list[Attribution]) -> Attribution:
+    """K attributions of a batch of B -> one of B * K rows, row ``b * K + k`` from ``parts[k]``."""
+    k_count, first = len(parts), parts[0]
+    heat = torch.stack([p.heatmap for p in parts], dim=1).flatten(0, 1)
+    stats = {
+        key: [parts[k].stats[key][b] for b in range(len(values)) for k in range(k_count)]
+        for key, values in first.stats.items()
+    }
+    classes = None
+    if all(p.classes is not None for p in parts):
+        classes = [parts[k].classes[b] for b in range(len(first.classes or [])) for k in range(k_count)]  # type: ignore[index]
+    logits = None if first.logits is None else first.logits.repeat_interleave(k_count, dim=0)
+    return Attribution(heatmap=heat, stats=stats, logits=logits, classes=classes, layer=first.layer)

@@ -47,6 +47,8 @@ class ModeSwitch:
 
     def __init__(self, mode: ReluMode = ReluMode.PLAIN) -> None:
         self.mode = mode
+        # a rules pass keeps what the rules saved (another rules pass follows: several targets)
+        self.keep_saved = False
 
 
 class ModeReLU(torch.autograd.Function):
@@ -171,7 +173,8 @@ class RuleFunction(torch.autograd.Function):
         if layer.switch.mode is not ReluMode.RULES:
             return layer.gradient(relevance, ctx.shape), None
         out = layer.relevance(ctx.saved, relevance)
-        ctx.saved = None
+        if not layer.switch.keep_saved:
+            ctx.saved = None
         return out, None
 
 

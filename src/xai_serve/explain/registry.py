@@ -35,6 +35,9 @@ class MethodSpec:
     server's limits: ``passes`` forward+backward passes per explained row, times the value of the
     parameter named ``iterations`` when the method iterates (checked against the iteration limit).
     ``targeted``: the map depends on the target (False: e.g. a filter's map, the target is ignored).
+    ``cost``: where the work depends on the input size (occlusion's windows), ``cost(params,
+    input_shape)`` gives the passes per row instead of ``passes``. ``seed``: the parameter seeding the
+    method's randomness (a call with it unset is not reproducible: a server never caches it).
     """
 
     name: str
@@ -47,6 +50,12 @@ class MethodSpec:
     iterations: str | None = None
     passes: float = 1.0
     targeted: bool = True
+    cost: Callable[[dict[str, Any], tuple[int, ...] | None], float] | None = None
+    seed: str | None = None
+
+    def converted(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """``params`` (wire text or values, possibly partial) converted, defaults filled in."""
+        return convert_params(self.name, self.params, params)
 
     def iteration_count(self, params: Mapping[str, Any]) -> int:
         """Iterations a call with ``params`` (converted or wire text) runs; 1 for a one-shot method."""
@@ -55,8 +64,10 @@ class MethodSpec:
         value = params.get(self.iterations, self.params[self.iterations].default)
         return int(self.params[self.iterations].convert(self.iterations, value))
 
-    def work(self, params: Mapping[str, Any]) -> float:
-        """Estimated forward+backward passes per explained row."""
+    def work(self, params: Mapping[str, Any], input_shape: tuple[int, ...] | None = None) -> float:
+        """Estimated forward+backward passes per explained row (of an input of ``input_shape``)."""
+        if self.cost is not None:
+            return self.cost(self.converted(params), input_shape)
         return self.passes * self.iteration_count(params)
 
     def describe(self) -> dict[str, Any]:
@@ -139,10 +150,13 @@ def register_method(
     iterations: str | None = None,
     passes: float = 1.0,
     targeted: bool = True,
+    cost: Callable[[dict[str, Any], tuple[int, ...] | None], float] | None = None,
+    seed: str | None = None,
 ) -> Callable[[E], E]:
     """Class decorator registering an :class:`Explainer` subclass under ``name`` (see :class:`MethodSpec`)."""
-    if iterations is not None and iterations not in params:
-        raise ValueError(f"method {name!r}: iterations={iterations!r} is not one of its parameters")
+    for role, param in (("iterations", iterations), ("seed", seed)):
+        if param is not None and param not in params:
+            raise ValueError(f"method {name!r}: {role}={param!r} is not one of its parameters")
 
     def decorator(cls: E) -> E:
         if name in _METHODS and _METHODS[name] is not cls:
@@ -159,6 +173,8 @@ def register_method(
             iterations=iterations,
             passes=passes,
             targeted=targeted,
+            cost=cost,
+            seed=seed,
         )
         _METHODS[name] = cls
         return cls

@@ -72,6 +72,7 @@ class ArchiveOptions:
     onnx: bool = False  # also pack model.onnx (dynamic batch) for users serving predictions elsewhere
     dissection: str | Path | None = None  # results.csv of `xai dissect`: concept-labelled Heatmap.units
     monitor: MonitorConfig = field(default_factory=MonitorConfig)  # live credentials (live_monitor.py)
+    cache_mib: float = 16.0  # explanation cache per worker (serving/explanation_cache.py); 0: none
 
 
 ONNX_NAME = "model.onnx"
@@ -89,6 +90,7 @@ def model_config(options: ArchiveOptions, weights_sha256: str, credentials_sha25
             "default_methods": list(options.default_methods),
             "max_pixels": options.max_pixels,
             "torch_threads": options.torch_threads,
+            "cache_mib": options.cache_mib,
             **options.limits.to_config(),
         },
     }

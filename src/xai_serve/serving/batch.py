@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import torch
 from xai_client.api.v1 import explain_pb2 as pb
 
-from xai_serve.explain import Component
+from xai_serve.explain import Attribution, Component
 from xai_serve.serving.inputs import DecodedInput
 from xai_serve.serving.observer import status_of
 from xai_serve.serving.ports import MethodParams
@@ -53,6 +53,9 @@ class ServedBatch:
     logits: dict[int, torch.Tensor] = field(default_factory=dict)
     errors: dict[int, BaseException] = field(default_factory=dict)
     counted: set[int] = field(default_factory=set)  # requests already reported to the observer
+    # the explanation cache: each request's key per method, and the requests answered from it
+    cache_keys: dict[int, dict[str, str | None]] = field(default_factory=dict)
+    cached: dict[int, dict[str, list[tuple[int | Component, Attribution]]]] = field(default_factory=dict)
 
     @classmethod
     def of(cls, model: str, size: int) -> ServedBatch:

@@ -38,6 +38,9 @@ def register(app: typer.Typer) -> None:
         max_iterations: int = typer.Option(500, help="cost limit: iterations of an iterative method"),
         max_work: float = typer.Option(2000.0, help="cost limit: estimated forward+backward passes"),
         lrp_cache_entries: int = typer.Option(1024, help="LRU bound of the LRP derived-parameter cache"),
+        cache_mib: float = typer.Option(
+            16.0, "--cache-mib", min=0.0, help="explanation cache per worker (MiB)"
+        ),
         decompose: Path | None = typer.Option(
             None, "--decompose", help="index file (class -> filters): serve the decomposed final layer"
         ),
@@ -78,6 +81,7 @@ def register(app: typer.Typer) -> None:
             dissection=dissection,
             refuse_failed_methods=refuse_failed,
             onnx=onnx,
+            cache_mib=cache_mib,
         )
         try:
             from xai_serve.serving.live_monitor import MonitorConfig
@@ -250,6 +254,7 @@ def register(app: typer.Typer) -> None:
         seed_names: bool = typer.Option(
             False, help="also the SimpleNet study's _Guided_BP_color/_gray, _pos/_neg_sal"
         ),
+        progress: bool = typer.Option(False, "--progress", help="stream (gRPC) with a progress bar"),
     ) -> None:
         """Explain images with a served model: overlay PNG + .npy per method."""
         from xai_client.cli import main
@@ -268,6 +273,7 @@ def register(app: typer.Typer) -> None:
             args += ["--target", target]
         args += ["--reduce", reduce, "--value-type", value_type, "--render", render]
         args += ["--seed-names"] if seed_names else []
+        args += ["--progress"] if progress else []
         args += _common(address, token, key_file, management_address)
         raise typer.Exit(main(args, prog="xai"))
 

@@ -10,6 +10,7 @@ the batch, and a worker is never restarted because of a request).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import sys
@@ -28,6 +29,7 @@ from xai_serve.serving.served import CARD_FILE, CONFIG_KEY, build_service, descr
 
 __all__ = ["CARD_FILE", "CONFIG_KEY", "XaiHandler", "load_served_model"]
 from xai_serve.serving.service import ExplainService
+from xai_serve.serving.streaming import STREAM_NEXT, StreamSender, final_message
 from xai_serve.serving.wire import GRPC_INPUT_KEY, parse_payload
 
 log = logging.getLogger(__name__)
@@ -103,6 +105,7 @@ class XaiHandler:
         n = len(data)
         grpc = [False] * n
         accepts: list[str | None] = [None] * n
+        streamed: set[int] = set()
         try:
             if n and context.get_request_header(0, "describe") == "True":
                 return [self.describe().encode("utf-8")] + [b""] * (n - 1)
@@ -114,7 +117,11 @@ class XaiHandler:
                 grpc[i] = GRPC_INPUT_KEY in row
                 accepts[i] = _header(headers, "accept")
                 items.append(self._parse(row, headers))
-            responses = self.service.handle(items)
+            streamed = {
+                i for i, it in enumerate(items) if grpc[i] and isinstance(it, pb.ExplainRequest) and it.stream
+            }
+            sender = StreamSender(context, streamed) if streamed else None
+            responses = self.service.handle(items, progress=sender)
         except Exception as exc:
             log.error("handler failed: %s", traceback.format_exc())
             err = pb.ExplainResponse(status=status_of(exc))
@@ -122,6 +129,10 @@ class XaiHandler:
         out = []
         for i, resp in enumerate(responses):
             enc = self._encode(resp, grpc[i], accepts[i])
+            if i in streamed:  # the last message of a streamed answer (serving/streaming.py)
+                enc = Encoded(final_message(resp), enc.content_type, enc.http_status, enc.phrase)
+                with contextlib.suppress(Exception):
+                    context.set_response_header(i, STREAM_NEXT, "false")
             try:
                 context.set_response_content_type(i, enc.content_type)
                 if not grpc[i] and enc.http_status != 200:

@@ -60,9 +60,15 @@ class CostLimits:
     def to_config(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
-    def check(self, rows: int, methods: Mapping[str, tuple[Any, Mapping[str, Any]]]) -> float:
-        """Check a request with ``rows`` targets and ``methods`` (name -> (MethodSpec, wire params));
-        return its estimated work or raise ResourceExhaustedError naming the limit."""
+    def check(
+        self,
+        rows: int,
+        methods: Mapping[str, tuple[Any, Mapping[str, Any]]],
+        input_shape: tuple[int, ...] | None = None,
+    ) -> float:
+        """Check a request with ``rows`` targets and ``methods`` (name -> (MethodSpec, wire params)) on
+        inputs of ``input_shape`` (occlusion's work grows with it); return its estimated work or raise
+        ResourceExhaustedError naming the limit."""
         total_rows = rows * len(methods)
         if total_rows > self.max_rows:
             raise ResourceExhaustedError(
@@ -77,7 +83,7 @@ class CostLimits:
                     f"method {name!r}: {spec.iterations}={iterations} is more than the limit "
                     f"max_iterations={self.max_iterations}"
                 )
-            work += rows * spec.work(params)
+            work += rows * spec.work(params, input_shape)
         if work > self.max_work:
             raise ResourceExhaustedError(
                 f"request needs about {work:g} forward+backward passes, more than the limit "

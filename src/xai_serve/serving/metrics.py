@@ -7,6 +7,8 @@ writes a copy of TorchServe's default ``metrics.yaml`` with these added under ``
 - ``xai_explanation_duration_seconds{model,method}`` (histogram): engine time per method call;
 - ``xai_batch_size{model}`` (histogram): requests per batch the handler received;
 - the live-credential series ``xai_live_*`` (:mod:`xai_serve.serving.live_metrics`).
+- ``xai_cache_hits_total{model}`` / ``xai_cache_misses_total{model}`` (counters) and
+  ``xai_cache_bytes{model}`` (gauge): the explanation cache (``serving/explanation_cache.py``).
 
 With ``metrics_mode=prometheus`` they appear on the metrics port (``GET /metrics``).
 """
@@ -26,9 +28,17 @@ log = logging.getLogger(__name__)
 EXPLANATIONS_TOTAL = "xai_explanations_total"
 EXPLANATION_DURATION = "xai_explanation_duration_seconds"
 BATCH_SIZE = "xai_batch_size"
+CACHE_HITS = "xai_cache_hits_total"
+CACHE_MISSES = "xai_cache_misses_total"
+CACHE_BYTES = "xai_cache_bytes"
 
 MODEL_METRICS: dict[str, list[dict[str, Any]]] = {
-    "counter": [{"name": EXPLANATIONS_TOTAL, "unit": "count", "dimensions": ["model", "method", "status"]}],
+    "counter": [
+        {"name": EXPLANATIONS_TOTAL, "unit": "count", "dimensions": ["model", "method", "status"]},
+        {"name": CACHE_HITS, "unit": "count", "dimensions": ["model"]},
+        {"name": CACHE_MISSES, "unit": "count", "dimensions": ["model"]},
+    ],
+    "gauge": [{"name": CACHE_BYTES, "unit": "bytes", "dimensions": ["model"]}],
     "histogram": [
         {"name": EXPLANATION_DURATION, "unit": "seconds", "dimensions": ["model", "method"]},
         {"name": BATCH_SIZE, "unit": "count", "dimensions": ["model"]},
@@ -64,6 +74,7 @@ class TorchServeObserver:
     def __init__(self, metrics: Any, model: str) -> None:
         self.metrics = metrics  # TorchServe's context.metrics (the handler refreshes it per batch)
         self._model = model
+        self._cache_seen = (0, 0)  # hits and misses already reported
 
     def emit(self, name: str, kind: str, value: float, dims: list[str]) -> None:
         """Emit one declared metric (also from the live monitor's thread)."""
@@ -82,3 +93,14 @@ class TorchServeObserver:
 
     def batch(self, size: int) -> None:
         self.emit(BATCH_SIZE, "histogram", size, [self._model])
+
+    def cache(self, stats: Any) -> None:
+        """The explanation cache's new hits and misses since the last report, and its bytes now."""
+        hits, misses = stats.hits - self._cache_seen[0], stats.misses - self._cache_seen[1]
+        self._cache_seen = (stats.hits, stats.misses)
+        if hits:
+            self.emit(CACHE_HITS, "counter", hits, [self._model])
+        if misses:
+            self.emit(CACHE_MISSES, "counter", misses, [self._model])
+        if self._cache_seen != (0, 0):
+            self.emit(CACHE_BYTES, "gauge", stats.bytes, [self._model])

@@ -5,7 +5,7 @@ failure."""
 from __future__ import annotations
 
 import logging
-from typing import Protocol
+from typing import Any, Protocol
 
 from xai_client.api.v1 import explain_pb2 as pb
 
@@ -39,6 +39,16 @@ class SafeObserver:
     def batch(self, size: int) -> None:
         try:
             self._inner.batch(size)
+        except Exception:
+            log.warning("observer failed", exc_info=True)
+
+    def cache(self, stats: Any) -> None:
+        """The explanation cache's counters after a batch (to an observer that reports them)."""
+        report = getattr(self._inner, "cache", None)
+        if report is None:
+            return
+        try:
+            report(stats)
         except Exception:
             log.warning("observer failed", exc_info=True)
 

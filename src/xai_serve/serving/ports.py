@@ -22,8 +22,17 @@ import torch
 from torch import nn
 from xai_client.api.v1 import explain_pb2 as pb
 
-from xai_serve.explain import Attribution, MethodSpec, ModelContext, Target, explain_detailed, list_methods
+from xai_serve.explain import (
+    Attribution,
+    MethodSpec,
+    ModelContext,
+    Target,
+    explain_detailed,
+    explain_targets,
+    list_methods,
+)
 from xai_serve.explain.registry import method_class
+from xai_serve.serving.target_runs import target_runs
 
 # method name -> its request parameters as sent on the wire (values are text)
 MethodParams = Mapping[str, Mapping[str, str]]
@@ -62,6 +71,9 @@ class RegistryEngine:
     def explain(
         self, model: nn.Module, x: torch.Tensor, methods: MethodParams, target: Target, context: ModelContext
     ) -> Mapping[str, Attribution]:
+        runs = target_runs(x, target)  # topK rows: one forward pass for the K targets of an input
+        if runs is not None:
+            return explain_targets(model, runs[0], methods, runs[1], context=context)
         return explain_detailed(model, x, methods, target, context=context)
 
 

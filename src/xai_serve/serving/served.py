@@ -22,6 +22,7 @@ import yaml
 from xai_serve.errors import CheckpointError
 from xai_serve.hashing import file_sha256
 from xai_serve.serving.credentials import ServedCredentials
+from xai_serve.serving.explanation_cache import explanation_cache
 from xai_serve.serving.inputs import Limits
 from xai_serve.serving.limits import CostLimits
 from xai_serve.serving.live_monitor import LiveMonitor, LiveSink, MonitorConfig
@@ -138,6 +139,7 @@ def build_service(
         cost_limits=cost_limits,
         dissection=load_dissection(model_dir, model),
         monitor=monitor if monitor.enabled else None,
+        cache=explanation_cache(xai_config),
     )
     return service, list(xai_config.get("default_methods") or ["gradient"])
 

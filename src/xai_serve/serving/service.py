@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import torch
 from torch import nn
@@ -28,16 +28,19 @@ from xai_client.api.v1 import explain_pb2 as pb
 
 from xai_serve.errors import InvalidInputError, XaiError
 from xai_serve.explain import Attribution, Component, DerivedParamCache, ModelContext
+from xai_serve.explain.progress import ProgressEvent, reporting
 from xai_serve.models import ModelCard
 from xai_serve.serving.batch import MethodKey, Row, ServedBatch, method_key, method_names, method_params
 from xai_serve.serving.components import component_target, fill_outputs, split_outputs
 from xai_serve.serving.credentials import ServedCredentials
+from xai_serve.serving.explanation_cache import ExplanationCache, input_digest, row_of
 from xai_serve.serving.heatmaps import HeatmapEncoder
 from xai_serve.serving.inputs import Limits, decode_input
 from xai_serve.serving.limits import CostLimits, check_deadline
 from xai_serve.serving.live_monitor import LiveMonitor
 from xai_serve.serving.observer import NullObserver, Observer, SafeObserver, status_label
 from xai_serve.serving.ports import ExplanationEngine, RegistryEngine, UnitEvidence
+from xai_serve.serving.progress_guard import deadline_guard
 from xai_serve.serving.validate import validate_request
 
 log = logging.getLogger(__name__)
@@ -63,12 +66,13 @@ class ExplainService:
         cost_limits: CostLimits | None = None,
         dissection: UnitEvidence | None = None,
         monitor: LiveMonitor | None = None,
+        cache: ExplanationCache | None = None,
     ) -> None:
         self.name = name
         self.model = model.eval()
         self.card = card
         self.limits = limits or Limits()
-        self.observer: Observer = SafeObserver(observer or NullObserver())
+        self.observer = SafeObserver(observer or NullObserver())
         self.engine: ExplanationEngine = engine or RegistryEngine()
         self.methods = dict(self.engine.methods())
         self.cost_limits = cost_limits or CostLimits()
@@ -77,18 +81,27 @@ class ExplainService:
             card.mean, card.std, DerivedParamCache(self.cost_limits.lrp_cache_entries)
         )
         self.credentials = credentials or ServedCredentials()
+        self.cache = cache or ExplanationCache("", 0)  # disabled unless given
+        self._progress: Callable[[int, ProgressEvent], None] | None = None
         self.heatmaps = HeatmapEncoder(self.model, self.context, self.methods, self.credentials, dissection)
         self.monitor = monitor  # live credentials: samples answered explanations (live_monitor.py)
 
     # ------------------------------------------------------------------ public
 
-    def handle(self, items: Sequence[pb.ExplainRequest | BaseException]) -> list[pb.ExplainResponse]:
-        """One response per item, in order (see the module doc)."""
+    def handle(
+        self,
+        items: Sequence[pb.ExplainRequest | BaseException],
+        progress: Callable[[int, ProgressEvent], None] | None = None,
+    ) -> list[pb.ExplainResponse]:
+        """One response per item, in order (see the module doc). ``progress(i, event)``: the progress of
+        the iterative methods explaining request ``i`` (a streamed answer's messages)."""
         t_start = time.perf_counter()
         batch = ServedBatch.of(self.name, len(items))
+        self._progress = progress
         try:
             self.observer.batch(len(items))
             self._decode(items, batch)
+            self._look_up(batch)
             if not self._shared_pass(batch):
                 self._predict(batch)
                 self._explain_all(batch)
@@ -102,6 +115,7 @@ class ExplainService:
                 for m in batch.requests[i].methods:  # unknown names are not labels (bounded cardinality)
                     label = m.name if m.name in self.methods else "unknown"
                     self.observer.explained(label, status_label(err), 0.0, 1)
+        self.observer.cache(self.cache.stats)
         answers = batch.answers((time.perf_counter() - t_start) * 1e3)
         if self.monitor is not None:  # the batch's samples go to the monitor's queue once answered
             self.monitor.release()
@@ -126,6 +140,66 @@ class ExplainService:
                 log.error("reading request %d failed", i, exc_info=True)
                 batch.errors[i] = exc
             batch.responses[i].timings.decode_ms = (time.perf_counter() - t0) * 1e3
+
+    def _forward(self, members: Sequence[int]) -> Callable[[ProgressEvent], None] | None:
+        """The progress events of an engine call over ``members``, to each of them (None: not asked)."""
+        progress = self._progress
+        if progress is None:
+            return None
+
+        def forward(event: ProgressEvent) -> None:
+            for i in members:
+                progress(i, event)
+
+        return forward
+
+    def _look_up(self, batch: ServedBatch) -> None:
+        """The cache keys of every decoded request's methods; a request whose every method hits is
+        answered from the cache (``batch.cached``) once its prediction is made."""
+        if not self.cache.enabled:
+            return
+        for i in batch.decoded_requests():
+            req = batch.requests[i]
+            if not req.methods:
+                continue
+            try:
+                digest = input_digest(batch.decoded[i].x)
+                keys = {
+                    m.name: self.cache.key(self.methods[m.name], m.params, req.target, digest)
+                    for m in req.methods
+                }
+            except XaiError:  # a bad parameter: not a cache question (the engine answers it)
+                continue
+            batch.cache_keys[i] = keys
+            hits = {name: self.cache.get(key) for name, key in keys.items()}
+            if all(rows is not None for rows in hits.values()):
+                batch.cached[i] = {name: rows for name, rows in hits.items() if rows is not None}
+
+    def _answer_cached(self, i: int, batch: ServedBatch) -> None:
+        """Request ``i``'s heatmaps from the cache, in the computed order (targets, then methods)."""
+        req, resp = batch.requests[i], batch.responses[i]
+        hits = batch.cached[i]
+        names = [m.name for m in req.methods]
+        for j in range(len(hits[names[0]])):
+            for name in names:
+                target, attribution = hits[name][j]
+                self.heatmaps.add(resp, req, name, target, attribution, 0, batch.decoded[i])
+        resp.timings.cached = True
+        for name in names:
+            self.observer.explained(name, "ok", 0.0, 1)
+        batch.counted.add(i)
+
+    def _store(
+        self, rows: list[Row], names: list[str], results: Mapping[str, Attribution], batch: ServedBatch
+    ) -> None:
+        """Put the computed rows of every request answered without error into the cache."""
+        for i in {r.request for r in rows}:
+            keys = batch.cache_keys.get(i)
+            if not keys or i in batch.errors:
+                continue
+            for name in names:
+                mine = [(r.target, row_of(results[name], j)) for j, r in enumerate(rows) if r.request == i]
+                self.cache.put(keys.get(name), mine)
 
     def _predict(self, batch: ServedBatch) -> None:
         idx = batch.decoded_requests()
@@ -172,7 +246,8 @@ class ExplainService:
         answers the batch.
         """
         idx = batch.decoded_requests()
-        if not idx or self.card.outputs:  # multi-output: Prediction.outputs needs the full forward
+        # multi-output: Prediction.outputs needs the full forward; cache hits: answered after _predict
+        if not idx or self.card.outputs or batch.cached:
             return False
         reqs = [batch.requests[i] for i in idx]
         key = method_key(reqs[0])
@@ -190,7 +265,8 @@ class ExplainService:
                 check_deadline(r.deadline_unix_s)
             t0 = time.perf_counter()
             x = batch.inputs(idx).detach().clone()
-            with torch.inference_mode(False), torch.enable_grad():
+            guard = deadline_guard([r.deadline_unix_s for r in reqs], self._forward(idx))
+            with torch.inference_mode(False), torch.enable_grad(), reporting(guard):
                 results = self.engine.explain(self.model, x, method_params(key), target, self.context)
             seconds = time.perf_counter() - t0
         except XaiError:  # a bad request among them: the two-pass path finds it and answers it
@@ -217,12 +293,20 @@ class ExplainService:
             return [int(req.target.class_index)]
         if kind == "top_k":
             return [int(c) for c in logits.topk(req.target.top_k).indices.tolist()]
+        if kind == "classes":
+            return [int(c) for c in req.target.classes.indices]
         return [int(logits.argmax())]
 
     def _explain_all(self, batch: ServedBatch) -> None:
         groups: dict[MethodKey, list[Row]] = defaultdict(list)
         for i in sorted(batch.logits):
             req = batch.requests[i]
+            if i in batch.cached and i not in batch.errors:
+                try:
+                    self._answer_cached(i, batch)
+                except XaiError as exc:
+                    batch.errors[i] = exc
+                continue
             if req.methods and i not in batch.errors:
                 try:  # the deadline may have passed while earlier requests were served
                     check_deadline(req.deadline_unix_s)
@@ -239,7 +323,11 @@ class ExplainService:
         try:
             x = batch.inputs([r.request for r in rows]).detach().clone()
             targets = [r.target for r in rows]
-            with torch.inference_mode(False), torch.enable_grad():
+            members = sorted({r.request for r in rows})
+            guard = deadline_guard(
+                [batch.requests[i].deadline_unix_s for i in members], self._forward(members)
+            )
+            with torch.inference_mode(False), torch.enable_grad(), reporting(guard):
                 results = self.engine.explain(self.model, x, method_params(key), targets, self.context)
         except XaiError as exc:  # a bad request among the rows (its target, its parameters...)
             self._group_failed(key, rows, exc, time.perf_counter() - t0, batch, bug=False)
@@ -312,6 +400,8 @@ class ExplainService:
         encode_ms = (time.perf_counter() - t1) * 1e3 / max(len(rows), 1)
         for i in members:
             batch.responses[i].timings.encode_ms += encode_ms
+        if self.cache.enabled:
+            self._store(rows, names, results, batch)
 
 
 def _shared_target(reqs: list[pb.ExplainRequest]) -> str | list[int] | None:

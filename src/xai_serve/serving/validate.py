@@ -43,8 +43,17 @@ def validate_request(
     check_enums(req)
     check_deadline(req.deadline_unix_s)
     if req.methods:
-        rows = req.target.top_k if req.target.WhichOneof("kind") == "top_k" else 1
-        cost_limits.check(rows, {m.name: (methods[m.name], m.params) for m in req.methods})
+        kind = req.target.WhichOneof("kind")
+        rows = (
+            req.target.top_k
+            if kind == "top_k"
+            else len(req.target.classes.indices)
+            if kind == "classes"
+            else 1
+        )
+        cost_limits.check(
+            rows, {m.name: (methods[m.name], m.params) for m in req.methods}, tuple(card.input_shape)
+        )
 
 
 def validate_target(target: pb.Target, num_classes: int) -> None:
@@ -56,6 +65,13 @@ def validate_target(target: pb.Target, num_classes: int) -> None:
         )
     if kind == "top_k" and not 1 <= target.top_k <= num_classes:
         raise InvalidTargetError(f"target top_k={target.top_k} must be in 1..{num_classes}")
+    if kind == "classes":
+        bad = [c for c in target.classes.indices if not 0 <= c < num_classes]
+        if not target.classes.indices or bad:
+            raise InvalidTargetError(
+                f"target classes {list(target.classes.indices)} must be a non-empty list of classes in "
+                f"0..{num_classes - 1}"
+            )
 
 
 def check_enums(req: pb.ExplainRequest) -> None:

@@ -206,3 +206,33 @@ def test_a_bug_encoding_one_request_fails_that_request_alone(model, card, caplog
 def test_png_overlays_are_drawn_at_least_overlay_min_width_wide(width: int, scale: int) -> None:
     assert overlay_scale(width) == scale
     assert width * scale >= OVERLAY_MIN_WIDTH or width == 0
+
+
+@pytest.mark.parametrize("methods", [["gradient", "gradcam"], ["lrp"], ["smoothgrad"]])
+def test_top_k_in_one_pass_equals_single_target_calls(service, model, card, methods, monkeypatch):
+    """A topK request's K rows run as one forward pass (``target_runs`` -> ``explain_targets``); the maps
+    equal K single-target engine calls to 1e-6; two topK requests of a batch share the pass too."""
+    import xai_serve.serving.ports as ports
+
+    calls: list[int] = []
+    real = ports.explain_targets
+
+    def counting(model_, x, methods_, classes, context=None):
+        calls.append(len(classes))
+        return real(model_, x, methods_, classes, context=context)
+
+    monkeypatch.setattr(ports, "explain_targets", counting)
+    params = {m: FAST[m] for m in methods}
+    xs = [_x(11), _x(12)]
+    resps = service.handle([build_request(x, methods=params, target="top3", normalized=True) for x in xs])
+    assert calls == [2]
+    context = ModelContext.of(card.mean, card.std)
+    for x, r in zip(xs, resps, strict=True):
+        assert r.status.code == pb.OK, r.status.message
+        xt = torch.from_numpy(x)[None]
+        with torch.no_grad():
+            top = model(xt)[0].topk(3).indices.tolist()
+        assert [(h.method, h.target) for h in r.heatmaps] == [(m, t) for t in top for m in methods]
+        for h in r.heatmaps:
+            ref = explain(model, xt, {h.method: params[h.method]}, [h.target], context)[h.method][0]
+            np.testing.assert_allclose(from_proto(h.values), ref.numpy(), rtol=0, atol=1e-6)

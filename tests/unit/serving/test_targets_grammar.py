@@ -111,3 +111,39 @@ def test_cli_checks_the_grammar(capsys: pytest.CaptureFixture[str]) -> None:
             ["explain", "a.png", "--model", "m", "--method", "lrp", "--out", "o", "--target", "top"]
         )
     assert "topK" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("given", "indices"), [("3,5,7", [3, 5, 7]), (" 1, 0 ", [1, 0]), ([2, 9], [2, 9]), ((4, 4), [4, 4])]
+)
+def test_class_lists(given, indices: list[int]) -> None:
+    msg = parse_target(given)
+    assert msg.WhichOneof("kind") == "classes" and list(msg.classes.indices) == indices
+    assert parse_target(format_target(msg)) == msg
+
+
+@pytest.mark.parametrize("bad", ["3,", ",3", "3,,5", "3,-1", [], [1, True], [1, -2], [1.5]])
+def test_malformed_class_lists_raise(bad) -> None:
+    with pytest.raises(TargetSyntaxError):
+        parse_target(bad)
+
+
+def test_a_class_list_is_served_in_order_with_one_forward_pass(model, card) -> None:
+    import numpy as np
+    import torch
+    from xai_client.tensors import from_proto
+
+    from xai_serve.explain import ModelContext, explain
+    from xai_serve.serving.service import ExplainService
+
+    service = ExplainService("tiny", model, card)
+    x = np.random.default_rng(3).normal(size=(1, 28, 28)).astype(np.float32)
+    (r,) = service.handle([build_request(x, methods=["gradient"], target="7,2,5", normalized=True)])
+    assert r.status.code == pb.OK, r.status.message
+    assert [h.target for h in r.heatmaps] == [7, 2, 5]
+    context = ModelContext.of(card.mean, card.std)
+    for h in r.heatmaps:
+        ref = explain(model, torch.from_numpy(x)[None], ["gradient"], [h.target], context)["gradient"][0]
+        np.testing.assert_allclose(from_proto(h.values), ref.numpy(), rtol=0, atol=1e-6)
+    (bad,) = service.handle([build_request(x, methods=["gradient"], target="7,99", normalized=True)])
+    assert bad.status.code == pb.INVALID_ARGUMENT and "99" in bad.status.message

@@ -140,16 +140,24 @@ class MethodRequest(_message.Message):
     def __init__(self, name: _Optional[str] = ..., params: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class Target(_message.Message):
-    __slots__ = ("class_index", "predicted", "top_k", "component")
+    __slots__ = ("class_index", "predicted", "top_k", "component", "classes")
     CLASS_INDEX_FIELD_NUMBER: _ClassVar[int]
     PREDICTED_FIELD_NUMBER: _ClassVar[int]
     TOP_K_FIELD_NUMBER: _ClassVar[int]
     COMPONENT_FIELD_NUMBER: _ClassVar[int]
+    CLASSES_FIELD_NUMBER: _ClassVar[int]
     class_index: int
     predicted: bool
     top_k: int
     component: ComponentTarget
-    def __init__(self, class_index: _Optional[int] = ..., predicted: _Optional[bool] = ..., top_k: _Optional[int] = ..., component: _Optional[_Union[ComponentTarget, _Mapping]] = ...) -> None: ...
+    classes: ClassList
+    def __init__(self, class_index: _Optional[int] = ..., predicted: _Optional[bool] = ..., top_k: _Optional[int] = ..., component: _Optional[_Union[ComponentTarget, _Mapping]] = ..., classes: _Optional[_Union[ClassList, _Mapping]] = ...) -> None: ...
+
+class ClassList(_message.Message):
+    __slots__ = ("indices",)
+    INDICES_FIELD_NUMBER: _ClassVar[int]
+    indices: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, indices: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class ComponentTarget(_message.Message):
     __slots__ = ("output", "row", "col", "channel", "predicted_channel")
@@ -174,7 +182,7 @@ class ValueOptions(_message.Message):
     def __init__(self, reduction: _Optional[_Union[ChannelReduction, str]] = ..., value_type: _Optional[_Union[ValueType, str]] = ...) -> None: ...
 
 class ExplainRequest(_message.Message):
-    __slots__ = ("input", "methods", "target", "output", "top_k", "request_id", "values", "deadline_unix_s")
+    __slots__ = ("input", "methods", "target", "output", "top_k", "request_id", "values", "deadline_unix_s", "stream")
     INPUT_FIELD_NUMBER: _ClassVar[int]
     METHODS_FIELD_NUMBER: _ClassVar[int]
     TARGET_FIELD_NUMBER: _ClassVar[int]
@@ -183,6 +191,7 @@ class ExplainRequest(_message.Message):
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     VALUES_FIELD_NUMBER: _ClassVar[int]
     DEADLINE_UNIX_S_FIELD_NUMBER: _ClassVar[int]
+    STREAM_FIELD_NUMBER: _ClassVar[int]
     input: Input
     methods: _containers.RepeatedCompositeFieldContainer[MethodRequest]
     target: Target
@@ -191,7 +200,32 @@ class ExplainRequest(_message.Message):
     request_id: str
     values: ValueOptions
     deadline_unix_s: float
-    def __init__(self, input: _Optional[_Union[Input, _Mapping]] = ..., methods: _Optional[_Iterable[_Union[MethodRequest, _Mapping]]] = ..., target: _Optional[_Union[Target, _Mapping]] = ..., output: _Optional[_Union[OutputForm, str]] = ..., top_k: _Optional[int] = ..., request_id: _Optional[str] = ..., values: _Optional[_Union[ValueOptions, _Mapping]] = ..., deadline_unix_s: _Optional[float] = ...) -> None: ...
+    stream: bool
+    def __init__(self, input: _Optional[_Union[Input, _Mapping]] = ..., methods: _Optional[_Iterable[_Union[MethodRequest, _Mapping]]] = ..., target: _Optional[_Union[Target, _Mapping]] = ..., output: _Optional[_Union[OutputForm, str]] = ..., top_k: _Optional[int] = ..., request_id: _Optional[str] = ..., values: _Optional[_Union[ValueOptions, _Mapping]] = ..., deadline_unix_s: _Optional[float] = ..., stream: _Optional[bool] = ...) -> None: ...
+
+class ExplainProgress(_message.Message):
+    __slots__ = ("method", "done", "total", "fraction", "eta_s", "image")
+    METHOD_FIELD_NUMBER: _ClassVar[int]
+    DONE_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_FIELD_NUMBER: _ClassVar[int]
+    FRACTION_FIELD_NUMBER: _ClassVar[int]
+    ETA_S_FIELD_NUMBER: _ClassVar[int]
+    IMAGE_FIELD_NUMBER: _ClassVar[int]
+    method: str
+    done: int
+    total: int
+    fraction: float
+    eta_s: float
+    image: Tensor
+    def __init__(self, method: _Optional[str] = ..., done: _Optional[int] = ..., total: _Optional[int] = ..., fraction: _Optional[float] = ..., eta_s: _Optional[float] = ..., image: _Optional[_Union[Tensor, _Mapping]] = ...) -> None: ...
+
+class ExplainStreamMessage(_message.Message):
+    __slots__ = ("progress", "response")
+    PROGRESS_FIELD_NUMBER: _ClassVar[int]
+    RESPONSE_FIELD_NUMBER: _ClassVar[int]
+    progress: ExplainProgress
+    response: ExplainResponse
+    def __init__(self, progress: _Optional[_Union[ExplainProgress, _Mapping]] = ..., response: _Optional[_Union[ExplainResponse, _Mapping]] = ...) -> None: ...
 
 class Status(_message.Message):
     __slots__ = ("code", "message", "reason")
@@ -299,20 +333,22 @@ class Heatmap(_message.Message):
     def __init__(self, method: _Optional[str] = ..., target: _Optional[int] = ..., values: _Optional[_Union[Tensor, _Mapping]] = ..., png: _Optional[bytes] = ..., signed: _Optional[bool] = ..., kind: _Optional[str] = ..., stats: _Optional[_Mapping[str, float]] = ..., component: _Optional[_Union[ComponentTarget, _Mapping]] = ..., layer: _Optional[str] = ..., filters: _Optional[_Iterable[_Union[FilterEvidence, _Mapping]]] = ..., units: _Optional[_Iterable[_Union[UnitEvidence, _Mapping]]] = ..., credential: _Optional[_Union[Credential, _Mapping]] = ...) -> None: ...
 
 class Timings(_message.Message):
-    __slots__ = ("decode_ms", "predict_ms", "explain_ms", "encode_ms", "total_ms", "batch_size")
+    __slots__ = ("decode_ms", "predict_ms", "explain_ms", "encode_ms", "total_ms", "batch_size", "cached")
     DECODE_MS_FIELD_NUMBER: _ClassVar[int]
     PREDICT_MS_FIELD_NUMBER: _ClassVar[int]
     EXPLAIN_MS_FIELD_NUMBER: _ClassVar[int]
     ENCODE_MS_FIELD_NUMBER: _ClassVar[int]
     TOTAL_MS_FIELD_NUMBER: _ClassVar[int]
     BATCH_SIZE_FIELD_NUMBER: _ClassVar[int]
+    CACHED_FIELD_NUMBER: _ClassVar[int]
     decode_ms: float
     predict_ms: float
     explain_ms: float
     encode_ms: float
     total_ms: float
     batch_size: int
-    def __init__(self, decode_ms: _Optional[float] = ..., predict_ms: _Optional[float] = ..., explain_ms: _Optional[float] = ..., encode_ms: _Optional[float] = ..., total_ms: _Optional[float] = ..., batch_size: _Optional[int] = ...) -> None: ...
+    cached: bool
+    def __init__(self, decode_ms: _Optional[float] = ..., predict_ms: _Optional[float] = ..., explain_ms: _Optional[float] = ..., encode_ms: _Optional[float] = ..., total_ms: _Optional[float] = ..., batch_size: _Optional[int] = ..., cached: _Optional[bool] = ...) -> None: ...
 
 class ExplainResponse(_message.Message):
     __slots__ = ("status", "model", "prediction", "heatmaps", "timings", "request_id")
