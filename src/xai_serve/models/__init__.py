@@ -13,12 +13,14 @@ from xai_serve.models import (  # noqa: F401  (registration)
     resnet_cifar,
     resnet_torchvision,
     simplenet,
+    torchvision_zoo,
 )
 from xai_serve.models.canonicalise import canonicalise
 from xai_serve.models.card import ModelCard
 from xai_serve.models.checkpoint import load_checkpoint
 from xai_serve.models.layers import PadShortcut, Sum
 from xai_serve.models.registry import create_model, list_models, model_parameters, register_model
+from xai_serve.models.user_model import build_from_card
 from xai_serve.models.weights import load_state_dict_file, strip_prefix
 
 __all__ = [
@@ -27,6 +29,7 @@ __all__ = [
     "ModelCard",
     "PadShortcut",
     "Sum",
+    "build_from_card",
     "canonicalise",
     "create_model",
     "list_models",

@@ -17,6 +17,9 @@ from xai_serve.atomic import atomic_write_text
 from xai_serve.errors import CheckpointError
 
 
+_OPTIONAL_DEFAULTS = ("resize", "model_file", "model_file_sha256")
+
+
 @dataclass
 class ModelCard:
     """JSON-serialisable description of a trained model."""
@@ -33,6 +36,13 @@ class ModelCard:
     #: ``["y", "yg", "ys"]`` (General Pattern Theory); empty for a model returning one tensor, the class
     #: logits
     outputs: list[str] = field(default_factory=list)
+    #: resize the shorter image side to this many pixels, then centre-crop to ``input_shape``'s size
+    #: (ImageNet-style preprocessing, ``xai import --normalize imagenet``); 0: resize to the size directly
+    resize: int = 0
+    #: a user's model file (``xai import --model-file``) beside ``model.json``: ``model`` is then the
+    #: class name in it; its sha256 is checked before it is imported (models/user_model.py)
+    model_file: str = ""
+    model_file_sha256: str = ""
 
     def __post_init__(self) -> None:
         if not self.num_classes:
@@ -45,12 +55,16 @@ class ModelCard:
             raise CheckpointError("model card mean/std must have one value per input channel")
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        data = dataclasses.asdict(self)
+        for name in _OPTIONAL_DEFAULTS:  # absent when unused: cards written before them stay identical
+            if not data[name]:
+                del data[name]
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelCard:
         names = {f.name for f in dataclasses.fields(cls)}
-        required = names - {"num_classes", "outputs"}
+        required = names - {"num_classes", "outputs", *_OPTIONAL_DEFAULTS}
         missing = sorted(required - data.keys())
         if missing:
             raise CheckpointError(f"model card lacks keys: {', '.join(missing)}")
@@ -67,6 +81,9 @@ class ModelCard:
             labels=[str(v) for v in data["labels"]],
             num_classes=int(data.get("num_classes", 0)),
             outputs=[str(v) for v in data.get("outputs", [])],
+            resize=int(data.get("resize", 0)),
+            model_file=str(data.get("model_file", "")),
+            model_file_sha256=str(data.get("model_file_sha256", "")),
         )
 
     def save(self, path: str | os.PathLike[str]) -> None:
