@@ -16,7 +16,6 @@ from typing import Any
 from xai_serve.atomic import atomic_write_text
 from xai_serve.errors import CheckpointError
 
-
 _OPTIONAL_DEFAULTS = ("resize", "model_file", "model_file_sha256")
 
 

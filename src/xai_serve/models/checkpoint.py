@@ -25,9 +25,9 @@ def load_checkpoint(
     *,
     device: str | torch.device = "cpu",
 ) -> tuple[nn.Module, ModelCard]:
-    """Rebuild the model of ``ckpt_dir`` from ``model.json`` (a registry model or the card's model file) and load ``best.pt`` (``which="best"``) or
-    ``weights.pt`` (``"last"``) with ``weights_only=True``. Returns the model, canonicalised, in eval mode
-    on ``device``, and its :class:`ModelCard`."""
+    """Rebuild the model of ``ckpt_dir`` from ``model.json`` (a registry model or the card's model file)
+    and load ``best.pt`` (``which="best"``) or ``weights.pt`` (``"last"``) with ``weights_only=True``.
+    Returns the model, canonicalised, in eval mode on ``device``, and its :class:`ModelCard`."""
     ckpt = Path(ckpt_dir)
     if not ckpt.is_dir():
         raise CheckpointError(f"checkpoint directory not found: {ckpt}")

@@ -36,8 +36,10 @@ _GLOBAL = re.compile(r"Unsupported global: GLOBAL (\S+)")
 
 def _load(path: Path, trust_pickle: bool) -> Any:
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001  (pickle, zip and torch errors of many kinds)
+        with warnings.catch_warnings():  # torch's note on an unusual pickle protocol: the outcome says it
+            warnings.simplefilter("ignore")
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
         found = _GLOBAL.search(str(exc))
         if found is None:
             raise WeightsFileError(
@@ -53,7 +55,7 @@ def _load(path: Path, trust_pickle: bool) -> Any:
     warnings.warn(f"unpickling {path} with weights_only=False (--trust-pickle)", stacklevel=3)
     try:
         return torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as exc:  # noqa: BLE001  (a class the pickle names may not be importable here)
+    except Exception as exc:
         raise WeightsFileError(f"{path}: unpickling failed: {type(exc).__name__}: {exc}") from None
 
 
@@ -79,6 +81,8 @@ def _unwrap(obj: Any, path: Path, trust_pickle: bool) -> dict[str, torch.Tensor]
             f"{path}: the state_dict has non-tensor entries ({', '.join(others[:SHOWN])}); "
             "pass --trust-pickle to drop them"
         )
+    if others:
+        warnings.warn(f"{path}: dropping non-tensor entries {', '.join(others[:SHOWN])}", stacklevel=3)
     return {str(k): v for k, v in obj.items() if isinstance(v, torch.Tensor)}
 
 
@@ -154,7 +158,7 @@ def match_state_dict(
         if not _differences(model_state, candidate):
             return {k: candidate[k].to(model_state[k].dtype) for k in model_state}, name
     problems = _differences(model_state, candidates[0][1])
-    tried = ", ".join(n for n, _ in candidates[1:])
+    tried = ", ".join(layout.name for layout in layouts_for(arch))
     hint = f"; known layouts of {arch} tried: {tried}" if tried else ""
     raise StateDictMismatchError(
         f"{source} does not fit {arch} ({len(state)} tensors in the file, {len(model_state)} in the "

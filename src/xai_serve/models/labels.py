@@ -45,7 +45,9 @@ def _from_json(data: Any, source: str) -> list[str]:
                 raise InvalidArgumentError(f"{source}: label of class {key} is not a string")
             pairs.append((int(key), value))
         return _indexed(pairs, source)
-    raise InvalidArgumentError(f"{source}: a JSON label file holds a list of names or an {{index: name}} object")
+    raise InvalidArgumentError(
+        f"{source}: a JSON label file holds a list of names or an {{index: name}} object"
+    )
 
 
 def parse_labels(text: str, source: str = "labels") -> list[str]:

@@ -53,10 +53,12 @@ def import_model_file(path: str | os.PathLike[str], sha256: str | None = None) -
     sys.modules[name] = module
     try:
         spec.loader.exec_module(module)
-    except BaseException as exc:  # noqa: BLE001  (a user's file may raise anything, SystemExit included)
+    except BaseException as exc:
         del sys.modules[name]
         tb = traceback.extract_tb(exc.__traceback__)
-        where = next((f"{Path(f.filename).name}:{f.lineno}" for f in reversed(tb) if f.filename == str(path)), "")
+        where = next(
+            (f"{Path(f.filename).name}:{f.lineno}" for f in reversed(tb) if f.filename == str(path)), ""
+        )
         raise ModelFileError(
             f"importing {path.name} failed{' at ' + where if where else ''}: {_last_line(exc)}"
         ) from None
@@ -68,7 +70,9 @@ def build_user_model(module: ModuleType, class_name: str, kwargs: dict[str, Any]
     cls = getattr(module, class_name, None)
     if cls is None:
         found = sorted(
-            n for n, v in vars(module).items() if isinstance(v, type) and issubclass(v, nn.Module) and v.__module__ == module.__name__
+            n
+            for n, v in vars(module).items()
+            if isinstance(v, type) and issubclass(v, nn.Module) and v.__module__ == module.__name__
         )
         raise ModelFileError(
             f"{source} defines no {class_name!r}; nn.Module classes in it: {', '.join(found) or 'none'}"
@@ -77,7 +81,7 @@ def build_user_model(module: ModuleType, class_name: str, kwargs: dict[str, Any]
         raise ModelFileError(f"{source}: {class_name} is not an nn.Module class")
     try:
         model = cls(**kwargs)
-    except Exception as exc:  # noqa: BLE001  (the user's constructor)
+    except Exception as exc:
         raise ModelFileError(f"{source}: {class_name}(**{kwargs!r}) failed: {_last_line(exc)}") from None
     return canonicalise(model)
 

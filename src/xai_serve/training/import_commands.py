@@ -22,32 +22,55 @@ def register(app: typer.Typer) -> None:
 
     @app.command("import")
     def import_(
-        weights: Path | None = typer.Argument(None, help="weights file (.pt/.pth/.th/.tar: a state_dict, possibly nested)"),
+        weights: Path | None = typer.Argument(
+            None, help="weights file (.pt/.pth/.th/.tar: a state_dict, possibly nested)"
+        ),
         out: Path | None = typer.Option(None, "--out", help="new checkpoint directory (must not exist)"),
         arch: str | None = typer.Option(
-            None, "--arch", help="registry model or torchvision classification architecture (see --list-archs)"
+            None,
+            "--arch",
+            help="registry model or torchvision classification architecture (see --list-archs)",
         ),
         model_file: Path | None = typer.Option(None, "--model-file", help="your model's Python file"),
-        model_class: str | None = typer.Option(None, "--model-class", help="the nn.Module class in --model-file"),
+        model_class: str | None = typer.Option(
+            None, "--model-class", help="the nn.Module class in --model-file"
+        ),
         kwargs: str = typer.Option("{}", "--kwargs", help="JSON object of constructor arguments"),
-        num_classes: int | None = typer.Option(None, "--num-classes", help="classes (default: from the file)"),
-        input_size: str | None = typer.Option(None, "--input-size", help="C,H,W (default: the architecture's)"),
+        num_classes: int | None = typer.Option(
+            None, "--num-classes", help="classes (default: from the file)"
+        ),
+        input_size: str | None = typer.Option(
+            None, "--input-size", help="C,H,W (default: the architecture's)"
+        ),
         normalize: str | None = typer.Option(
-            None, "--normalize", help="imagenet | cifar10 | mnist | none | MEAN/STD (e.g. 0.5,0.5,0.5/0.2,0.2,0.2)"
+            None,
+            "--normalize",
+            help="imagenet | cifar10 | mnist | none | MEAN/STD (e.g. 0.5,0.5,0.5/0.2,0.2,0.2)",
         ),
         labels: Path | None = typer.Option(
-            None, "--labels", help="class names: lines, JSON list, {index: name} or Places365 'name index' lines"
+            None,
+            "--labels",
+            help="class names: lines, JSON list, {index: name} or Places365 'name index' lines",
         ),
-        dataset: str | None = typer.Option(None, "--dataset", help="dataset the card names (evaluate/certify use it)"),
+        dataset: str | None = typer.Option(
+            None, "--dataset", help="dataset the card names (evaluate/certify use it)"
+        ),
         trust_pickle: bool = typer.Option(
-            False, "--trust-pickle", help="allow a file of pickled objects (runs its code once; re-saved as tensors)"
+            False,
+            "--trust-pickle",
+            help="allow a file of pickled objects (runs its code once; re-saved as tensors)",
         ),
         list_archs: bool = typer.Option(False, "--list-archs", help="print every --arch name and exit"),
     ) -> None:
         """Turn a PyTorch weights file into a checkpoint directory (model.json + best.pt) that xai archive,
         serve, evaluate, certify and dissect take."""
         from xai_serve.errors import XaiError
-        from xai_serve.training.importer import ImportSpec, import_weights, known_architectures, parse_input_size
+        from xai_serve.training.importer import (
+            ImportSpec,
+            import_weights,
+            known_architectures,
+            parse_input_size,
+        )
 
         if list_archs:
             typer.echo("\n".join(known_architectures()))

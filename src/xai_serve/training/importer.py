@@ -34,7 +34,8 @@ from xai_serve.hashing import file_sha256
 from xai_serve.models import ModelCard, list_models, load_checkpoint, model_parameters
 from xai_serve.models.import_weights import match_state_dict, read_weights
 from xai_serve.models.labels import read_labels
-from xai_serve.models.torchvision_zoo import PREFIX as TORCHVISION, input_side, torchvision_classifiers
+from xai_serve.models.torchvision_zoo import PREFIX as TORCHVISION
+from xai_serve.models.torchvision_zoo import input_side, torchvision_classifiers
 from xai_serve.models.user_model import build_user_model, import_model_file
 
 IMAGENET_MEAN = [0.485, 0.456, 0.406]
@@ -169,7 +170,7 @@ def _outputs(model: nn.Module, input_size: Sequence[int], source: str) -> int:
     try:
         with torch.no_grad():
             y = model.eval()(torch.zeros(1, *input_size))
-    except Exception as exc:  # noqa: BLE001  (any model, any input size)
+    except Exception as exc:
         raise InvalidArgumentError(
             f"{source} does not run on a {'x'.join(map(str, input_size))} input: {type(exc).__name__}: {exc}"
         ) from None
@@ -180,7 +181,9 @@ def _outputs(model: nn.Module, input_size: Sequence[int], source: str) -> int:
     return int(y.shape[1])
 
 
-def _build(spec: ImportSpec, state: dict[str, torch.Tensor]) -> tuple[nn.Module, str, dict[str, Any], Preset | None]:
+def _build(
+    spec: ImportSpec, state: dict[str, torch.Tensor]
+) -> tuple[nn.Module, str, dict[str, Any], Preset | None]:
     """The randomly initialised model, its card name, its kwargs and its preset."""
     if spec.model_file is not None:
         if spec.arch is not None:
@@ -189,7 +192,12 @@ def _build(spec: ImportSpec, state: dict[str, torch.Tensor]) -> tuple[nn.Module,
             raise InvalidArgumentError("--model-file needs --model-class (the nn.Module class in it)")
         module = import_model_file(spec.model_file)
         kwargs = dict(spec.kwargs)
-        return build_user_model(module, spec.model_class, kwargs, spec.model_file.name), spec.model_class, kwargs, None
+        return (
+            build_user_model(module, spec.model_class, kwargs, spec.model_file.name),
+            spec.model_class,
+            kwargs,
+            None,
+        )
     if spec.model_class:
         raise InvalidArgumentError("--model-class needs --model-file")
     if spec.arch is None:
@@ -200,13 +208,15 @@ def _build(spec: ImportSpec, state: dict[str, torch.Tensor]) -> tuple[nn.Module,
     kwargs = dict(spec.kwargs)
     params = model_parameters(name)
     if "weights" in kwargs:
-        raise InvalidArgumentError("--kwargs must not name weights: the weights file is the positional argument")
+        raise InvalidArgumentError(
+            "--kwargs must not name weights: the weights file is the positional argument"
+        )
     channels = spec.input_size[0] if spec.input_size else (preset.input_size[0] if preset else None)
     if channels is not None and "in_chans" in params:
         kwargs.setdefault("in_chans", channels)
     if "num_classes" in params or name.startswith(TORCHVISION):
         classes = spec.num_classes
-        if classes is None and spec.labels is None:
+        if classes is None:  # the file's classifier says; the labels are checked against it later
             probe = create_model(name, **kwargs)
             classes = _classifier_rows(probe, state)
         if classes is None and spec.labels is not None:
@@ -216,13 +226,17 @@ def _build(spec: ImportSpec, state: dict[str, torch.Tensor]) -> tuple[nn.Module,
     return create_model(name, **kwargs), name, kwargs, preset
 
 
-def _card(spec: ImportSpec, name: str, kwargs: dict[str, Any], preset: Preset | None, classes: int) -> ModelCard:
+def _card(
+    spec: ImportSpec, name: str, kwargs: dict[str, Any], preset: Preset | None, classes: int
+) -> ModelCard:
     input_size = spec.input_size or (preset.input_size if preset else None)
     if input_size is None:
         raise InvalidArgumentError(f"--input-size C,H,W is needed for {name} (no usual input size known)")
     normalize = spec.normalize or (preset.normalize if preset else "none")
     mean, std = parse_normalize(normalize, input_size[0])
-    resize = round(input_size[1] * 256 / 224) if normalize == "imagenet" and input_size[1] == input_size[2] else 0
+    resize = (
+        round(input_size[1] * 256 / 224) if normalize == "imagenet" and input_size[1] == input_size[2] else 0
+    )
     if spec.labels is not None:
         labels = read_labels(spec.labels)
         if len(labels) != classes:
@@ -280,7 +294,9 @@ def import_weights(spec: ImportSpec) -> ImportResult:
         raise InvalidArgumentError(f"--input-size C,H,W is needed for {name} (no usual input size known)")
     classes = _outputs(model, input_size, name)
     if spec.num_classes is not None and spec.num_classes != classes:
-        raise InvalidArgumentError(f"--num-classes {spec.num_classes} but the model outputs {classes} classes")
+        raise InvalidArgumentError(
+            f"--num-classes {spec.num_classes} but the model outputs {classes} classes"
+        )
     card = _card(spec, name, kwargs, preset, classes)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.parent / f".{out.name}.importing-{os.getpid()}"
