@@ -13,8 +13,9 @@ from PIL import Image
 
 from xai_client import saliency
 from xai_client.client import Client
-from xai_client.errors import XaiClientError
+from xai_client.errors import InvalidArgument, XaiClientError
 from xai_client.overlay import overlay_png
+from xai_client.params import parse_param_items
 from xai_client.results import Explanation, Prediction
 from xai_client.targets import GRAMMAR, TargetSyntaxError, parse_target
 from xai_client.values import REDUCTIONS, VALUE_TYPES
@@ -100,7 +101,7 @@ def run_explain(
     images: Sequence[Path],
     *,
     model: str,
-    methods: Sequence[str],
+    methods: Sequence[str] | dict[str, dict[str, str]],
     client: Client,
     out: Path,
     target: str | None = None,
@@ -112,7 +113,12 @@ def run_explain(
     records = []
     for image in images:
         e = client.explain(
-            model, image, list(methods), target=target, reduction=reduction, value_type=value_type
+            model,
+            image,
+            dict(methods) if isinstance(methods, dict) else list(methods),
+            target=target,
+            reduction=reduction,
+            value_type=value_type,
         )
         files = write_explanation(image, e, out, render=render, seed_names=seed_names)
         rec = prediction_record(image, e.prediction)
@@ -121,6 +127,17 @@ def run_explain(
         records.append(rec)
     (out / "predictions.json").write_text(json.dumps(records, indent=2))
     return records
+
+
+def methods_with_params(methods: Sequence[str], items: Sequence[str]) -> dict[str, dict[str, str]]:
+    """``--method`` names with their ``--param METHOD.KEY=VALUE`` items (values stay text: the server
+    converts them against the method's parameter specs); a parameter of a method not asked for is an
+    :class:`~xai_client.errors.InvalidArgument`."""
+    params = parse_param_items(items)
+    stray = sorted(set(params) - set(methods))
+    if stray:
+        raise InvalidArgument(f"--param for {', '.join(stray)}, which no --method names")
+    return {m: dict(params.get(m, {})) for m in methods}
 
 
 def build_parser(prog: str = "xai-client") -> argparse.ArgumentParser:
@@ -156,6 +173,13 @@ def build_parser(prog: str = "xai-client") -> argparse.ArgumentParser:
                 help=f"{METHOD_HELP} (repeat for several)",
             )
             p.add_argument("--target", default=None, type=_target, help=f"{GRAMMAR} (default: predicted)")
+            p.add_argument(
+                "--param",
+                action="append",
+                default=[],
+                dest="params",
+                help="method parameter METHOD.KEY=VALUE, e.g. lrp.epsilon=1e-6 (repeatable)",
+            )
             p.add_argument("--out", type=Path, required=True)
             p.add_argument(
                 "--reduce",
@@ -202,7 +226,7 @@ def main(argv: Sequence[str] | None = None, prog: str = "xai-client") -> int:
                 for rec in run_explain(
                     args.images,
                     model=args.model,
-                    methods=args.methods,
+                    methods=methods_with_params(args.methods, args.params),
                     client=client,
                     out=args.out,
                     target=args.target,
