@@ -20,7 +20,7 @@ from torch.utils.data import Dataset
 
 from xai_serve.data.bundle import DatasetBundle
 from xai_serve.data.registry import load_dataset
-from xai_serve.errors import InvalidArgumentError
+from xai_serve.errors import InvalidArgumentError, InvalidParameterError
 
 
 class Renormalised(Dataset[tuple[torch.Tensor, int]]):
@@ -73,8 +73,13 @@ def load_for_model(
             "std": list(std),
             "resize": resize,
         }
-    bundle = load_dataset(name, split, root=root, seed=seed, channels=int(input_shape[0]), **options)
     shape = "x".join(str(v) for v in input_shape)
+    try:
+        bundle = load_dataset(name, split, root=root, seed=seed, channels=int(input_shape[0]), **options)
+    except InvalidParameterError as exc:  # a dataset of fixed channels refusing the model's count
+        raise InvalidArgumentError(
+            f"dataset {name} cannot give {model} its {input_shape[0]}-channel images ({shape}): {exc}"
+        ) from exc
     if bundle.input_shape[0] != input_shape[0]:
         have = "x".join(str(v) for v in bundle.input_shape)
         raise InvalidArgumentError(
