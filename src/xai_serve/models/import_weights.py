@@ -2,8 +2,9 @@
 
 :func:`read_weights` accepts what people save: a bare state_dict, or one nested under ``state_dict`` /
 ``model`` / ``model_state_dict`` (training checkpoints with ``epoch``, ``optimizer``, ``best_prec1``
-beside it), with or without DataParallel's ``module.`` (or ``torch.compile``'s ``_orig_mod.``) prefix.
-It loads with ``weights_only=True``; a file holding pickled objects (a whole ``nn.Module``, custom
+beside it), or the one dict of tensors under another key, with or without DataParallel's ``module.``
+(or ``torch.compile``'s ``_orig_mod.``) prefix. It loads with ``weights_only=True`` (a safetensors
+file with the safetensors package); a file holding pickled objects (a whole ``nn.Module``, custom
 classes) is a :class:`~xai_serve.errors.PickleRefusedError` naming the first such class, unless the
 caller trusts it (then it is unpickled once, with a warning, and only its tensors are kept).
 
@@ -20,6 +21,7 @@ import re
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import torch
@@ -34,7 +36,49 @@ SHOWN = 8  # keys listed per kind of difference
 _GLOBAL = re.compile(r"Unsupported global: GLOBAL (\S+)")
 
 
-def _load(path: Path, trust_pickle: bool) -> Any:
+def _is_safetensors(path: Path) -> bool:
+    """A safetensors file: an 8-byte little-endian header length, then a JSON header."""
+    with path.open("rb") as f:
+        head = f.read(9)
+    if len(head) < 9 or head[8:9] != b"{":
+        return False
+    size = int.from_bytes(head[:8], "little")
+    return 0 < size <= path.stat().st_size - 8
+
+
+def _load_safetensors(path: Path) -> dict[str, torch.Tensor]:
+    try:
+        from safetensors.torch import load_file
+    except ImportError:
+        raise WeightsFileError(f"{path} is a safetensors file: pip install safetensors to read it") from None
+    try:
+        return dict(load_file(str(path), device="cpu"))
+    except Exception as exc:  # a corrupt header or data
+        raise WeightsFileError(f"{path}: not a readable safetensors file ({exc})") from None
+
+
+def _user_pickle_module(classes: Mapping[str, type], module_names: set[str]) -> ModuleType:
+    """A ``pickle_module`` for ``torch.load`` resolving the classes of a pickled model defined in the
+    user's model file, whatever module name they were pickled under (``__main__``, the file's stem)."""
+    import pickle
+
+    class Unpickler(pickle.Unpickler):
+        def find_class(self, module: str, name: str) -> Any:
+            if module in module_names and name in classes:
+                return classes[name]
+            return super().find_class(module, name)
+
+    mod = ModuleType("xai_user_pickle")
+    mod.__dict__.update({k: v for k, v in vars(pickle).items() if not k.startswith("__")})
+    mod.Unpickler = Unpickler  # type: ignore[attr-defined]
+    return mod
+
+
+def _load(
+    path: Path, trust_pickle: bool, user_classes: Mapping[str, type] | None = None, user_module: str = ""
+) -> Any:
+    if _is_safetensors(path):
+        return _load_safetensors(path)
     try:
         with warnings.catch_warnings():  # torch's note on an unusual pickle protocol: the outcome says it
             warnings.simplefilter("ignore")
@@ -53,8 +97,11 @@ def _load(path: Path, trust_pickle: bool) -> Any:
                 "(it is then loaded once and re-saved as a plain state_dict)"
             ) from None
     warnings.warn(f"unpickling {path} with weights_only=False (--trust-pickle)", stacklevel=3)
+    extra: dict[str, Any] = {}
+    if user_classes:
+        extra["pickle_module"] = _user_pickle_module(user_classes, {"__main__", user_module})
     try:
-        return torch.load(path, map_location="cpu", weights_only=False)
+        return torch.load(path, map_location="cpu", weights_only=False, **extra)
     except Exception as exc:
         raise WeightsFileError(f"{path}: unpickling failed: {type(exc).__name__}: {exc}") from None
 
@@ -70,6 +117,10 @@ def _unwrap(obj: Any, path: Path, trust_pickle: bool) -> dict[str, torch.Tensor]
             if isinstance(inner, Mapping):
                 obj = inner
                 break
+        else:  # another wrapper key (``net``, ``weights``, ...): the one dict of tensors in the file
+            nested = [v for v in obj.values() if isinstance(v, Mapping) and v and _all_tensors(v)]
+            if len(nested) == 1:
+                obj = nested[0]
     if not isinstance(obj, Mapping) or not obj:
         raise WeightsFileError(
             f"{path} holds a {type(obj).__name__}, not a state_dict (a dict of tensors, possibly under "
@@ -102,14 +153,24 @@ def strip_prefixes(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return state
 
 
-def read_weights(path: str | os.PathLike[str], *, trust_pickle: bool = False) -> dict[str, torch.Tensor]:
-    """The state_dict in the weights file ``path`` (unwrapped, prefixes stripped, CPU tensors)."""
+def read_weights(
+    path: str | os.PathLike[str],
+    *,
+    trust_pickle: bool = False,
+    user_classes: Mapping[str, type] | None = None,
+    user_module: str = "",
+) -> dict[str, torch.Tensor]:
+    """The state_dict in the weights file ``path`` (unwrapped, prefixes stripped, CPU tensors).
+
+    ``user_classes`` (name -> class of the user's model file, pickled under ``__main__`` or
+    ``user_module``) let a trusted pickled model of the user's own class unpickle."""
     path = Path(path)
     if not path.exists():
         raise WeightsFileError(f"weights file not found: {path}")
     if not path.is_file():
         raise WeightsFileError(f"weights path is not a file: {path}")
-    return strip_prefixes(_unwrap(_load(path, trust_pickle), path, trust_pickle))
+    obj = _load(path, trust_pickle, user_classes, user_module)
+    return strip_prefixes(_unwrap(obj, path, trust_pickle))
 
 
 def _shape(t: torch.Tensor) -> str:

@@ -181,6 +181,18 @@ def _outputs(model: nn.Module, input_size: Sequence[int], source: str) -> int:
     return int(y.shape[1])
 
 
+def _init_parameters(cls: Any) -> set[str]:
+    """Keyword names a class's constructor takes (none when it is not a class or has no signature)."""
+    import inspect
+
+    if not isinstance(cls, type):
+        return set()
+    try:
+        return set(inspect.signature(cls).parameters)
+    except (TypeError, ValueError):
+        return set()
+
+
 def _build(
     spec: ImportSpec, state: dict[str, torch.Tensor]
 ) -> tuple[nn.Module, str, dict[str, Any], Preset | None]:
@@ -192,6 +204,10 @@ def _build(
             raise InvalidArgumentError("--model-file needs --model-class (the nn.Module class in it)")
         module = import_model_file(spec.model_file)
         kwargs = dict(spec.kwargs)
+        if spec.num_classes is not None and "num_classes" in _init_parameters(
+            getattr(module, spec.model_class, None)
+        ):
+            kwargs.setdefault("num_classes", spec.num_classes)
         return (
             build_user_model(module, spec.model_class, kwargs, spec.model_file.name),
             spec.model_class,
@@ -285,7 +301,16 @@ def import_weights(spec: ImportSpec) -> ImportResult:
         raise CheckpointError(f"{out} already exists; choose a new --out (nothing was written)")
     if spec.model_file is not None and not Path(spec.model_file).is_file():
         raise ModelFileError(f"model file not found: {spec.model_file}")
-    state = read_weights(spec.weights, trust_pickle=spec.trust_pickle)
+    user_classes = None
+    if spec.model_file is not None and spec.trust_pickle:  # a pickled model of the user's own class
+        module = import_model_file(spec.model_file)
+        user_classes = {n: v for n, v in vars(module).items() if isinstance(v, type)}
+    state = read_weights(
+        spec.weights,
+        trust_pickle=spec.trust_pickle,
+        user_classes=user_classes,
+        user_module=spec.model_file.stem if spec.model_file is not None else "",
+    )
     model, name, kwargs, preset = _build(spec, state)
     state, layout = match_state_dict(model, state, name, source=str(spec.weights))
     model.load_state_dict(state)

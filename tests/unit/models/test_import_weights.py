@@ -175,3 +175,17 @@ def test_wrong_layout_for_simplenet_still_lists_the_differences() -> None:
     state = create_model("simplenet_310k").state_dict()
     with pytest.raises(StateDictMismatchError, match="known layouts of simplenet_5m tried"):
         match_state_dict(create_model("simplenet_5m"), dict(state), "simplenet_5m")
+
+
+def test_the_one_dict_of_tensors_under_another_key(tmp_path: Path) -> None:
+    state = _state()
+    torch.save({"net": state, "optimizer": {"param_groups": [{"lr": 0.1}]}, "epoch": 2}, tmp_path / "w.pt")
+    assert set(read_weights(tmp_path / "w.pt")) == set(state)
+
+
+def test_safetensors_file(tmp_path: Path) -> None:
+    safetensors = pytest.importorskip("safetensors.torch")  # optional reader; torch files need none
+    state = {f"module.{k}": v for k, v in _state().items()}
+    safetensors.save_file(state, str(tmp_path / "w.safetensors"))
+    got = read_weights(tmp_path / "w.safetensors")
+    assert set(got) == {"a.weight", "a.bias"} and torch.equal(got["a.bias"], state["module.a.bias"])

@@ -303,3 +303,56 @@ def test_cli_import_and_refusal(tmp_path: Path) -> None:
         "torchvision.resnext101_32x8d",
     ):
         assert name in listed
+
+
+def test_pickled_model_of_the_users_own_class_with_trust(tmp_path: Path) -> None:
+    """``torch.save(model)`` in the user's training script pickles ``__main__.TinyNet``: with
+    ``--trust-pickle`` and ``--model-file`` the class resolves to the file's; without trust, refused."""
+    import subprocess
+    import sys
+
+    (tmp_path / "tiny_net.py").write_text(USER_MODEL)
+    script = USER_MODEL + (
+        "\nif __name__ == '__main__':\n    import sys\n    torch.manual_seed(1)\n"
+        "    torch.save(TinyNet(width=5, classes=2), sys.argv[1])\n"
+    )
+    (tmp_path / "train.py").write_text(script)
+    subprocess.run([sys.executable, str(tmp_path / "train.py"), str(tmp_path / "whole.pt")], check=True)
+    spec = dict(model_file=tmp_path / "tiny_net.py", model_class="TinyNet", input_size=(3, 8, 8))
+    with pytest.raises(PickleRefusedError, match=r"__main__\.TinyNet"):
+        import_weights(
+            ImportSpec(tmp_path / "whole.pt", tmp_path / "a", kwargs={"width": 5, "classes": 2}, **spec)
+        )
+    with pytest.warns(UserWarning, match="weights_only=False"):
+        result = import_weights(
+            ImportSpec(
+                tmp_path / "whole.pt",
+                tmp_path / "b",
+                kwargs={"width": 5, "classes": 2},
+                trust_pickle=True,
+                **spec,
+            )
+        )
+    assert result.card.num_classes == 2
+    model, _ = load_checkpoint(tmp_path / "b")
+    assert torch.load(tmp_path / "b" / "best.pt", weights_only=True).keys() == model.state_dict().keys()
+
+
+def test_num_classes_reaches_a_user_class_that_takes_it(tmp_path: Path) -> None:
+    (tmp_path / "net.py").write_text(
+        "from torch import nn\n\nclass Net(nn.Module):\n    def __init__(self, num_classes=10):\n"
+        "        super().__init__()\n        self.fc = nn.Linear(12, num_classes)\n\n"
+        "    def forward(self, x):\n        return self.fc(x.flatten(1))\n"
+    )
+    torch.save(nn.Linear(12, 7).state_dict(), tmp_path / "w.pt")
+    torch.save({"fc." + k: v for k, v in nn.Linear(12, 7).state_dict().items()}, tmp_path / "w.pt")
+    spec = ImportSpec(
+        tmp_path / "w.pt",
+        tmp_path / "c",
+        model_file=tmp_path / "net.py",
+        model_class="Net",
+        num_classes=7,
+        input_size=(3, 2, 2),
+    )
+    result = import_weights(spec)
+    assert result.card.model_kwargs == {"num_classes": 7} and result.card.num_classes == 7
