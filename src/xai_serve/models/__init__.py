@@ -2,8 +2,9 @@
 ``ModelCard`` and ``load_checkpoint``.
 
 Registered names: ``mlp``, ``simplenet_310k``, ``simplenet_5m``, ``resnet20``, ``resnet18``,
-``resnet34``, ``resnet50``, ``resgptnet34`` / ``resgptnet_small`` (General Pattern Theory, outputs y, yg, ys).
-Every model has distinct, non-in-place ReLU modules.
+``resnet34``, ``resnet50``, ``resgptnet34`` / ``resgptnet_small`` (General Pattern Theory, outputs y, yg, ys);
+the family ``torchvision.NAME`` (every torchvision classifier, not listed). A card may instead name a
+user's model file (``build_from_card``). Every model has distinct, non-in-place ReLU modules.
 """
 
 from xai_serve.models import (  # noqa: F401  (registration)
