@@ -29,8 +29,8 @@ from torch import nn
 
 from xai_serve.errors import PickleRefusedError, StateDictMismatchError, WeightsFileError
 from xai_serve.models.layouts import layouts_for
+from xai_serve.models.weights import WRAPPER_KEYS, strip_prefix
 
-WRAPPER_KEYS = ("state_dict", "model_state_dict", "model")
 PREFIXES = ("module.", "_orig_mod.")
 SHOWN = 8  # keys listed per kind of difference
 _GLOBAL = re.compile(r"Unsupported global: GLOBAL (\S+)")
@@ -148,7 +148,7 @@ def strip_prefixes(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         changed = False
         for prefix in PREFIXES:
             if all(k.startswith(prefix) for k in state):
-                state = {k[len(prefix) :]: v for k, v in state.items()}
+                state = strip_prefix(state, prefix)
                 changed = True
     return state
 
