@@ -34,6 +34,7 @@ from xai_serve.hashing import file_sha256
 from xai_serve.models import ModelCard, list_models, load_checkpoint, model_parameters
 from xai_serve.models.import_weights import match_state_dict, read_weights
 from xai_serve.models.labels import read_labels
+from xai_serve.models.multi_output import output_names
 from xai_serve.models.torchvision_zoo import PREFIX as TORCHVISION
 from xai_serve.models.torchvision_zoo import input_side, torchvision_classifiers
 from xai_serve.models.user_model import build_user_model, import_model_file
@@ -154,15 +155,18 @@ def _resolve_arch(arch: str) -> tuple[str, Preset | None]:
 
 
 def _classifier_rows(model: nn.Module, state: dict[str, torch.Tensor]) -> int | None:
-    """The class count the file's classifier has (its last Linear, or last Conv2d, weight's rows)."""
-    last = None
-    for name, module in model.named_modules():
-        if isinstance(module, nn.Linear | nn.Conv2d):
-            last = name
-    if last is None:
+    """The class count of the file when it differs from ``model``'s (built with its default) in exactly one
+    layer's output rows, the classifier's; None otherwise (the default stands, a mismatch is listed)."""
+    own = model.state_dict()
+    differing = [k for k in own if k in state and state[k].shape != own[k].shape]
+    layers = {k.rpartition(".")[0] for k in differing}
+    if len(layers) != 1:
         return None
-    tensor = state.get(f"{last}.weight")
-    return int(tensor.shape[0]) if tensor is not None else None
+    layer = layers.pop()
+    weight, mine = state.get(f"{layer}.weight"), own.get(f"{layer}.weight")
+    if weight is None or mine is None or weight.dim() < 2 or weight.shape[1:] != mine.shape[1:]:
+        return None
+    return int(weight.shape[0])
 
 
 def _outputs(model: nn.Module, input_size: Sequence[int], source: str) -> int:
@@ -235,8 +239,8 @@ def _build(
         if classes is None:  # the file's classifier says; the labels are checked against it later
             probe = create_model(name, **kwargs)
             classes = _classifier_rows(probe, state)
-        if classes is None and spec.labels is not None:
-            classes = len(read_labels(spec.labels))
+            if classes is None:  # the file fits the default class count (or differs elsewhere: listed)
+                return probe, name, kwargs, preset
         if classes is not None:
             kwargs["num_classes"] = classes
     return create_model(name, **kwargs), name, kwargs, preset
@@ -323,6 +327,7 @@ def import_weights(spec: ImportSpec) -> ImportResult:
             f"--num-classes {spec.num_classes} but the model outputs {classes} classes"
         )
     card = _card(spec, name, kwargs, preset, classes)
+    card.outputs = list(output_names(model))  # a model returning several outputs declares their names
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.parent / f".{out.name}.importing-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)

@@ -356,3 +356,17 @@ def test_num_classes_reaches_a_user_class_that_takes_it(tmp_path: Path) -> None:
     )
     result = import_weights(spec)
     assert result.card.model_kwargs == {"num_classes": 7} and result.card.num_classes == 7
+
+
+def test_a_multi_output_registry_model_keeps_its_output_names(tmp_path: Path) -> None:
+    source = create_model("resgptnet_small", width=8)
+    torch.save(source.state_dict(), tmp_path / "w.pt")
+    spec = ImportSpec(
+        tmp_path / "w.pt", tmp_path / "g", arch="resgptnet_small", kwargs={"width": 8}, input_size=(1, 28, 28)
+    )
+    result = import_weights(spec)
+    assert result.card.outputs == ["y", "yg", "ys"] and result.card.num_classes == 10
+    model, _ = load_checkpoint(tmp_path / "g")
+    x = torch.randn(1, 1, 28, 28)
+    with torch.no_grad():
+        assert torch.allclose(model.eval()(x)[0], source.eval()(x)[0], atol=1e-5)
