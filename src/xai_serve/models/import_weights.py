@@ -203,6 +203,29 @@ def _fill_batch_counters(model_state: Mapping[str, torch.Tensor], state: dict[st
             state[key] = value.clone()
 
 
+def _common_head(keys: list[str]) -> str:
+    """The first dotted component every key shares ("" when they do not share one)."""
+    heads = {k.partition(".")[0] for k in keys if "." in k}
+    return heads.pop() if len(heads) == 1 and all("." in k for k in keys) else ""
+
+
+def _prefix_candidates(
+    state: dict[str, torch.Tensor], model_state: Mapping[str, torch.Tensor]
+) -> list[tuple[str, dict[str, torch.Tensor]]]:
+    """The file's keys with wrapper attribute prefixes removed (a LightningModule's ``model.``) or the
+    model's own shared prefix added, tried only as exact matches."""
+    out: list[tuple[str, dict[str, torch.Tensor]]] = []
+    current, dropped = dict(state), []
+    while (head := _common_head(list(current))) and head not in {k.partition(".")[0] for k in model_state}:
+        dropped.append(head)
+        current = strip_prefix(current, head + ".")
+        out.append((f"without prefix {'.'.join(dropped)}.", dict(current)))
+    own = _common_head(list(model_state))
+    if own and _common_head(list(state)) != own:
+        out.append((f"with prefix {own}.", {f"{own}.{k}": v for k, v in state.items()}))
+    return out
+
+
 def match_state_dict(
     model: nn.Module, state: dict[str, torch.Tensor], arch: str, source: str = "weights"
 ) -> tuple[dict[str, torch.Tensor], str]:
@@ -210,6 +233,7 @@ def match_state_dict(
     the layout used (``""`` for none). Raises :class:`StateDictMismatchError` when nothing matches."""
     model_state = model.state_dict()
     candidates: list[tuple[str, dict[str, torch.Tensor]]] = [("", dict(state))]
+    candidates += _prefix_candidates(state, model_state)
     for layout in layouts_for(arch):
         mapped = layout.convert(state)
         if mapped is not None:

@@ -189,3 +189,15 @@ def test_safetensors_file(tmp_path: Path) -> None:
     safetensors.save_file(state, str(tmp_path / "w.safetensors"))
     got = read_weights(tmp_path / "w.safetensors")
     assert set(got) == {"a.weight", "a.bias"} and torch.equal(got["a.bias"], state["module.a.bias"])
+
+
+def test_lightning_style_prefix_is_dropped_and_a_models_own_prefix_added() -> None:
+    model = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2))
+    state = model.state_dict()
+    lightning = {f"model.{k}": v for k, v in state.items()}
+    got, layout = match_state_dict(model, lightning, "seq")
+    assert layout == "without prefix model." and set(got) == set(state)
+    wrapped = nn.Module()
+    wrapped.net = model
+    got, layout = match_state_dict(wrapped, dict(state), "wrapped")
+    assert layout == "with prefix net." and set(got) == {f"net.{k}" for k in state}
