@@ -234,6 +234,9 @@ def _build(
     channels = spec.input_size[0] if spec.input_size else (preset.input_size[0] if preset else None)
     if channels is not None and "in_chans" in params:
         kwargs.setdefault("in_chans", channels)
+    size = spec.input_size or (preset.input_size if preset else None)
+    if size is not None and "input_shape" in params and "in_features" not in kwargs:
+        kwargs.setdefault("input_shape", list(size))  # a model sized by its input (mlp)
     if "num_classes" in params or name.startswith(TORCHVISION):
         classes = spec.num_classes
         if classes is None:  # the file's classifier says; the labels are checked against it later

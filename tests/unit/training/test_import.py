@@ -370,3 +370,14 @@ def test_a_multi_output_registry_model_keeps_its_output_names(tmp_path: Path) ->
     x = torch.randn(1, 1, 28, 28)
     with torch.no_grad():
         assert torch.allclose(model.eval()(x)[0], source.eval()(x)[0], atol=1e-5)
+
+
+def test_mlp_is_sized_by_the_input(tmp_path: Path) -> None:
+    source = create_model("mlp", input_shape=[1, 28, 28], hidden=[32])
+    torch.save(source.state_dict(), tmp_path / "w.pt")
+    result = import_weights(
+        ImportSpec(tmp_path / "w.pt", tmp_path / "m", arch="mlp", kwargs={"hidden": [32]})
+    )
+    assert result.card.model_kwargs["input_shape"] == [1, 28, 28] and result.card.input_shape == [1, 28, 28]
+    model, _ = load_checkpoint(tmp_path / "m")
+    _same_outputs(source, model, (1, 28, 28))
