@@ -23,7 +23,7 @@ def register(app: typer.Typer) -> None:
     @app.command("import")
     def import_(
         weights: Path | None = typer.Argument(
-            None, help="weights file (.pt/.pth/.th/.tar: a state_dict, possibly nested)"
+            None, help="weights file (.pt/.pth/.th/.tar/.safetensors: a state_dict, possibly nested)"
         ),
         out: Path | None = typer.Option(None, "--out", help="new checkpoint directory (must not exist)"),
         arch: str | None = typer.Option(
