@@ -65,3 +65,31 @@ def test_a_channel_mismatch_names_both() -> None:
         load_for_model(
             "pattern_digits", "test", input_shape=[3, 28, 28], mean=[0] * 3, std=[1] * 3, model="model m"
         )
+
+
+def test_imagefolder_applies_the_cards_resize_and_centre_crop(tmp_path: Path) -> None:
+    import numpy as np
+    from PIL import Image
+    from torchvision import transforms
+
+    rng = np.random.default_rng(0)
+    for split in ("train", "test"):
+        for cls in ("a", "b"):
+            (tmp_path / split / cls).mkdir(parents=True)
+            Image.fromarray(rng.integers(0, 256, (200, 300, 3), dtype=np.uint8)).save(
+                tmp_path / split / cls / "x.png"
+            )
+    mean, std = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
+    bundle = load_for_model(
+        "imagefolder", "test", input_shape=[3, 224, 224], mean=mean, std=std, resize=256, root=tmp_path
+    )
+    x, label = bundle.dataset[0]
+    expected = transforms.Compose(
+        [
+            transforms.Resize(256),
+            transforms.CenterCrop(224),
+            transforms.ToTensor(),
+            transforms.Normalize(mean, std),
+        ]
+    )(Image.open(tmp_path / "test" / bundle.labels[label] / "x.png").convert("RGB"))
+    assert x.shape == (3, 224, 224) and torch.allclose(x, expected, atol=1e-5)
