@@ -22,6 +22,7 @@ from xai_serve.export import commands as export_commands
 from xai_serve.pattern_theory import commands as gpt_commands
 from xai_serve.serving import commands as serving_commands
 from xai_serve.training import commands as training_commands
+from xai_serve.training import import_commands
 from xai_serve.visualise import commands as visualise_commands
 
 app = typer.Typer(
@@ -34,6 +35,7 @@ app = typer.Typer(
 
 for _module in (
     training_commands,
+    import_commands,
     serving_commands,
     evaluation_commands,
     dissection_commands,

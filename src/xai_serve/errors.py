@@ -68,6 +68,22 @@ class CheckpointError(XaiError):
     code = "FAILED_PRECONDITION"
 
 
+class WeightsFileError(CheckpointError):
+    """A weights file to import is missing, is not a torch file or holds no usable state_dict."""
+
+
+class PickleRefusedError(WeightsFileError):
+    """A weights file holds pickled objects (a whole model, custom classes): refused without trust."""
+
+
+class StateDictMismatchError(CheckpointError):
+    """A state_dict's keys or shapes differ from the model's; the message lists the first differences."""
+
+
+class ModelFileError(CheckpointError):
+    """A user's model file cannot be imported, lacks the class, or the class cannot be built."""
+
+
 class ResourceExhaustedError(XaiError):
     """A well-formed request asks for more work than a server-side cost limit allows (the limit is named)."""
 

@@ -14,8 +14,10 @@ from PIL import Image
 
 from xai_client import saliency
 from xai_client.client import Client
-from xai_client.errors import XaiClientError
+from xai_client.errors import InvalidArgument, XaiClientError
 from xai_client.overlay import overlay_png
+from xai_client.params import parse_param_items
+from xai_client.requests import Methods
 from xai_client.results import Explanation, Prediction
 from xai_client.streaming import Progress, progress_bar
 from xai_client.targets import GRAMMAR, TargetSyntaxError, parse_target
@@ -106,7 +108,7 @@ def run_explain(
     images: Sequence[Path],
     *,
     model: str,
-    methods: Sequence[str],
+    methods: Sequence[str] | dict[str, dict[str, str]],
     client: Client,
     out: Path,
     target: str | None = None,
@@ -118,14 +120,13 @@ def run_explain(
 ) -> list[dict]:
     records = []
     for image in images:
+        wanted: Methods = dict(methods) if isinstance(methods, dict) else list(methods)
         if progress:  # streamed over gRPC, a progress bar on stderr (xai_client.streaming)
             e = explain_with_progress(
-                client, model, image, list(methods), target=target, reduction=reduction, value_type=value_type
+                client, model, image, wanted, target=target, reduction=reduction, value_type=value_type
             )
         else:
-            e = client.explain(
-                model, image, list(methods), target=target, reduction=reduction, value_type=value_type
-            )
+            e = client.explain(model, image, wanted, target=target, reduction=reduction, value_type=value_type)
         files = write_explanation(image, e, out, render=render, seed_names=seed_names)
         rec = prediction_record(image, e.prediction)
         rec["files"] = [str(f) for f in files]
@@ -133,6 +134,17 @@ def run_explain(
         records.append(rec)
     (out / "predictions.json").write_text(json.dumps(records, indent=2))
     return records
+
+
+def methods_with_params(methods: Sequence[str], items: Sequence[str]) -> dict[str, dict[str, str]]:
+    """``--method`` names with their ``--param METHOD.KEY=VALUE`` items (values stay text: the server
+    converts them against the method's parameter specs); a parameter of a method not asked for is an
+    :class:`~xai_client.errors.InvalidArgument`."""
+    params = parse_param_items(items)
+    stray = sorted(set(params) - set(methods))
+    if stray:
+        raise InvalidArgument(f"--param for {', '.join(stray)}, which no --method names")
+    return {m: dict(params.get(m, {})) for m in methods}
 
 
 def build_parser(prog: str = "xai-client") -> argparse.ArgumentParser:
@@ -173,6 +185,13 @@ def build_parser(prog: str = "xai-client") -> argparse.ArgumentParser:
                 help=f"{METHOD_HELP} (repeat for several)",
             )
             p.add_argument("--target", default=None, type=_target, help=f"{GRAMMAR} (default: predicted)")
+            p.add_argument(
+                "--param",
+                action="append",
+                default=[],
+                dest="params",
+                help="method parameter METHOD.KEY=VALUE, e.g. lrp.epsilon=1e-6 (repeatable)",
+            )
             p.add_argument("--out", type=Path, required=True)
             p.add_argument(
                 "--reduce",
@@ -225,7 +244,7 @@ def main(argv: Sequence[str] | None = None, prog: str = "xai-client") -> int:
                 for rec in run_explain(
                     args.images,
                     model=args.model,
-                    methods=args.methods,
+                    methods=methods_with_params(args.methods, args.params),
                     client=client,
                     out=args.out,
                     target=args.target,
@@ -251,7 +270,7 @@ if __name__ == "__main__":
 
 
 def explain_with_progress(
-    client: Client, model: str, image: Path, methods: list[str], **kwargs: Any
+    client: Client, model: str, image: Path, methods: Methods, **kwargs: Any
 ) -> Explanation:
     """:meth:`Client.explain_stream` with a one-line progress bar on stderr; the final Explanation."""
     final: Explanation | None = None

@@ -2,7 +2,9 @@
 
 ``root`` is required. If ``<root>/val`` is absent, ``train``/``val`` are a seeded split of
 ``<root>/train`` (``val_fraction`` 0.1). Images are converted to ``channels`` (default 3) and resized to
-``image_size`` (default: the size of the first training image). ``mean``/``std`` default to the
+``image_size`` (default: the size of the first training image); with ``resize`` the shorter side is
+resized to ``resize`` and the centre ``image_size`` cut out (ImageNet's evaluation transform, a card's
+``resize``). ``mean``/``std`` default to the
 per-channel statistics of (up to 512 images of) the training folder.
 """
 
@@ -43,6 +45,7 @@ def load_imagefolder(
     image_size: Sequence[int] | int | None = None,
     mean: Sequence[float] | None = None,
     std: Sequence[float] | None = None,
+    resize: int = 0,
 ) -> DatasetBundle:
     from PIL import Image
     from torchvision import datasets, transforms
@@ -68,8 +71,10 @@ def load_imagefolder(
         image_size = (image_size, image_size)
     size = (int(image_size[0]), int(image_size[1]))
     mode = "L" if channels == 1 else "RGB"
+    # resize > 0: the shorter side to ``resize``, then the centre crop of ``size`` (ImageNet evaluation)
+    sizing = [transforms.Resize(resize), transforms.CenterCrop(size)] if resize else [transforms.Resize(size)]
     to_tensor = transforms.Compose(
-        [transforms.Lambda(lambda im: im.convert(mode)), transforms.Resize(size), transforms.ToTensor()]
+        [transforms.Lambda(lambda im: im.convert(mode)), *sizing, transforms.ToTensor()]
     )
     if mean is None or std is None:
         raw = datasets.ImageFolder(str(train_dir), transform=to_tensor)

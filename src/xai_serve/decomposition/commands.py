@@ -23,6 +23,21 @@ decompose_app = typer.Typer(
 _DATA_ROOT = typer.Option(None, "--data-root", help="folder with local datasets (e.g. cifar-10-batches-py/)")
 _MODEL = typer.Option("resnet20", "--model", help="architecture of a bare weights file")
 _DATASET = typer.Option(None, "--dataset", help="dataset (default: the card's, else cifar10)")
+_DEVICE = typer.Option(
+    "cpu", "--device", help="torch device: cpu | cuda | cuda:N | auto (cuda when available)"
+)
+
+
+def _device(name: str) -> str:
+    import torch
+
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        _fail(f"--device {name}: CUDA is not available here")
+    if name != "cpu" and not name.startswith("cuda"):
+        _fail(f"--device must be cpu, cuda, cuda:N or auto; got {name!r}")
+    return name
 
 
 def _fail(message: str) -> NoReturn:
@@ -46,8 +61,20 @@ def _open_split(card: Any, dataset: str | None, split: str, data_root: Path | No
     from xai_serve.decomposition.source import open_split
 
     name = dataset or (card.dataset if card is not None else "cifar10")
-    channels = card.input_shape[0] if card is not None else None
-    return open_split(name, split, root=data_root, channels=channels)
+    if card is not None:  # the card's channels, normalisation and preprocessing
+        from xai_serve.data.for_model import load_for_model
+
+        return load_for_model(
+            name,
+            split,
+            input_shape=card.input_shape,
+            mean=card.mean,
+            std=card.std,
+            resize=card.resize,
+            model=f"model {card.model}",
+            root=data_root,
+        )
+    return open_split(name, split, root=data_root)
 
 
 def _open(
@@ -85,15 +112,17 @@ def find_cmd(
     batch_size: int = typer.Option(256, "--batch-size"),
     data_root: Path | None = _DATA_ROOT,
     model: str = _MODEL,
+    device: str = _DEVICE,
 ) -> None:
     """Per-class influential filters of the final conv stage (index files) + selectivity report."""
     from xai_serve.decomposition.indices import save_indices
     from xai_serve.decomposition.runs import find_report
     from xai_serve.errors import XaiError
 
+    dev = _device(device)
     try:
         net, bundle = _open(checkpoint, model, dataset, split, data_root)
-        report = find_report(net, bundle, k, mass=mass, batch_size=batch_size)
+        report = find_report(net, bundle, k, mass=mass, batch_size=batch_size, device=dev)
         several = len(report["k"]) > 1
         files = {}
         for key, indices in report["k"].items():
@@ -127,15 +156,18 @@ def validate_cmd(
     json_out: Path | None = typer.Option(None, "--json", help="also write the result as JSON"),
     data_root: Path | None = _DATA_ROOT,
     model: str = _MODEL,
+    device: str = _DEVICE,
 ) -> None:
     """Accuracy of the original vs the decomposed final layer on a dataset split."""
     from xai_serve.decomposition.runs import validate
     from xai_serve.errors import XaiError
 
+    dev = _device(device)
     try:
         net, card = _open_model(checkpoint, model)
         sets = _indices_for(net, indices)
-        result = validate(net, sets, _open_split(card, dataset, split, data_root), batch_size)
+        bundle = _open_split(card, dataset, split, data_root)
+        result = validate(net, sets, bundle, batch_size, device=dev)
         if json_out is not None:
             _write_json(json_out, result)
     except XaiError as exc:
@@ -164,12 +196,14 @@ def essential_cmd(
     out: Path = typer.Option(Path("results_essential_features.json"), "--out"),
     data_root: Path | None = _DATA_ROOT,
     model: str = _MODEL,
+    device: str = _DEVICE,
 ) -> None:
     """Gaussian-noise test: noise at the influential vs the other filters, images still correct per class."""
     from xai_serve.decomposition.csg import csg_indices, load_gate
     from xai_serve.decomposition.runs import essential
     from xai_serve.errors import XaiError
 
+    dev = _device(device)
     try:
         net, card = _open_model(checkpoint, model)
         runs = {"ours": (net, _indices_for(net, indices))}
@@ -181,7 +215,7 @@ def essential_cmd(
                 sets = csg_indices(load_gate(csg), csg_k, csg_order)
             runs["csg"] = (csg_net, sets)
         bundle = _open_split(card, dataset, split, data_root)
-        result = essential(runs, bundle, seed=seed, batch_size=batch_size)
+        result = essential(runs, bundle, seed=seed, batch_size=batch_size, device=dev)
         _write_json(out, result)
     except XaiError as exc:
         _fail(str(exc))

@@ -26,7 +26,13 @@ from xai_serve.models.layers import MaskedLinear
 
 
 def find_report(
-    model: nn.Module, bundle: DatasetBundle, ks: Sequence[float], *, mass: float = 0.9, batch_size: int = 256
+    model: nn.Module,
+    bundle: DatasetBundle,
+    ks: Sequence[float],
+    *,
+    mass: float = 0.9,
+    batch_size: int = 256,
+    device: str | torch.device = "cpu",
 ) -> dict[str, Any]:
     """Influential filters per class for every ``k`` and selectivity per class, from ``bundle``'s images.
 
@@ -34,7 +40,7 @@ def find_report(
     {"<class>": {...}}}}``; selectivity is reported at each fractional ``k`` and at ``mass``."""
     head = find_head(model)
     ks = [check_k(k, head.num_filters) for k in ks]
-    feats, labels, _ = pooled_features(model, batches(bundle, batch_size))
+    feats, labels, _ = pooled_features(model.to(device), batches(bundle, batch_size), device=device)
     out: dict[str, Any] = {
         "layer": head.describe(),
         "dataset": bundle.name,
@@ -54,7 +60,11 @@ def find_report(
 
 
 def validate(
-    model: nn.Module, indices: ClassFilters, bundle: DatasetBundle, batch_size: int = 256
+    model: nn.Module,
+    indices: ClassFilters,
+    bundle: DatasetBundle,
+    batch_size: int = 256,
+    device: str | torch.device = "cpu",
 ) -> dict[str, Any]:
     """Accuracy of ``model`` and of its decomposed form on ``bundle`` from one forward pass per batch: the
     decomposed logits are the masked layer applied to the same pooled features (the model is unchanged)."""
@@ -64,12 +74,13 @@ def validate(
             "validate compares the original with the decomposed layer: pass the original"
         )
     mask = mask_from_indices(indices, head.num_classes, head.num_filters)
-    masked = MaskedLinear(head.linear, mask).eval()
+    model.to(device)
+    masked = MaskedLinear(head.linear, mask.to(device)).eval()
     correct_full = correct_dec = n = 0
     with torch.no_grad():
         for x, y in batches(bundle, batch_size):
-            c = capture(model, x, head)
-            y = torch.as_tensor(y)
+            c = capture(model, x.to(device), head)
+            y = torch.as_tensor(y).to(device)
             correct_full += int((c.logits.argmax(dim=1) == y).sum())
             correct_dec += int((masked(c.pooled).argmax(dim=1) == y).sum())
             n += int(y.numel())
@@ -90,11 +101,14 @@ def essential(
     *,
     seed: int = 0,
     batch_size: int = 8,
+    device: str | torch.device = "cpu",
 ) -> dict[str, Any]:
     """The noise test per named run (``ours``, ``csg``), in the Decomposing the Deep code's layout
     ``{"<run>": {"<class>": ...}}``; each run draws its noise from ``seed``."""
     return {
-        name: essential_counts(model, batches(bundle, batch_size), indices, seed=seed)
+        name: essential_counts(
+            model.to(device), batches(bundle, batch_size), indices, seed=seed, device=device
+        )
         for name, (model, indices) in runs.items()
     }
 

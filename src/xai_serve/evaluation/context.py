@@ -91,7 +91,7 @@ class EvalContext:
         checkpoint: str,
         *,
         which: str = "best",
-        dataset: str = "digits",
+        dataset: str = "",
         split: str = "test",
         samples: int | None = None,
         seed: int = 0,
@@ -100,7 +100,7 @@ class EvalContext:
         device: str = "cpu",
         root: str | None = None,
     ) -> EvalContext:
-        from xai_serve.data import load_dataset
+        from xai_serve.data.for_model import load_for_model
         from xai_serve.models import load_checkpoint
 
         dev = torch.device(device)
@@ -111,8 +111,18 @@ class EvalContext:
             from xai_serve.models.multi_output import ClassifierView
 
             full_model, model = model, ClassifierView(model).eval()
-        channels = card.input_shape[0] if card.input_shape else None
-        bundle = load_dataset(dataset, split, root=root, seed=seed, channels=channels)
+        dataset = dataset or card.dataset  # the card's dataset unless told otherwise
+        bundle = load_for_model(
+            dataset,
+            split,
+            input_shape=card.input_shape,
+            mean=card.mean,
+            std=card.std,
+            resize=card.resize,
+            model=f"model {card.model}",
+            root=root,
+            seed=seed,
+        )
         idx = select_samples(len(bundle.dataset), samples, seed)  # type: ignore[arg-type]
         components = {
             name: getattr(bundle.dataset, name)[idx]

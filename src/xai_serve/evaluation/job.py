@@ -49,6 +49,7 @@ def _context(suite: str, common: CommonOptions, methods: MethodOptions | None) -
         root=common.data_root,
     )
     config = {k: getattr(common, k) for k in CONFIG_KEYS}
+    config["dataset"] = ctx.info["dataset"]  # the card's when not given
     config["method_params"] = params
     return ctx, config
 

@@ -137,7 +137,9 @@ class CommonOptions:
 
     checkpoint: str = opt("runs/digits_simplenet", "checkpoint directory written by `xai train`")
     which: str = opt("best", "weights to load: best | last")
-    dataset: str = opt("digits", "registered dataset name (digits, mnist, cifar10, imagefolder)")
+    dataset: str = opt(
+        "", "registered dataset name (digits, mnist, cifar10, imagefolder; default: the card's)"
+    )
     data_root: str | None = opt(None, "dataset root folder (for local datasets)")
     split: str = opt("test", "dataset split")
     samples: int | None = opt(64, "number of samples (all of them when not given and the suite says so)")

@@ -104,9 +104,9 @@ def export_checkpoint(
 
 def export_card_weights(card: Any, weights: str | os.PathLike[str], path: str | os.PathLike[str]) -> Path:
     """Export the model a card describes, with the weights of a state_dict file (``xai archive --onnx``)."""
-    from xai_serve.models import create_model, load_state_dict_file
+    from xai_serve.models import build_from_card, load_state_dict_file
 
-    model = create_model(card.model, **card.model_kwargs)
+    model = build_from_card(card, Path(weights).parent)  # a model file is packed beside the weights
     try:
         model.load_state_dict(load_state_dict_file(weights))
     except RuntimeError as e:

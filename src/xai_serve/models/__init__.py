@@ -2,8 +2,9 @@
 ``ModelCard`` and ``load_checkpoint``.
 
 Registered names: ``mlp``, ``simplenet_310k``, ``simplenet_5m``, ``resnet20``, ``resnet18``,
-``resnet34``, ``resnet50``, ``resgptnet34`` / ``resgptnet_small`` (General Pattern Theory, outputs y, yg, ys).
-Every model has distinct, non-in-place ReLU modules.
+``resnet34``, ``resnet50``, ``resgptnet34`` / ``resgptnet_small`` (General Pattern Theory, outputs y, yg, ys);
+the family ``torchvision.NAME`` (every torchvision classifier, not listed). A card may instead name a
+user's model file (``build_from_card``). Every model has distinct, non-in-place ReLU modules.
 """
 
 from xai_serve.models import (  # noqa: F401  (registration)
@@ -13,12 +14,14 @@ from xai_serve.models import (  # noqa: F401  (registration)
     resnet_cifar,
     resnet_torchvision,
     simplenet,
+    torchvision_zoo,
 )
 from xai_serve.models.canonicalise import canonicalise
 from xai_serve.models.card import ModelCard
 from xai_serve.models.checkpoint import load_checkpoint
 from xai_serve.models.layers import PadShortcut, Sum
 from xai_serve.models.registry import create_model, list_models, model_parameters, register_model
+from xai_serve.models.user_model import build_from_card
 from xai_serve.models.weights import load_state_dict_file, strip_prefix
 
 __all__ = [
@@ -27,6 +30,7 @@ __all__ = [
     "ModelCard",
     "PadShortcut",
     "Sum",
+    "build_from_card",
     "canonicalise",
     "create_model",
     "list_models",

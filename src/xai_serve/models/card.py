@@ -16,6 +16,8 @@ from typing import Any
 from xai_serve.atomic import atomic_write_text
 from xai_serve.errors import CheckpointError
 
+_OPTIONAL_DEFAULTS = ("resize", "model_file", "model_file_sha256")
+
 
 @dataclass
 class ModelCard:
@@ -38,6 +40,13 @@ class ModelCard:
     #: credentials). Empty on older cards: then the normalisation ``mean``/``std`` stand in (they are the
     #: training split's statistics for every built-in dataset)
     input_stats: dict[str, list[float]] = field(default_factory=dict)
+    #: resize the shorter image side to this many pixels, then centre-crop to ``input_shape``'s size
+    #: (ImageNet-style preprocessing, ``xai import --normalize imagenet``); 0: resize to the size directly
+    resize: int = 0
+    #: a user's model file (``xai import --model-file``) beside ``model.json``: ``model`` is then the
+    #: class name in it; its sha256 is checked before it is imported (models/user_model.py)
+    model_file: str = ""
+    model_file_sha256: str = ""
 
     def __post_init__(self) -> None:
         if not self.num_classes:
@@ -50,12 +59,16 @@ class ModelCard:
             raise CheckpointError("model card mean/std must have one value per input channel")
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        data = dataclasses.asdict(self)
+        for name in _OPTIONAL_DEFAULTS:  # absent when unused: cards written before them stay identical
+            if not data[name]:
+                del data[name]
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelCard:
         names = {f.name for f in dataclasses.fields(cls)}
-        required = names - {"num_classes", "outputs", "input_stats"}
+        required = names - {"num_classes", "outputs", "input_stats", *_OPTIONAL_DEFAULTS}
         missing = sorted(required - data.keys())
         if missing:
             raise CheckpointError(f"model card lacks keys: {', '.join(missing)}")
@@ -75,6 +88,9 @@ class ModelCard:
             input_stats={
                 str(k): [float(v) for v in vs] for k, vs in dict(data.get("input_stats") or {}).items()
             },
+            resize=int(data.get("resize", 0)),
+            model_file=str(data.get("model_file", "")),
+            model_file_sha256=str(data.get("model_file_sha256", "")),
         )
 
     def save(self, path: str | os.PathLike[str]) -> None:

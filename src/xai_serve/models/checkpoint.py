@@ -12,7 +12,7 @@ from torch import nn
 from xai_serve.errors import CheckpointError
 from xai_serve.models.canonicalise import canonicalise
 from xai_serve.models.card import ModelCard
-from xai_serve.models.registry import create_model
+from xai_serve.models.user_model import build_from_card
 from xai_serve.models.weights import load_state_dict_file
 
 CARD_FILE = "model.json"
@@ -25,9 +25,9 @@ def load_checkpoint(
     *,
     device: str | torch.device = "cpu",
 ) -> tuple[nn.Module, ModelCard]:
-    """Rebuild the model of ``ckpt_dir`` from ``model.json`` and load ``best.pt`` (``which="best"``) or
-    ``weights.pt`` (``"last"``) with ``weights_only=True``. Returns the model, canonicalised, in eval mode
-    on ``device``, and its :class:`ModelCard`."""
+    """Rebuild the model of ``ckpt_dir`` from ``model.json`` (a registry model or the card's model file)
+    and load ``best.pt`` (``which="best"``) or ``weights.pt`` (``"last"``) with ``weights_only=True``.
+    Returns the model, canonicalised, in eval mode on ``device``, and its :class:`ModelCard`."""
     ckpt = Path(ckpt_dir)
     if not ckpt.is_dir():
         raise CheckpointError(f"checkpoint directory not found: {ckpt}")
@@ -37,7 +37,7 @@ def load_checkpoint(
     weights = ckpt / WEIGHT_FILES[which]
     if not weights.is_file():
         raise CheckpointError(f"{ckpt} has no {WEIGHT_FILES[which]} (which={which!r})")
-    model = create_model(card.model, **card.model_kwargs)
+    model = build_from_card(card, ckpt)
     try:
         model.load_state_dict(load_state_dict_file(weights))
     except RuntimeError as exc:

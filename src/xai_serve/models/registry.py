@@ -17,6 +17,25 @@ ModelFactory = Callable[..., nn.Module]
 F = TypeVar("F", bound=ModelFactory)
 
 _MODELS: dict[str, ModelFactory] = {}
+#: name prefixes resolved on demand, e.g. ``torchvision.`` (models/torchvision_zoo.py): prefix -> a
+#: function giving the factory of the rest of the name, or None when it names nothing
+_FAMILIES: dict[str, Callable[[str], ModelFactory | None]] = {}
+
+
+def register_model_family(prefix: str, resolve: Callable[[str], ModelFactory | None]) -> None:
+    """Names ``PREFIX + rest`` build with ``resolve(rest)`` (not listed by :func:`list_models`)."""
+    _FAMILIES[prefix] = resolve
+
+
+def _factory(name: str) -> ModelFactory:
+    if name in _MODELS:
+        return _MODELS[name]
+    for prefix, resolve in _FAMILIES.items():
+        if name.startswith(prefix):
+            found = resolve(name[len(prefix) :])
+            if found is not None:
+                return found
+    raise UnknownModelError(f"unknown model {name!r}; known models: {', '.join(list_models())}")
 
 
 def register_model(name: str) -> Callable[[F], F]:
@@ -40,9 +59,7 @@ def model_parameters(name: str) -> list[str]:
     """Keyword names the factory of ``name`` accepts (the trainer fills in num_classes / in_chans)."""
     import inspect
 
-    if name not in _MODELS:
-        raise UnknownModelError(f"unknown model {name!r}; known models: {', '.join(list_models())}")
-    return list(inspect.signature(_MODELS[name]).parameters)
+    return list(inspect.signature(_factory(name)).parameters)
 
 
 def create_model(name: str, **kwargs: Any) -> nn.Module:
@@ -51,10 +68,7 @@ def create_model(name: str, **kwargs: Any) -> nn.Module:
     Raises :class:`UnknownModelError` for an unknown name and :class:`InvalidParameterError` for a
     keyword the factory does not accept.
     """
-    try:
-        factory = _MODELS[name]
-    except KeyError:
-        raise UnknownModelError(f"unknown model {name!r}; known models: {', '.join(list_models())}") from None
+    factory = _factory(name)
     try:
         return factory(**kwargs)
     except TypeError as exc:

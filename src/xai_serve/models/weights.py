@@ -9,7 +9,8 @@ import torch
 
 from xai_serve.errors import CheckpointError
 
-_WRAPPER_KEYS = ("state_dict", "model_state_dict", "model")
+#: the keys a training checkpoint nests its state_dict under (also xai import: models/import_weights.py)
+WRAPPER_KEYS = ("state_dict", "model_state_dict", "model")
 
 
 def strip_prefix(state_dict: dict[str, torch.Tensor], prefix: str = "module.") -> dict[str, torch.Tensor]:
@@ -31,7 +32,7 @@ def load_state_dict_file(path: str | os.PathLike[str]) -> dict[str, torch.Tensor
     except Exception as exc:  # pickle errors of many kinds
         raise CheckpointError(f"cannot load {path} as a weights-only state_dict: {exc}") from exc
     if isinstance(obj, dict):
-        for key in _WRAPPER_KEYS:
+        for key in WRAPPER_KEYS:
             if key in obj and isinstance(obj[key], dict):
                 obj = obj[key]
                 break

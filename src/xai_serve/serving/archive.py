@@ -9,8 +9,9 @@ With ``ArchiveOptions.credentials`` it also holds ``credentials.json`` (``xai ce
 sha256 is recorded beside the weights' and checked by the worker at load time; the credentials must
 have been measured on the archived weights. ``refuse_failed_methods`` makes the worker refuse
 (FAILED_PRECONDITION) the methods that failed the credentials' sanity check.
+The model code itself is the installed ``xai_serve.models`` registry, named by the card, or the user's
+model file the card names (``xai import --model-file``), packed beside it.
 ``monitor`` (``xai archive --monitor-rate R``) turns on live credentials (``serving/live_monitor.py``).
-The model code itself is the installed ``xai_serve.models`` registry, named by the card.
 """
 
 from __future__ import annotations
@@ -168,6 +169,9 @@ def build_archive(
             json.dumps({str(i): lbl for i, lbl in enumerate(card.labels)})
         )
         extra = [work / CARD_FILE, work / "index_to_name.json"]
+        if card.model_file:  # a user's model file (xai import --model-file): the worker imports it from here
+            shutil.copyfile(ckpt / card.model_file, work / card.model_file)
+            extra.append(work / card.model_file)
         if options.onnx:
             from xai_serve.export.onnx_export import export_card_weights
 
@@ -177,9 +181,9 @@ def build_archive(
             extra.append(work / CREDENTIALS_NAME)
         if options.dissection is not None:  # validated against the model's layers, packed as dissection.csv
             from xai_serve.dissection.evidence import attach
-            from xai_serve.models import create_model
+            from xai_serve.models import build_from_card
 
-            extra.append(attach(options.dissection, work, create_model(card.model, **card.model_kwargs)))
+            extra.append(attach(options.dissection, work, build_from_card(card, ckpt)))
         (work / "model-config.yaml").write_text(
             yaml.safe_dump(
                 model_config(options, file_sha256(work / WEIGHTS_NAME), creds_sha), sort_keys=False

@@ -255,6 +255,9 @@ def register(app: typer.Typer) -> None:
             False, help="also the SimpleNet study's _Guided_BP_color/_gray, _pos/_neg_sal"
         ),
         progress: bool = typer.Option(False, "--progress", help="stream (gRPC) with a progress bar"),
+        param: list[str] = typer.Option(
+            [], "--param", help="method parameter METHOD.KEY=VALUE, e.g. lrp.rule=epsilon (repeatable)"
+        ),
     ) -> None:
         """Explain images with a served model: overlay PNG + .npy per method."""
         from xai_client.cli import main
@@ -265,6 +268,7 @@ def register(app: typer.Typer) -> None:
         unknown = [m for m in method if m not in known]
         if unknown:
             _fail(f"unknown method {', '.join(map(repr, unknown))}; choices:\n{_methods_help(known)}")
+        _check_params(method, param, known)
 
         args = ["explain", *map(str, images), "--model", model, "--protocol", protocol, "--out", str(out)]
         for m in method:
@@ -274,8 +278,26 @@ def register(app: typer.Typer) -> None:
         args += ["--reduce", reduce, "--value-type", value_type, "--render", render]
         args += ["--seed-names"] if seed_names else []
         args += ["--progress"] if progress else []
+        args += [f"--param={item}" for item in param]
         args += _common(address, token, key_file, management_address)
         raise typer.Exit(main(args, prog="xai"))
+
+
+def _check_params(methods: list[str], items: list[str], known: dict[str, Any]) -> None:
+    """``--param`` items: the client's grammar, checked against the registry's parameter specs."""
+    from xai_client.cli import methods_with_params
+    from xai_client.errors import XaiClientError
+
+    from xai_serve.errors import XaiError
+    from xai_serve.explain.params import convert_params
+
+    try:
+        for name, given in methods_with_params(methods, items).items():
+            convert_params(name, known[name].params, given)
+    except XaiClientError as exc:
+        _fail(exc.message)
+    except XaiError as exc:
+        _fail(f"{exc}\n{_methods_help(known, [m for m in methods if m in known])}")
 
 
 def _methods_help(specs: dict[str, Any], names: list[str] | None = None) -> str:

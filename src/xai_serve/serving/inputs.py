@@ -80,6 +80,18 @@ def header_size(data: bytes) -> tuple[int, int] | None:
     return None
 
 
+def _resize_centre_crop(img: Image.Image, side: int, h: int, w: int) -> Image.Image:
+    """The shorter side resized to ``side`` (bilinear), then the centre ``h`` x ``w`` cut out: ImageNet's
+    evaluation transform (torchvision ``Resize(side)`` + ``CenterCrop``), recorded as ``card.resize``."""
+    width, height = img.size
+    short, long = min(width, height), max(width, height)
+    new_long = int(side * long / short)  # torchvision's rounding
+    new = (side, new_long) if width <= height else (new_long, side)
+    img = img.resize(new, Image.Resampling.BILINEAR)
+    left, top = round((new[0] - w) / 2.0), round((new[1] - h) / 2.0)
+    return img.crop((left, top, left + w, top + h))
+
+
 def _decode_image(data: bytes, card: ModelCard, limits: Limits) -> torch.Tensor:
     """PNG/JPEG bytes -> [C,H,W] float in 0..1 at the model's resolution."""
     if not data:
@@ -129,6 +141,8 @@ def _decode_image(data: bytes, card: ModelCard, limits: Limits) -> torch.Tensor:
     else:
         rgb = img.convert("RGB")
     h, w = card.input_shape[1], card.input_shape[2]
+    if card.resize and rgb.size != (w, h):
+        rgb = _resize_centre_crop(rgb, card.resize, h, w)
     if rgb.size != (w, h):
         rgb = rgb.resize((w, h), Image.Resampling.BILINEAR)
     arr = np.asarray(rgb, dtype=np.float32) / 255.0

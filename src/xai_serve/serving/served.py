@@ -68,14 +68,14 @@ def open_archive(mar: Path, dest: Path) -> UnpackedArchive:
 
 def load_served_model(model_dir: Path, serialized_file: str, xai_config: dict[str, Any]) -> tuple[Any, Any]:
     """Rebuild the model from ``model.json`` + the state_dict, checking the weights' sha256."""
-    from xai_serve.models import ModelCard, canonicalise, create_model, load_state_dict_file
+    from xai_serve.models import ModelCard, build_from_card, canonicalise, load_state_dict_file
 
     card = ModelCard.load(model_dir / CARD_FILE)
     weights = model_dir / serialized_file
     expected = xai_config.get("weights_sha256")
     if expected and file_sha256(weights) != expected:
         raise CheckpointError(f"{weights.name}: sha256 differs from the archive's model-config.yaml")
-    model = create_model(card.model, **card.model_kwargs)
+    model = build_from_card(card, model_dir)  # a registry model, or the archived model file
     model.load_state_dict(load_state_dict_file(weights))
     canonicalise(model)
     return model.eval(), card

@@ -1,6 +1,8 @@
 """Suite ``basic``: accuracy, per-class precision / recall / F1, predictions, confusion matrix.
 
-Outputs: ``predictions.csv`` (one row per sample), ``basic.csv`` (one row per class),
+Outputs: ``predictions.csv`` (one row per sample), with ``--misclassified`` the images the model gets
+wrong (``misclassified/<index>_true<c>_pred<c>.png``, dataset index, true and predicted class; the
+names ``xai train`` gives them, for any checkpoint), ``basic.csv`` (one row per class),
 ``basic_summary.csv`` (mean / std over classes, accuracy), ``basic.json``, ``confusion_matrix.png``;
 for a model with component outputs (:mod:`xai_serve.models.multi_output`) and a dataset with their
 ground-truth maps, also the per-sample pixel metrics of each component map (``basic_pixels.csv``,
@@ -34,6 +36,26 @@ if TYPE_CHECKING:
 class BasicOptions:
     seed_parity: bool = opt(False, "the General Pattern Theory code's swapped precision/recall labels")
     batch_size: int = opt(256, "images per batch")
+    misclassified: bool = opt(
+        False, "also write the misclassified images as misclassified/<index>_true<c>_pred<c>.png"
+    )
+
+
+def write_misclassified(
+    ctx: EvalContext, run: RunDir, index: np.ndarray, label: np.ndarray, pred: np.ndarray
+) -> int:
+    """The wrongly predicted samples as PNGs in the run's ``misclassified/``; returns their count."""
+    from xai_serve.atomic import atomic_write_bytes
+    from xai_serve.training.reports import image_png, misclassified_name
+
+    position = {int(i): p for p, i in enumerate(ctx.indices.tolist())}
+    wrong = [(int(i), int(t), int(p)) for i, t, p in zip(index, label, pred, strict=True) if t != p]
+    folder = run.path("misclassified", "x").parent
+    for i, t, p in wrong:
+        k = position[i]
+        pixels = ctx.denormalise(ctx.images[k : k + 1])[0]
+        atomic_write_bytes(folder / misclassified_name(i, t, p), image_png(pixels))
+    return len(wrong)
 
 
 def run_basic(ctx: EvalContext, run: RunDir, opts: BasicOptions, seed: int = 0) -> dict[str, Any]:
@@ -73,6 +95,8 @@ def run_basic(ctx: EvalContext, run: RunDir, opts: BasicOptions, seed: int = 0) 
     np.add.at(cm, (label, pred), 1)
     plots.confusion_matrix(cm, names, run.path("confusion_matrix.png"))
     result: dict[str, Any] = {"accuracy": acc, "n": int(label.size), "seed_parity": opts.seed_parity}
+    if opts.misclassified:
+        result["misclassified"] = write_misclassified(ctx, run, index, label, pred)
     if ctx.full_model is not None and ctx.components:  # a model with component outputs: their maps
         result["pixels"] = run_pixel_metrics(ctx, run, opts.seed_parity, opts.batch_size)
     write_json(run.path("basic.json"), result)
