@@ -126,7 +126,9 @@ def run_explain(
                 client, model, image, wanted, target=target, reduction=reduction, value_type=value_type
             )
         else:
-            e = client.explain(model, image, wanted, target=target, reduction=reduction, value_type=value_type)
+            e = client.explain(
+                model, image, wanted, target=target, reduction=reduction, value_type=value_type
+            )
         files = write_explanation(image, e, out, render=render, seed_names=seed_names)
         rec = prediction_record(image, e.prediction)
         rec["files"] = [str(f) for f in files]
