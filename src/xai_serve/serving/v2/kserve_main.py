@@ -110,7 +110,7 @@ def _keep_binary_bytes() -> None:
             return
         set_data(self, input_tensor, binary_data)
 
-    InferInput.set_data_from_numpy = _set_data  # type: ignore[method-assign]
+    InferInput.set_data_from_numpy = _set_data
 
 
 def _routes(models: dict[str, Any], describe: dict[str, Callable[[], dict]]) -> None:
