@@ -73,6 +73,37 @@ def private_server():
     return start_private_server
 
 
+def offline_short_curve(checkpoint: Path, images: Sequence[bytes], answers: Sequence, method: str):
+    """The live monitor's short deletion curve computed offline: the model of ``checkpoint`` rebuilt as
+    the server does, the encoded ``images`` decoded as the server does, the served maps and targets of
+    ``method`` from ``answers`` (xai_client explanations); returns the
+    :class:`~xai_serve.evaluation.live_checks.ShortCurve`."""
+    import numpy as np
+    import torch
+    from xai_client.requests import build_request
+
+    from xai_serve.evaluation.live_checks import short_deletion
+    from xai_serve.models import ModelCard, canonicalise, create_model, load_state_dict_file
+    from xai_serve.serving.inputs import decode_input
+
+    card = ModelCard.load(checkpoint / "model.json")
+    model = create_model(card.model, **card.model_kwargs)
+    model.load_state_dict(load_state_dict_file(checkpoint / "best.pt"))
+    canonicalise(model)
+    model.eval()
+    x = torch.stack([decode_input(build_request(img).input, card).x for img in images])
+    heat = torch.from_numpy(np.stack([a.heatmap(method).values for a in answers]))
+    targets = torch.tensor([a.heatmap(method).target for a in answers])
+    return short_deletion(model, x, targets, heat)
+
+
+@pytest.fixture(scope="session")
+def live_offline():
+    """``live_offline(checkpoint, images, answers, method) -> ShortCurve``: :func:`offline_short_curve`,
+    the reference the served ``xai_live_*`` figures are compared with (both engines' live tests)."""
+    return offline_short_curve
+
+
 @pytest.fixture(scope="session")
 def served(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Served:
     root = tmp_path_factory.mktemp("torchserve")

@@ -3,13 +3,14 @@
 
 ``python oip_clients.py CLIENT ADDRESS MODEL TOKEN`` with CLIENT one of ``triton-http``,
 ``triton-grpc``, ``kserve-rest``, ``kserve-grpc``; prints one JSON object: the answers to a prediction
-and an explanation of a fixed input, and what each bad request got (status or code, message), then
-whether the server still answers.
+and an explanation of a fixed input (tritonclient: also of it as a PNG, BYTES), and what each bad
+request got (status or code, message), then whether the server still answers.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import sys
 from typing import Any
@@ -18,6 +19,19 @@ import numpy as np
 
 IMAGE = np.random.default_rng(0).random((1, 1, 28, 28)).astype(np.float32)
 EXPLAIN = {"xai_methods": "gradient,lrp", "xai_target": "3"}
+
+
+def png() -> bytes:
+    """IMAGE as an 8-bit greyscale PNG (the BYTES input: tritonclient sends it as binary data)."""
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray((IMAGE[0, 0] * 255).round().astype(np.uint8)).save(buf, format="PNG")
+    return buf.getvalue()
+
+
 # (name, input array, parameters): each must be refused with the protocol's error
 BAD: list[tuple[str, np.ndarray, dict[str, Any]]] = [
     ("shape", IMAGE[:, :, :20], {}),
@@ -62,6 +76,12 @@ def triton(kind: str, address: str, model: str, token: str) -> dict[str, Any]:
     result["heatmap_lrp"] = r.as_numpy("heatmap_lrp").tolist()
     out = r.get_output("heatmap_lrp")
     result["lrp_parameters"] = _params(out["parameters"] if isinstance(out, dict) else out.parameters)
+    encoded = t.InferInput("input", [1], "BYTES")
+    encoded.set_data_from_numpy(np.array([png()], dtype=object))
+    params = {"xai_methods": "gradient", "xai_target": "3"}
+    r = client.infer(model, [encoded], parameters=params, headers=auth)
+    result["png"] = base64.b64encode(png()).decode()  # what was sent, for the in-process reference
+    result["png_heatmap_gradient"] = r.as_numpy("heatmap_gradient").tolist()
     errors = {}
     for name, x, params in [*BAD, ("token", IMAGE, {})]:
         try:

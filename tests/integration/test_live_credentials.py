@@ -24,14 +24,10 @@ import numpy as np
 import psutil
 import pytest
 import torch
-from xai_client.requests import build_request
 
 from xai_serve.data.digits import load_digits_bundle
 from xai_serve.evaluation.certify import CertifyOptions, certify
-from xai_serve.evaluation.live_checks import short_deletion
-from xai_serve.models import ModelCard, canonicalise, create_model, load_state_dict_file
 from xai_serve.serving.archive import ArchiveOptions
-from xai_serve.serving.inputs import decode_input
 from xai_serve.serving.live_monitor import MonitorConfig
 from xai_serve.testing import write_checkpoint
 
@@ -99,7 +95,7 @@ def png(arr: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
-def test_samples_and_live_aopc_equal_the_offline_curve(live, digits):
+def test_samples_and_live_aopc_equal_the_offline_curve(live, digits, live_offline):
     images = [png(d) for d in digits[:N]]
     with live.client("grpc", timeout=120) as c:
         answers = [c.explain("live_in", img, "gradient") for img in images]
@@ -107,15 +103,7 @@ def test_samples_and_live_aopc_equal_the_offline_curve(live, digits):
     assert value(text, "xai_live_samples_total", model="live_in", method="gradient") == N
     assert value(text, "xai_live_dropped_total", model="live_in", method="gradient") is None  # none dropped
 
-    card = ModelCard.load(live.checkpoint / "model.json")
-    model = create_model(card.model, **card.model_kwargs)
-    model.load_state_dict(load_state_dict_file(live.checkpoint / "best.pt"))
-    canonicalise(model)
-    model.eval()
-    x = torch.stack([decode_input(build_request(img).input, card).x for img in images])
-    heat = torch.from_numpy(np.stack([a.heatmap("gradient").values for a in answers]))
-    targets = torch.tensor([a.heatmap("gradient").target for a in answers])
-    offline = short_deletion(model, x, targets, heat)
+    offline = live_offline(live.checkpoint, images, answers, "gradient")
     for order, scores in (("morf", offline.aopc_morf), ("lerf", offline.aopc_lerf)):
         served = value(text, "xai_live_aopc", model="live_in", method="gradient", order=order)
         assert served == pytest.approx(float(scores.mean()), abs=1e-6), order

@@ -8,6 +8,7 @@ loopback binding, a JSON body without Content-Type, Prometheus metrics, stop by 
 
 from __future__ import annotations
 
+import base64
 import http.client
 import json
 import subprocess
@@ -103,6 +104,11 @@ def test_standard_clients(kind: str, kserve_server, in_process) -> None:
         assert expected in status, (case, status, message)
         assert message, case
     assert got["alive_after"] is True
+    if kind.startswith("triton"):  # an encoded PNG as BYTES (over REST: binary data after the JSON)
+        req = build_request(base64.b64decode(got["png"]), methods=["gradient"], target=3)
+        h = in_process.handle([req])[0].heatmaps[0]
+        expected = np.frombuffer(h.values.data, np.float32).reshape(h.values.shape)
+        np.testing.assert_allclose(np.asarray(got["png_heatmap_gradient"])[0], expected, rtol=1e-5, atol=1e-8)
     assert server.process is not None and server.process.poll() is None
 
 

@@ -13,6 +13,7 @@ What KServe does not do and this module adds (tested in tests/integration/test_o
 * authentication: the ``inference`` key of ``D/key_file.json`` is the bearer token (checked by the model
   for REST and gRPC inference and by the describe route); health, readiness, metadata and metrics stay
   open (probes and scrapers carry no token);
+* a BYTES input sent as binary data over REST stays bytes (KServe decodes it as UTF-8 text);
 * a JSON body without a Content-Type (tritonclient's HTTP client sends none) or with curl's form type
   is read as JSON;
 * errors: :class:`~xai_serve.serving.v2.kserve_model.V2Error` answers REST with its HTTP status and
@@ -94,6 +95,24 @@ def _bind(host: str) -> None:
     grpc_server.aio = _Aio()
 
 
+def _keep_binary_bytes() -> None:
+    """Let a BYTES input sent as binary data over REST (an encoded PNG/JPEG after the JSON header, as
+    xai_client and tritonclient send it) reach the model as bytes. KServe's REST decoder re-sets every
+    binary input as JSON data (``set_data_from_numpy(binary_data=False)``), which decodes each BYTES
+    element as UTF-8: an image failed with HTTP 500. Such an input keeps its raw data instead
+    (``as_numpy`` decodes it)."""
+    from kserve import InferInput
+
+    set_data = InferInput.set_data_from_numpy
+
+    def _set_data(self: Any, input_tensor: Any, binary_data: bool = True) -> None:
+        if not binary_data and self.datatype == "BYTES" and self._raw_data is not None:
+            return
+        set_data(self, input_tensor, binary_data)
+
+    InferInput.set_data_from_numpy = _set_data
+
+
 def _routes(models: dict[str, Any], describe: dict[str, Callable[[], dict]]) -> None:
     """The JSON-without-Content-Type fix, the v2 error handler and the describe route on KServe's app."""
     from kserve.model_server import app
@@ -163,6 +182,7 @@ def main(argv: list[str] | None = None) -> int:
         describe[name] = functools.partial(describe_service, service, defaults)
         log.info("model %s ready: %s", name, json.dumps(sorted(service.methods)))
     _bind(args.host)
+    _keep_binary_bytes()
     _routes(models, describe)
     ModelServer(http_port=args.http_port, grpc_port=args.grpc_port, workers=1).start(list(models.values()))
     return 0
