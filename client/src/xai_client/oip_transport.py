@@ -137,19 +137,11 @@ class V2HttpTransport(_Rest):
         self, model: str, request: pb.ExplainRequest, *, timeout: float, explain: bool
     ) -> pb.ExplainResponse:
         inputs, params = oip.request_to_v2(request)
-        raws = [oip.to_raw(t) for t in inputs]
+        raws = [b"" if t.datatype == "BYTES" else oip.to_raw(t) for t in inputs]
         header = {
             "id": request.request_id,
             "parameters": {**params, "binary_data_output": True},
-            "inputs": [
-                {
-                    "name": t.name,
-                    "shape": t.shape,
-                    "datatype": t.datatype,
-                    "parameters": {"binary_data_size": len(r)},
-                }
-                for t, r in zip(inputs, raws, strict=True)
-            ],
+            "inputs": [_input_header(t, r) for t, r in zip(inputs, raws, strict=True)],
         }
         head = json.dumps(header).encode("utf-8")
         status, data, headers = self.request(
@@ -183,6 +175,14 @@ class V2HttpTransport(_Rest):
 
     def close(self) -> None:
         pass
+
+
+def _input_header(t: oip.V2Tensor, raw: bytes) -> dict[str, Any]:
+    """A REST input's JSON: encoded images (``BYTES``) inline as base64 text, the rest as binary data."""
+    head: dict[str, Any] = {"name": t.name, "shape": t.shape, "datatype": t.datatype}
+    if t.datatype == "BYTES":
+        return head | {"data": oip.to_base64(t), "parameters": {oip.CONTENT_TYPE: oip.BASE64}}
+    return head | {"parameters": {"binary_data_size": len(raw)}}
 
 
 def _json_array(data: list, datatype: str, shape: list[int]) -> Any:
