@@ -118,7 +118,8 @@ class V2Tensor:
 
 def to_base64(t: V2Tensor) -> list[str]:
     """The rows of a ``BYTES`` tensor as base64 text (sent with ``CONTENT_TYPE: BASE64``)."""
-    return [base64.b64encode(_bytes(item)).decode("ascii") for item in np.asarray(t.data, dtype=object).reshape(-1)]
+    rows = np.asarray(t.data, dtype=object).reshape(-1)
+    return [base64.b64encode(_bytes(item)).decode("ascii") for item in rows]
 
 
 def from_base64(items: Sequence[object]) -> list[bytes]:

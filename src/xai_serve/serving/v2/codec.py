@@ -104,7 +104,7 @@ def _rows(t: V2Tensor, card: ModelCard) -> list[bytes | np.ndarray]:
             raise InvalidInputError("the input has no rows")
         if t.parameters.get(oip.CONTENT_TYPE) == oip.BASE64:
             try:
-                return oip.from_base64(list(items))
+                return [*oip.from_base64(list(items))]
             except ValueError as exc:
                 raise InvalidInputError(str(exc)) from None
         return [bytes(i) if isinstance(i, bytes | bytearray) else str(i).encode() for i in items]
