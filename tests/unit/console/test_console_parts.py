@@ -78,3 +78,23 @@ def test_kserve_engine_needs_a_v2_client() -> None:
     else:  # the v2 client exists (issue 23): the console uses it
         assert client.protocol == "v2"
         client.close()
+
+
+@pytest.mark.parametrize(
+    ("options", "address", "protocol"),
+    [
+        (ServerOptions(address="h:9000", engine="kserve"), "http://h:9000", "v2"),  # REST by default
+        (ServerOptions(address="http://h:9000", engine="kserve"), "http://h:9000", "v2"),
+        (ServerOptions(engine="kserve"), "http://127.0.0.1:8080", "v2"),  # `xai serve --engine kserve`'s
+        (ServerOptions(address="h:9001", engine="kserve", protocol="grpc"), "h:9001", "v2"),
+        (ServerOptions(address="h:7070"), "h:7070", "grpc"),
+        (ServerOptions(address="h:8080", protocol="http"), "h:8080", "http"),
+    ],
+)
+def test_engine_and_protocol_pick_the_client_address(
+    options: ServerOptions, address: str, protocol: str
+) -> None:
+    assert (options.client_address, options.client_protocol) == (address, protocol)
+    client = make_client(options)
+    assert (client.address, client.protocol) == (address, protocol)
+    client.close()
