@@ -11,6 +11,10 @@ from __future__ import annotations
 import base64
 import io
 import json
+import signal
+import socket
+import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -199,6 +203,37 @@ def test_page_shows_two_loaded_panels(_browser, console: str) -> None:
         assert errors == []
     finally:
         page.close()
+
+
+def test_the_command_line_with_the_http_address(engine) -> None:
+    """``xai console --engine kserve --address HOST:HTTP_PORT --key-file F`` as a user runs it."""
+    cfg = engine.config
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    cmd = [sys.executable, "-m", "xai_serve.cli", "console", "--engine", "kserve"]
+    cmd += [
+        "--address",
+        f"{cfg.connect_host}:{cfg.http_port}",
+        "--key-file",
+        str(cfg.key_file),
+        "--port",
+        str(port),
+    ]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert line.startswith(f"console: http://127.0.0.1:{port}/"), line
+        _, text = get(f"http://127.0.0.1:{port}/api/models")
+        assert [m["name"] for m in json.loads(text)] == [DIGITS]
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0 and "Traceback" not in err, err
 
 
 def test_stopped_engine_makes_health_down_and_back(engine, console: str) -> None:
