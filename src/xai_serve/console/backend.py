@@ -68,10 +68,11 @@ class ServerOptions:
 
 def make_client(options: ServerOptions, *, timeout: float | None = None, retries: int = 1) -> Client:
     """A Client for ``options``; ``--engine kserve`` needs a client that speaks ``protocol="v2"``."""
+    address, protocol = options.client_address, options.client_protocol  # ValueError: a bad engine/protocol
     try:
         return Client(
-            options.client_address,
-            options.client_protocol,
+            address,
+            protocol,
             token=options.token,
             key_file=Path(options.key_file) if options.key_file else None,
             management_address=options.management_address,

@@ -98,3 +98,8 @@ def test_engine_and_protocol_pick_the_client_address(
     client = make_client(options)
     assert (client.address, client.protocol) == (address, protocol)
     client.close()
+
+
+def test_a_bad_protocol_is_refused_by_name() -> None:
+    with pytest.raises(ValueError, match="protocol must be grpc or http, not 'v2'"):
+        make_client(ServerOptions(address="h:1", engine="kserve", protocol="v2"))
