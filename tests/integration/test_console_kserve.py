@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import shlex
 import signal
 import socket
 import subprocess
@@ -127,7 +128,7 @@ def test_api_models_lists_the_model_with_its_methods(engine, console: str) -> No
     assert token and token not in text
 
 
-def test_api_explain_equals_the_v2_client(engine, console: str) -> None:
+def test_api_explain_equals_the_v2_client(engine, console: str, tmp_path: Path) -> None:
     image = SAMPLE.read_bytes()
     fields = [
         ("model", DIGITS),
@@ -150,6 +151,22 @@ def test_api_explain_equals_the_v2_client(engine, console: str) -> None:
         np.testing.assert_array_equal(png, pixels_of(expected[h["method"]]["png"]))
     assert "--protocol v2" in answer["command"] and "--param lrp.composite=epsilon" in answer["command"]
     assert engine.config.token() not in answer["_raw"]
+    # the "Reproduce" line, run as written (the uploaded file saved as IMAGE.png), gives the same values
+    argv = shlex.split(answer["command"])
+    assert argv[:2] == ["xai-client", "explain"]
+    (tmp_path / "IMAGE.png").write_bytes(image)
+    done = subprocess.run(
+        [sys.executable, "-m", "xai_client.cli", *argv[1:]],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    for method in METHODS:
+        (npy,) = (tmp_path / "explanations").glob(f"IMAGE_{method}*.npy")
+        np.testing.assert_array_equal(np.load(npy), direct.heatmap(method).values)
 
 
 @pytest.mark.parametrize(

@@ -13,8 +13,9 @@ from PIL import Image
 
 from xai_client import saliency
 from xai_client.client import Client
-from xai_client.errors import XaiClientError
+from xai_client.errors import InvalidArgument, XaiClientError
 from xai_client.overlay import overlay_png
+from xai_client.params import parse_param_items
 from xai_client.results import Explanation, Prediction
 from xai_client.targets import GRAMMAR, TargetSyntaxError, parse_target
 from xai_client.values import REDUCTIONS, VALUE_TYPES
@@ -112,12 +113,16 @@ def run_explain(
     value_type: str = "float32",
     render: str = "color",
     seed_names: bool = False,
+    params: Sequence[str] = (),
 ) -> list[dict]:
+    given = parse_param_items(params)  # METHOD.KEY=VALUE items
+    stray = sorted(set(given) - set(methods))
+    if stray:
+        raise InvalidArgument(f"--param for methods not requested with --method: {', '.join(stray)}")
+    request = {m: given.get(m, {}) for m in methods}
     records = []
     for image in images:
-        e = client.explain(
-            model, image, list(methods), target=target, reduction=reduction, value_type=value_type
-        )
+        e = client.explain(model, image, request, target=target, reduction=reduction, value_type=value_type)
         files = write_explanation(image, e, out, render=render, seed_names=seed_names)
         rec = prediction_record(image, e.prediction)
         rec["files"] = [str(f) for f in files]
@@ -163,6 +168,13 @@ def build_parser(prog: str = "xai-client") -> argparse.ArgumentParser:
                 required=True,
                 dest="methods",
                 help=f"{METHOD_HELP} (repeat for several)",
+            )
+            p.add_argument(
+                "--param",
+                action="append",
+                default=[],
+                dest="params",
+                help="method parameter METHOD.KEY=VALUE (repeatable; `xai-client methods` lists them)",
             )
             p.add_argument("--target", default=None, type=_target, help=f"{GRAMMAR} (default: predicted)")
             p.add_argument("--out", type=Path, required=True)
@@ -220,6 +232,7 @@ def main(argv: Sequence[str] | None = None, prog: str = "xai-client") -> int:
                     value_type=args.value_type,
                     render=args.render,
                     seed_names=args.seed_names,
+                    params=args.params,
                 ):
                     best = rec["top"][0]
                     print(

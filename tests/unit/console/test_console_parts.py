@@ -42,8 +42,8 @@ def test_the_command_line_parses_with_the_client_cli() -> None:
     argv = shlex.split(line)
     assert argv[:2] == ["xai-client", "explain"]
     assert "--param" in argv and "lrp.composite=epsilon_plus" in argv
-    known, _rest = build_parser().parse_known_args(argv[1:])  # --param arrives with the explain CLIs' import
-    assert known.methods == ["lrp", "gradcam"]
+    known = build_parser().parse_args(argv[1:])
+    assert known.methods == ["lrp", "gradcam"] and known.params == ["lrp.composite=epsilon_plus"]
     assert known.management_address == "127.0.0.1:9071"
     assert str(known.key_file) == "/tmp/my keys/key_file.json"
     assert known.target == "yg:3,4:predicted"
