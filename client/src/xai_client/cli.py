@@ -186,14 +186,14 @@ def build_parser(prog: str = "xai-client") -> argparse.ArgumentParser:
                 dest="methods",
                 help=f"{METHOD_HELP} (repeat for several)",
             )
-            p.add_argument("--target", default=None, type=_target, help=f"{GRAMMAR} (default: predicted)")
             p.add_argument(
                 "--param",
                 action="append",
                 default=[],
                 dest="params",
-                help="method parameter METHOD.KEY=VALUE, e.g. lrp.epsilon=1e-6 (repeatable)",
+                help="method parameter METHOD.KEY=VALUE (repeatable; `xai-client methods` lists them)",
             )
+            p.add_argument("--target", default=None, type=_target, help=f"{GRAMMAR} (default: predicted)")
             p.add_argument("--out", type=Path, required=True)
             p.add_argument(
                 "--reduce",

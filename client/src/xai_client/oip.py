@@ -2,7 +2,10 @@
 
 A v2 request carries one input tensor (the model metadata names it ``input``; any single input is
 accepted): ``BYTES`` shaped ``[B]`` (one encoded PNG/JPEG per row) or ``FP32`` shaped ``[B, C, H, W]`` with
-values in [0, 1] at the model's input size (the server normalises with the card's mean/std).
+values in [0, 1] at the model's input size (the server normalises with the card's mean/std). Over REST a
+``BYTES`` input may carry its images as base64 JSON strings with the input parameter
+``content_type: "base64"`` (MLServer's convention): KServe's REST server refuses binary-data ``BYTES``
+that are not UTF-8 text (it re-reads them as JSON strings), so encoded images go that way.
 Request ``parameters`` (every value a string, bool or integer: float parameters are lost or refused by
 standard gRPC clients, so numbers travel as strings and are parsed server-side):
 
@@ -45,6 +48,8 @@ request and the v2 answer back to one ``ExplainResponse`` per row); the server's
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import math
 from collections.abc import Mapping, Sequence
@@ -67,6 +72,7 @@ OUTPUT = "xai_output"
 TOP_K = "xai_top_k"
 DEADLINE = "xai_deadline_unix_s"
 PARAM_PREFIX = "xai_param."
+CONTENT_TYPE, BASE64 = "content_type", "base64"  # input parameter: BYTES rows as base64 text (REST)
 REQUEST_PARAMETERS = (METHODS, TARGET, VALUE_TYPE, REDUCE, OUTPUT, TOP_K, DEADLINE)
 
 PROBABILITIES = "probabilities"
@@ -108,6 +114,20 @@ class V2Tensor:
         array = np.asarray(array)
         datatype = "BYTES" if array.dtype == object else _NUMPY_TO_V2[array.dtype.name]
         return cls(name, datatype, [int(s) for s in array.shape], array, dict(parameters or {}))
+
+
+def to_base64(t: V2Tensor) -> list[str]:
+    """The rows of a ``BYTES`` tensor as base64 text (sent with ``CONTENT_TYPE: BASE64``)."""
+    rows = np.asarray(t.data, dtype=object).reshape(-1)
+    return [base64.b64encode(_bytes(item)).decode("ascii") for item in rows]
+
+
+def from_base64(items: Sequence[object]) -> list[bytes]:
+    """The bytes of base64 rows (ValueError when one is not base64)."""
+    try:
+        return [base64.b64decode(_bytes(item), validate=True) for item in items]
+    except (binascii.Error, ValueError) as exc:
+        raise ValueError(f"a {CONTENT_TYPE}={BASE64} input row is not base64: {exc}") from None
 
 
 def datatype_of(name: str) -> np.dtype:

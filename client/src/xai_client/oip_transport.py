@@ -5,8 +5,8 @@
 (:mod:`xai_client.oip`) with binary tensors (REST: the binary-data extension; gRPC:
 ``raw_input_contents``) and turn the answer back into an ``ExplainResponse``; a failed request raises
 the typed error of its HTTP status or gRPC code. The model list and the model's description (methods,
-credentials) come from REST (``management_address``; for gRPC by default the port below the gRPC port,
-KServe's 8080/8081 pair).
+credentials) come from REST (``management_address``, ``http://HOST:PORT`` or ``HOST:PORT``; for gRPC by
+default the port below the gRPC port, KServe's 8080/8081 pair).
 
 The gRPC stubs are imported on first use: they define the protobuf package ``inference`` like
 tritonclient's, which cannot share a process with them.
@@ -49,7 +49,13 @@ def v2_transport(address: str, management_address: str | None, token: str | None
     """The REST or gRPC v2 transport for ``address`` (see the module doc)."""
     if "://" in address:
         return V2HttpTransport(address, token)
-    return V2GrpcTransport(address, management_address or rest_address_of(address), token)
+    rest = rest_url(management_address) if management_address else rest_address_of(address)
+    return V2GrpcTransport(address, rest, token)
+
+
+def rest_url(address: str) -> str:
+    """A REST address as the URL the v2 client takes: ``HOST:PORT`` -> ``http://HOST:PORT``."""
+    return address if "://" in address else f"http://{address}"
 
 
 def rest_address_of(grpc_address: str) -> str:
@@ -137,19 +143,11 @@ class V2HttpTransport(_Rest):
         self, model: str, request: pb.ExplainRequest, *, timeout: float, explain: bool
     ) -> pb.ExplainResponse:
         inputs, params = oip.request_to_v2(request)
-        raws = [oip.to_raw(t) for t in inputs]
+        raws = [b"" if t.datatype == "BYTES" else oip.to_raw(t) for t in inputs]
         header = {
             "id": request.request_id,
             "parameters": {**params, "binary_data_output": True},
-            "inputs": [
-                {
-                    "name": t.name,
-                    "shape": t.shape,
-                    "datatype": t.datatype,
-                    "parameters": {"binary_data_size": len(r)},
-                }
-                for t, r in zip(inputs, raws, strict=True)
-            ],
+            "inputs": [_input_header(t, r) for t, r in zip(inputs, raws, strict=True)],
         }
         head = json.dumps(header).encode("utf-8")
         status, data, headers = self.request(
@@ -183,6 +181,14 @@ class V2HttpTransport(_Rest):
 
     def close(self) -> None:
         pass
+
+
+def _input_header(t: oip.V2Tensor, raw: bytes) -> dict[str, Any]:
+    """A REST input's JSON: encoded images (``BYTES``) inline as base64 text, the rest as binary data."""
+    head: dict[str, Any] = {"name": t.name, "shape": t.shape, "datatype": t.datatype}
+    if t.datatype == "BYTES":
+        return head | {"data": oip.to_base64(t), "parameters": {oip.CONTENT_TYPE: oip.BASE64}}
+    return head | {"parameters": {"binary_data_size": len(raw)}}
 
 
 def _json_array(data: list, datatype: str, shape: list[int]) -> Any:

@@ -13,23 +13,32 @@ from typing import Any
 
 import numpy as np
 from xai_client import Client
+from xai_client.client import DEFAULT_ADDRESS
 from xai_client.errors import XaiClientError
+from xai_client.oip_transport import rest_address_of, rest_url
 
 from xai_serve.console.command_line import reproduce
 from xai_serve.console.panels import explanation_dict
 
 ENGINES = {"torchserve": None, "kserve": "v2"}  # engine -> the Client protocol it needs (None: --protocol)
+# engine -> its --protocol when none is given: the kserve engine's REST port answers everything (models,
+# describe, infer) on one address, its gRPC port only inference
+DEFAULT_PROTOCOL = {"torchserve": "grpc", "kserve": "http"}
 
 
 @dataclass(frozen=True)
 class ServerOptions:
     """The client CLI's options: ``address`` (inference), ``management_address`` (default: its port + 1),
     ``protocol`` (grpc | http), ``engine`` (torchserve | kserve: KServe's Open Inference Protocol v2,
-    ``Client(protocol="v2")``), ``key_file``, ``token``, ``timeout`` per call in seconds."""
+    ``Client(protocol="v2")``), ``key_file``, ``token``, ``timeout`` per call in seconds.
+
+    With ``engine="kserve"``, ``protocol`` picks the v2 transport: ``http`` (the default) with ``address``
+    ``HOST:HTTP_PORT`` (or ``http://HOST:PORT``), or ``grpc`` with ``address`` ``HOST:GRPC_PORT`` and the
+    REST port as ``management_address`` (default: the gRPC port - 1, KServe's 8080/8081 pair)."""
 
     address: str | None = None
     management_address: str | None = None
-    protocol: str = "grpc"
+    protocol: str | None = None  # None: the engine's DEFAULT_PROTOCOL
     engine: str = "torchserve"
     key_file: str | None = None
     token: str | None = None
@@ -39,15 +48,31 @@ class ServerOptions:
     def client_protocol(self) -> str:
         if self.engine not in ENGINES:
             raise ValueError(f"engine must be one of {', '.join(ENGINES)}, not {self.engine!r}")
-        return ENGINES[self.engine] or self.protocol
+        return ENGINES[self.engine] or self.transport
+
+    @property
+    def transport(self) -> str:
+        """grpc | http: the wire under the engine's protocol."""
+        protocol = self.protocol or DEFAULT_PROTOCOL.get(self.engine, "grpc")
+        if protocol not in ("grpc", "http"):
+            raise ValueError(f"protocol must be grpc or http, not {protocol!r}")
+        return protocol
+
+    @property
+    def client_address(self) -> str | None:
+        """``address`` as the Client takes it (the v2 client tells REST from gRPC by the URL scheme)."""
+        if self.client_protocol == "v2" and self.transport == "http":
+            return rest_url(self.address) if self.address else rest_address_of(DEFAULT_ADDRESS["v2"])
+        return self.address
 
 
 def make_client(options: ServerOptions, *, timeout: float | None = None, retries: int = 1) -> Client:
     """A Client for ``options``; ``--engine kserve`` needs a client that speaks ``protocol="v2"``."""
+    address, protocol = options.client_address, options.client_protocol  # ValueError: a bad engine/protocol
     try:
         return Client(
-            options.address,
-            options.client_protocol,
+            address,
+            protocol,
             token=options.token,
             key_file=Path(options.key_file) if options.key_file else None,
             management_address=options.management_address,

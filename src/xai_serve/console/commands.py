@@ -12,10 +12,13 @@ def console(
     management_address: str = typer.Option(
         None, help="its management address (default: the inference address's port + 1, e.g. 7070 -> 7071)"
     ),
-    protocol: str = typer.Option("grpc", help="grpc | http (TorchServe's two APIs)"),
+    protocol: str = typer.Option(
+        None,
+        help="grpc | http: TorchServe's two APIs (default grpc); with --engine kserve the v2 REST API "
+        "(default: --address HOST:HTTP_PORT) or v2 gRPC (--address HOST:GRPC_PORT)",
+    ),
     engine: str = typer.Option(
-        "torchserve",
-        help="torchserve | kserve (KServe's Open Inference Protocol v2: needs a client with protocol 'v2')",
+        "torchserve", help="torchserve | kserve (`xai serve --engine kserve`: the Open Inference Protocol v2)"
     ),
     key_file: Path = typer.Option(None, help="the key file `xai serve` wrote (default: $XAI_SERVE_KEY_FILE)"),
     token: str = typer.Option(None, help="inference token (default: $XAI_SERVE_TOKEN or the key file)"),

@@ -42,8 +42,8 @@ def test_the_command_line_parses_with_the_client_cli() -> None:
     argv = shlex.split(line)
     assert argv[:2] == ["xai-client", "explain"]
     assert "--param" in argv and "lrp.composite=epsilon_plus" in argv
-    known, _rest = build_parser().parse_known_args(argv[1:])  # --param arrives with the explain CLIs' import
-    assert known.methods == ["lrp", "gradcam"]
+    known = build_parser().parse_args(argv[1:])
+    assert known.methods == ["lrp", "gradcam"] and known.params == ["lrp.composite=epsilon_plus"]
     assert known.management_address == "127.0.0.1:9071"
     assert str(known.key_file) == "/tmp/my keys/key_file.json"
     assert known.target == "yg:3,4:predicted"
@@ -78,3 +78,28 @@ def test_kserve_engine_needs_a_v2_client() -> None:
     else:  # the v2 client exists (issue 23): the console uses it
         assert client.protocol == "v2"
         client.close()
+
+
+@pytest.mark.parametrize(
+    ("options", "address", "protocol"),
+    [
+        (ServerOptions(address="h:9000", engine="kserve"), "http://h:9000", "v2"),  # REST by default
+        (ServerOptions(address="http://h:9000", engine="kserve"), "http://h:9000", "v2"),
+        (ServerOptions(engine="kserve"), "http://127.0.0.1:8080", "v2"),  # `xai serve --engine kserve`'s
+        (ServerOptions(address="h:9001", engine="kserve", protocol="grpc"), "h:9001", "v2"),
+        (ServerOptions(address="h:7070"), "h:7070", "grpc"),
+        (ServerOptions(address="h:8080", protocol="http"), "h:8080", "http"),
+    ],
+)
+def test_engine_and_protocol_pick_the_client_address(
+    options: ServerOptions, address: str, protocol: str
+) -> None:
+    assert (options.client_address, options.client_protocol) == (address, protocol)
+    client = make_client(options)
+    assert (client.address, client.protocol) == (address, protocol)
+    client.close()
+
+
+def test_a_bad_protocol_is_refused_by_name() -> None:
+    with pytest.raises(ValueError, match="protocol must be grpc or http, not 'v2'"):
+        make_client(ServerOptions(address="h:1", engine="kserve", protocol="v2"))

@@ -77,6 +77,20 @@ def test_bytes_input_and_client_request(service, digit_png) -> None:
     assert {o.name for o in outputs} >= {"heatmap_gradient", "evidence_gradient", "top_labels"}
 
 
+def test_base64_bytes_rows_equal_binary_rows(service, digit_png) -> None:
+    """REST's form of encoded images (KServe's REST refuses non-UTF-8 binary BYTES): base64 text rows
+    with ``content_type: base64`` decode to the same request as the binary rows."""
+    (binary,), params = oip.request_to_v2(build_request(digit_png, methods={"gradient": {}}, target=3))
+    text = V2Tensor("input", "BYTES", binary.shape, np.array(oip.to_base64(binary), dtype=object))
+    text.parameters[oip.CONTENT_TYPE] = oip.BASE64
+    (a,) = codec.decode([binary], params, service.card)
+    (b,) = codec.decode([text], params, service.card)
+    assert a.input.encoded == b.input.encoded == digit_png
+    text.data = np.array(["%% not base64 %%"], dtype=object)
+    with pytest.raises(InvalidInputError, match="not base64"):
+        codec.decode([text], params, service.card)
+
+
 @pytest.mark.parametrize(
     ("inputs", "params", "error"),
     [

@@ -102,6 +102,11 @@ def _rows(t: V2Tensor, card: ModelCard) -> list[bytes | np.ndarray]:
         items = np.asarray(t.data, dtype=object).reshape(-1)
         if not len(items):
             raise InvalidInputError("the input has no rows")
+        if t.parameters.get(oip.CONTENT_TYPE) == oip.BASE64:
+            try:
+                return [*oip.from_base64(list(items))]
+            except ValueError as exc:
+                raise InvalidInputError(str(exc)) from None
         return [bytes(i) if isinstance(i, bytes | bytearray) else str(i).encode() for i in items]
     if t.datatype != "FP32":
         raise InvalidInputError(f"input datatype {t.datatype} is not supported: send BYTES or FP32")
