@@ -457,21 +457,20 @@ class ZBox(Rule):
         return p
 
     def _bounds(self, op: LinearOp, a: torch.Tensor, p: Params) -> tuple[torch.Tensor, ...]:
-        """``l``, ``h``, ``W+ l + b+``, ``W- h + b-`` and ``h - l`` (input-independent), cached per input
-        shape."""
+        """``h``, ``W+ l + b+``, ``W- h + b-`` and ``h - l`` (input-independent), cached per input shape."""
         key = (tuple(a.shape[1:]), a.dtype, a.device)
         hit = p["bounds"].get(key)
         if hit is None:
             with torch.no_grad():
                 low, high = _bound(list(self.low), a), _bound(list(self.high), a)
                 z_low, z_high = op.forward(low, p["wp"], p["bp"]), op.forward(high, p["wn"], p["bn"])
-                hit = (low, high, z_low, z_high, high - low)
+                hit = (high, z_low, z_high, high - low)
             p["bounds"][key] = hit
         return hit
 
     def forward(self, op: LinearOp, a: torch.Tensor, p: Params) -> tuple[torch.Tensor, Any]:
         z = op.forward(a, p["w"], p["b"])
-        low, high, z_low, z_high, span = self._bounds(op, a, p)
+        high, z_low, z_high, span = self._bounds(op, a, p)
         return z, (a, high, span, z - z_low - z_high)
 
     def backward(self, op: LinearOp, p: Params, saved: Any, relevance: torch.Tensor) -> torch.Tensor:
