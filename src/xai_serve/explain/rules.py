@@ -354,7 +354,7 @@ class Gamma(Rule):
     stabilizer: float = 1e-6
 
     def cache_key(self) -> tuple[Any, ...]:
-        return ("gamma", self.gamma)
+        return ("gamma", self.gamma, self.stabilizer)
 
     def prepare(self, op: LinearOp, w: torch.Tensor, b: torch.Tensor | None) -> Params:
         p = _signed_parts(op, w, b, plus_bias=False)
@@ -363,6 +363,9 @@ class Gamma(Rule):
         p["wgn"] = w + g * p["wn"]
         p["bgp"] = None if b is None else b + g * p["bp"]
         p["bgn"] = None if b is None else b + g * p["bn"]
+        eps = self.stabilizer  # the per-channel shifts of the non-negative-input denominators
+        p["shift_pos"] = eps if b is None else g * p["bp"] + eps
+        p["shift_neg"] = -eps if b is None else g * (p["bn"] - b) - eps
         return p
 
     def forward(self, op: LinearOp, a: torch.Tensor, p: Params) -> tuple[torch.Tensor, Any]:
@@ -401,8 +404,8 @@ class Gamma(Rule):
         stabilised ``o_neg`` is ``o_neg - eps``: no sign or zero tests. Outputs outside a part get an
         infinite denominator (quotient 0). Relevance on negative outputs is checked once; without it
         (a ReLU follows) the rule is one product with ``W + g W+``."""
-        g, eps, b = self.gamma, self.stabilizer, p["b"]
-        den = _add_(torch.add(z, plus, alpha=g), eps if b is None else g * p["bp"] + eps, op)
+        g = self.gamma
+        den = _add_(torch.add(z, plus, alpha=g), p["shift_pos"], op)
         g0 = torch.div(r, den.masked_fill_(z <= 0, math.inf), out=den)
         neg = z < 0
         r_neg = torch.where(neg, r, 0.0)
@@ -410,7 +413,7 @@ class Gamma(Rule):
             return op.vjp(g0, p["wgp"], a.shape).mul_(a)
         den = torch.sub(z, plus)  # W- a + b
         den = torch.add(z, den, alpha=g, out=den)
-        den = _add_(den, -eps if b is None else g * (p["bn"] - b) - eps, op)
+        den = _add_(den, p["shift_neg"], op)
         g2 = torch.div(r_neg, den.masked_fill_(~neg, math.inf), out=den)
         # (W + g W+)^T g0 + (W + g W-)^T g2 = W^T (g0 + (1+g) g2) + g W+^T (g0 - g2)
         if "w_cat" not in p:
