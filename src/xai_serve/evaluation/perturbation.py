@@ -10,7 +10,9 @@ Chunks are sized from memory (:func:`forward_chunk`): at most ``batch_size`` inp
 the largest activation of one forward pass stays within :data:`ACTIVATION_BUDGET` bytes. Larger chunks
 do not make a CPU forward pass cheaper per input, but their activations exceed the allocator's reuse
 threshold, so every pass maps and faults in fresh pages (system time that exceeded the user time of the
-forward passes themselves). The perturbed inputs are written into one reused buffer.
+forward passes themselves). The perturbed inputs are written into one reused buffer, and the process
+keeps the heap memory a pass frees for the next pass (:func:`~xai_serve.evaluation.heap.keep_freed_memory`:
+glibc would otherwise return it to the system after every pass and fault it in again).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import torch
 from torch import nn
 
 from xai_serve.errors import InvalidParameterError
+from xai_serve.evaluation.heap import keep_freed_memory
 from xai_serve.evaluation.ordering import pixel_steps, region_steps
 
 Model = Callable[[torch.Tensor], torch.Tensor]
@@ -90,6 +93,7 @@ def perturbation_curves(
     curves = torch.full((b, k_max + 1), float("nan"), dtype=torch.float64)
     if b == 0:
         return curves
+    keep_freed_memory()
     img = torch.repeat_interleave(torch.arange(b), k_per + 1)
     step = torch.cat([torch.arange(int(k) + 1) for k in k_per])
     device = x.device

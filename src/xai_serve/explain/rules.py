@@ -98,6 +98,11 @@ class LinearOp:
         return 1 if self.kind == "conv_transpose2d" else 0
 
     @property
+    def weight_in_dim(self) -> int:
+        """The dimension of the weight that indexes input channels (per group)."""
+        return 0 if self.kind == "conv_transpose2d" else 1
+
+    @property
     def can_fuse(self) -> bool:
         """Whether weights concatenated along the output channels form a valid layer (no groups)."""
         return self.kind == "linear" or self.groups == 1
@@ -158,7 +163,17 @@ def _add_(t: torch.Tensor, b: torch.Tensor | float, op: LinearOp) -> torch.Tenso
     return t.add_(b.view(-1, *([1] * (t.ndim - 2))))
 
 
+# autograd nodes whose output is ``relu(x)``: >= 0 (or NaN) by construction
+_RELU_NODES = frozenset({"ReluBackward0", "ModeReLUBackward"})
+
+
 def _nonneg(a: torch.Tensor) -> bool:
+    """Whether ``a >= 0`` everywhere. Free for the direct, unmodified output of a ReLU (its autograd node
+    says so; any in-place change since would have replaced the node or bumped the version); otherwise
+    one reduction (and, on a GPU, a synchronisation)."""
+    node = a.grad_fn
+    if node is not None and a._version == 0 and type(node).__name__ in _RELU_NODES:
+        return True
     return bool(a.min() >= 0)
 
 
@@ -229,6 +244,33 @@ def _fused_vjp(
     if "w_cat" in p:
         return op.vjp(torch.cat([s_w, s_wp], dim=op.channel_dim), p["w_cat"], shape)
     return op.vjp(s_w, p["w"], shape) + op.vjp(s_wp, p["wp"], shape)
+
+
+def _pair(op: LinearOp, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """An empty tensor like ``like`` with twice its channels, and its two halves (views): the signals
+    of a fused vector-Jacobian product, written in place (``out=``) instead of concatenated."""
+    dim = op.channel_dim % like.ndim
+    shape = list(like.shape)
+    channels = shape[dim]
+    shape[dim] *= 2
+    both = like.new_empty(shape)
+    first, second = both.split(channels, dim=dim)
+    return both, first, second
+
+
+def _two_vjps(
+    op: LinearOp, p: Params, s: torch.Tensor, shape: torch.Size
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(W^T s, W+^T s)``: one call with ``[W, W+]`` stacked along the input channels when possible
+    (``p["w_in_cat"]``), two otherwise."""
+    if "w_in_cat" not in p:
+        return op.vjp(s, p["w"], shape), op.vjp(s, p["wp"], shape)
+    dim = op.channel_dim % len(shape)
+    doubled = list(shape)
+    doubled[dim] *= 2
+    both = op.vjp(s, p["w_in_cat"], torch.Size(doubled))
+    first, second = both.split(shape[dim], dim=dim)
+    return first, second
 
 
 @dataclass(frozen=True)
@@ -312,7 +354,7 @@ class Gamma(Rule):
     stabilizer: float = 1e-6
 
     def cache_key(self) -> tuple[Any, ...]:
-        return ("gamma", self.gamma)
+        return ("gamma", self.gamma, self.stabilizer)
 
     def prepare(self, op: LinearOp, w: torch.Tensor, b: torch.Tensor | None) -> Params:
         p = _signed_parts(op, w, b, plus_bias=False)
@@ -321,6 +363,9 @@ class Gamma(Rule):
         p["wgn"] = w + g * p["wn"]
         p["bgp"] = None if b is None else b + g * p["bp"]
         p["bgn"] = None if b is None else b + g * p["bn"]
+        eps = self.stabilizer  # the per-channel shifts of the non-negative-input denominators
+        p["shift_pos"] = eps if b is None else g * p["bp"] + eps
+        p["shift_neg"] = -eps if b is None else g * (p["bn"] - b) - eps
         return p
 
     def forward(self, op: LinearOp, a: torch.Tensor, p: Params) -> tuple[torch.Tensor, Any]:
@@ -359,8 +404,8 @@ class Gamma(Rule):
         stabilised ``o_neg`` is ``o_neg - eps``: no sign or zero tests. Outputs outside a part get an
         infinite denominator (quotient 0). Relevance on negative outputs is checked once; without it
         (a ReLU follows) the rule is one product with ``W + g W+``."""
-        g, eps, b = self.gamma, self.stabilizer, p["b"]
-        den = _add_(torch.add(z, plus, alpha=g), eps if b is None else g * p["bp"] + eps, op)
+        g = self.gamma
+        den = _add_(torch.add(z, plus, alpha=g), p["shift_pos"], op)
         g0 = torch.div(r, den.masked_fill_(z <= 0, math.inf), out=den)
         neg = z < 0
         r_neg = torch.where(neg, r, 0.0)
@@ -368,11 +413,16 @@ class Gamma(Rule):
             return op.vjp(g0, p["wgp"], a.shape).mul_(a)
         den = torch.sub(z, plus)  # W- a + b
         den = torch.add(z, den, alpha=g, out=den)
-        den = _add_(den, -eps if b is None else g * (p["bn"] - b) - eps, op)
+        den = _add_(den, p["shift_neg"], op)
         g2 = torch.div(r_neg, den.masked_fill_(~neg, math.inf), out=den)
         # (W + g W+)^T g0 + (W + g W-)^T g2 = W^T (g0 + (1+g) g2) + g W+^T (g0 - g2)
-        s_w = torch.add(g0, g2, alpha=1 + g)
-        return _fused_vjp(op, p, s_w, torch.sub(g0, g2).mul_(g), a.shape).mul_(a)
+        if "w_cat" not in p:
+            s_w = torch.add(g0, g2, alpha=1 + g)
+            return _fused_vjp(op, p, s_w, torch.sub(g0, g2).mul_(g), a.shape).mul_(a)
+        both, s_w, s_wp = _pair(op, g0)  # the two signals written in place: no concatenation
+        torch.add(g0, g2, alpha=1 + g, out=s_w)
+        torch.sub(g0, g2, out=s_wp).mul_(g)
+        return op.vjp(both, p["w_cat"], a.shape).mul_(a)
 
 
 def _bound(value: list[float], like: torch.Tensor) -> torch.Tensor:
@@ -404,30 +454,34 @@ class ZBox(Rule):
 
     def prepare(self, op: LinearOp, w: torch.Tensor, b: torch.Tensor | None) -> Params:
         p = _signed_parts(op, w, b, plus_bias=False)
+        if op.can_fuse:  # W^T s and W+^T s from one call: [W, W+] stacked along the input channels
+            p["w_in_cat"] = torch.cat([w, p["wp"]], op.weight_in_dim)
         p["bounds"] = {}
         return p
 
     def _bounds(self, op: LinearOp, a: torch.Tensor, p: Params) -> tuple[torch.Tensor, ...]:
-        """``l``, ``h``, ``W+ l + b+`` and ``W- h + b-`` (input-independent), cached per input shape."""
+        """``h``, ``W+ l + b+``, ``W- h + b-`` and ``h - l`` (input-independent), cached per input shape."""
         key = (tuple(a.shape[1:]), a.dtype, a.device)
         hit = p["bounds"].get(key)
         if hit is None:
             with torch.no_grad():
                 low, high = _bound(list(self.low), a), _bound(list(self.high), a)
-                hit = (low, high, op.forward(low, p["wp"], p["bp"]), op.forward(high, p["wn"], p["bn"]))
+                z_low, z_high = op.forward(low, p["wp"], p["bp"]), op.forward(high, p["wn"], p["bn"])
+                hit = (high, z_low, z_high, high - low)
             p["bounds"][key] = hit
         return hit
 
     def forward(self, op: LinearOp, a: torch.Tensor, p: Params) -> tuple[torch.Tensor, Any]:
         z = op.forward(a, p["w"], p["b"])
-        low, high, z_low, z_high = self._bounds(op, a, p)
-        return z, (a, low, high, z - z_low - z_high)
+        high, z_low, z_high, span = self._bounds(op, a, p)
+        return z, (a, high, span, z - z_low - z_high)
 
     def backward(self, op: LinearOp, p: Params, saved: Any, relevance: torch.Tensor) -> torch.Tensor:
         # a (W^T s) - l (W+^T s) - h (W-^T s)  with  W- = W - W+:  (a - h) (W^T s) + (h - l) (W+^T s)
-        a, low, high, den = saved
+        a, high, span, den = saved  # span = h - l
         s = quotient(relevance, den, self.stabilizer)
-        return (a - high) * op.vjp(s, p["w"], a.shape) + (high - low) * op.vjp(s, p["wp"], a.shape)
+        ws, wps = _two_vjps(op, p, s, a.shape)
+        return torch.sub(a, high).mul_(ws).addcmul_(span, wps)
 
 
 def _ones_forward(op: LinearOp, a: torch.Tensor, p: Params, w: str, b: str) -> torch.Tensor:
@@ -467,11 +521,23 @@ class Flat(Rule):
         return ("flat",)
 
     def prepare(self, op: LinearOp, w: torch.Tensor, b: torch.Tensor | None) -> Params:
-        return {"w": w, "b": b, "w1": torch.ones_like(w), "b1": None, "den": {}}
+        p: Params = {"w": w, "b": b, "w1": torch.ones_like(w), "b1": None, "den": {}}
+        if op.kind != "conv_transpose2d" and op.can_fuse:  # one output and one input channel suffice
+            p["w1_single"] = w.new_ones((1, 1, *w.shape[2:]))
+        return p
 
     def forward(self, op: LinearOp, a: torch.Tensor, p: Params) -> tuple[torch.Tensor, Any]:
         return op.forward(a, p["w"], p["b"]), (a.shape, _ones_forward(op, a, p, "w1", "b1"))
 
     def backward(self, op: LinearOp, p: Params, saved: Any, relevance: torch.Tensor) -> torch.Tensor:
         shape, den = saved
-        return op.vjp(nonneg_quotient(relevance, den, self.stabilizer), p["w1"], shape)  # 1^T 1 > 0
+        s = nonneg_quotient(relevance, den, self.stabilizer)  # 1^T 1 > 0
+        if "w1_single" not in p:
+            return op.vjp(s, p["w1"], shape)
+        # every weight is 1, so 1^T s is the same for every input channel: the adjoint of a one-channel
+        # all-ones layer applied to the sum of s over the output channels, broadcast to the input channels
+        summed = s.sum(dim=op.channel_dim, keepdim=True)
+        if op.kind == "linear":
+            return summed.expand(shape).contiguous()
+        single = op.vjp(summed, p["w1_single"], torch.Size((shape[0], 1, *shape[2:])))
+        return single.expand(shape).contiguous()
