@@ -103,7 +103,7 @@ class ExplanationCache:
 
     def put(self, key: str | None, rows: CachedRows) -> None:
         """Store ``rows`` under ``key`` (evicting the least recently used beyond the bound)."""
-        if key is None or not rows or any(type(a) is not Attribution for _, a in rows):
+        if key is None or not rows:
             return
         size = sum(a.heatmap.element_size() * a.heatmap.numel() + 256 for _, a in rows)
         if size > self.max_bytes:

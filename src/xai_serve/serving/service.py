@@ -198,6 +198,8 @@ class ExplainService:
             if not keys or i in batch.errors:
                 continue
             for name in names:
+                if type(results[name]) is not Attribution:  # a subclass's evidence (filters) a row would lose
+                    continue
                 mine = [(r.target, row_of(results[name], j)) for j, r in enumerate(rows) if r.request == i]
                 self.cache.put(keys.get(name), mine)
 
