@@ -63,12 +63,17 @@ class InstalledRules:
     modules, known to the functional watch); ``replaced``, the layers whose output under the rules is
     not the model's own (a linear layer merged with its BatchNorm); ``stabilizer``, the epsilon of the
     ``Norm`` rule the watch applies to functional sums and poolings; ``method``, the method's name in
-    the watch's refusals."""
+    the watch's refusals. ``input_times_gradient``: the rules are in the gradient form (the attention
+    composites), so the rules' backward is seeded with 1 and the relevance is the input times the
+    input's gradient; ``watch``: the extension's own watch of the forward pass (instead of the ``lrp``
+    policy of :func:`~xai_serve.explain.functional.watch_functional`)."""
 
     sums: dict[str, nn.Module]
     replaced: frozenset[str]
     stabilizer: float
     method: str
+    input_times_gradient: bool = False
+    watch: contextlib.AbstractContextManager[Any] | None = None
 
 
 class PassExtension(Protocol):
@@ -133,9 +138,10 @@ def run_backprop(
         xin = prepare_input(x)
         switch = ModeSwitch()
         captured: dict[str, torch.Tensor] = {}
-        output = _forward(patch, model, xin, request, switch, captured)
+        output, rules = _forward(patch, model, xin, request, switch, captured)
         selection = select(output, target, output_names(model))
-        grads = _backward(xin, captured, selection, request, switch)
+        gradient_form = rules is not None and rules.input_times_gradient
+        grads = _backward(xin, captured, selection, request, switch, gradient_form)
         return BackpropResult(
             x=xin.detach(),
             logits=primary(output).detach(),  # the classifier output (the first of several)
@@ -154,7 +160,7 @@ def _forward(
     request: BackpropRequest,
     switch: ModeSwitch,
     captured: dict[str, torch.Tensor],
-) -> Any:
+) -> tuple[Any, InstalledRules | None]:
     """The forward step: install what the request needs, run the model once, capture the layers."""
     modified = any(m is not ReluMode.PLAIN for m in request.gradient_modes())
     rules = None
@@ -183,7 +189,7 @@ def _forward(
     missing = [name for name in request.layers if name not in captured]
     if missing:
         raise RuntimeError(f"layer {missing[0]!r} was not called in the forward pass")
-    return output
+    return output, rules
 
 
 def _watch(
@@ -197,6 +203,8 @@ def _watch(
 ) -> contextlib.AbstractContextManager[Any]:
     """The functional watch of the forward pass: the rules' (functional relu calls follow the ReLU mode),
     the ReLU modes' (no silent plain gradient), or none for plain gradients."""
+    if rules is not None and rules.watch is not None:
+        return rules.watch
     if rules is not None:
         relu = (lambda t: ModeReLU.apply(t, switch)) if modified else None
         return watch_functional(
@@ -226,13 +234,13 @@ def _passes(request: BackpropRequest) -> list[ReluMode]:
     return passes
 
 
-def _seed(selection: Selection, mode: ReluMode) -> torch.Tensor:
+def _seed(selection: Selection, mode: ReluMode, gradient_form: bool = False) -> torch.Tensor:
     """The seed step: the scalar a backward pass differentiates. The gradient modes: the summed target
     scores (each sample's gradient of its own score). The rules: ``sum(s * stop_grad(s))``, which seeds
     each sample's backward with its own score, like ``grad_outputs=s`` but without torch's lazy sympy
-    import on a worker's first LRP request."""
+    import on a worker's first LRP request. Rules in the gradient form: the summed scores too."""
     scores = selection.scores
-    if mode is ReluMode.RULES:
+    if mode is ReluMode.RULES and not gradient_form:
         return (scores * scores.detach()).sum()
     return scores.sum()
 
@@ -250,6 +258,7 @@ def _backward(
     selection: Selection,
     request: BackpropRequest,
     switch: ModeSwitch,
+    gradient_form: bool = False,
 ) -> _Gradients:
     """The backward step: one pass per mode over the one graph (``retain_graph`` between them)."""
     out = _Gradients()
@@ -257,9 +266,11 @@ def _backward(
     for i, mode in enumerate(passes):
         switch.mode = mode
         retain = i < len(passes) - 1
-        seed = _seed(selection, mode)
+        seed = _seed(selection, mode, gradient_form)
         if mode is ReluMode.RULES:
             (out.relevance,) = torch.autograd.grad(seed, xin, retain_graph=retain)
+            if gradient_form:
+                out.relevance = xin.detach() * out.relevance
             continue
         wants_input = mode in request.modes
         layer_names = list(request.layers) if mode is ReluMode.PLAIN else []
