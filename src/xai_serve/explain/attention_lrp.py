@@ -40,6 +40,9 @@ from xai_serve.explain.backprop import InstalledRules
 from xai_serve.explain.canonizers import disable_inplace
 from xai_serve.explain.passes import ModeSwitch
 from xai_serve.explain.patching import ModelPatch
+from xai_serve.explain.tokens import contains_attention
+
+__all__ = ["ATTENTION_COMPOSITES", "AttentionLrpEngine", "contains_attention"]
 
 ATTENTION_COMPOSITES = {"attnlrp": False, "cp_lrp": True}  # name -> attention probabilities constant
 
@@ -84,15 +87,6 @@ GRADIENT_RULE_TYPES: tuple[type[nn.Module], ...] = (
     nn.Embedding,
 )
 NORM_TYPES: tuple[type[nn.Module], ...] = (nn.LayerNorm, nn.RMSNorm)
-
-
-def contains_attention(model: nn.Module) -> bool:
-    """Whether ``model`` holds an attention module (``nn.MultiheadAttention`` or a module class named
-    ``...Attention``): then LRP's default composite is ``attnlrp``."""
-    return any(
-        isinstance(m, nn.MultiheadAttention) or type(m).__name__.endswith("Attention")
-        for m in model.modules()
-    )
 
 
 def _refuse(name: str, module: nn.Module, composite: str, why: str = "has no rule") -> UnsupportedLayerError:

@@ -36,12 +36,17 @@ from xai_serve.explain.functional import watch_functional
 from xai_serve.explain.passes import GRADIENT_MODES, ModeReLU, ModeSwitch, ReluMode, SharedPassUnavailable
 from xai_serve.explain.patching import ModelPatch, gradient_context, prepare_input
 from xai_serve.explain.registry import Attribution, Explainer
+from xai_serve.explain.relu_only import refuse_non_relu
 from xai_serve.explain.targets import Selection, Target, select
 from xai_serve.models.multi_output import output_names, primary
 
 
-def install_relu_modes(patch: ModelPatch, model: nn.Module, switch: ModeSwitch) -> ModeSwitch:
-    """Replace every ``nn.ReLU``'s forward by the ReLU that follows ``switch``; returns ``switch``."""
+def install_relu_modes(
+    patch: ModelPatch, model: nn.Module, switch: ModeSwitch, method: str = "guided backprop / deconvnet"
+) -> ModeSwitch:
+    """Replace every ``nn.ReLU``'s forward by the ReLU that follows ``switch``; returns ``switch``.
+    Refuses a model with non-ReLU activations (:func:`~xai_serve.explain.relu_only.refuse_non_relu`)."""
+    refuse_non_relu(model, method)
     for module in model.modules():
         if type(module) is nn.ReLU:
             patch.replace_forward(module, lambda inp, _s=switch: ModeReLU.apply(inp, _s))
@@ -179,7 +184,8 @@ def _forward(
         if request.layers or modified:
             sums = dict(explicit_residuals(patch, model))
     if modified:
-        install_relu_modes(patch, model, switch)
+        names = sorted(m.value for m in request.gradient_modes() if m is not ReluMode.PLAIN)
+        install_relu_modes(patch, model, switch, "/".join(names))
     for name, layer in request.layers.items():
         patch.forward_hook(layer, _capture(captured, name))
     if not request.gradient_modes() and rules is None:  # layer gradients only (Grad-CAM): stop at the layers
