@@ -5,6 +5,8 @@ On a model whose hidden nonlinearities are GELU, SiLU, tanh... there is no ReLU 
 would be the plain gradient under another method's name (what pytorch-grad-cam's
 ``GuidedBackpropReLUModel`` silently returns on a vision transformer). :func:`refuse_non_relu` raises
 :class:`~xai_serve.errors.UnsupportedOperationError` naming the first such activation module and its path
+when the model has such activation modules and no ``nn.ReLU`` (a ReLU network with one other
+activation, e.g. a tanh layer before the head, keeps its guided ReLUs and answers)
 (functional calls of these activations outside modules are refused by the ReLU watch,
 :mod:`xai_serve.explain.functional`).
 """
@@ -38,7 +40,9 @@ NON_RELU_FUNCTIONS = frozenset(
 
 
 def refuse_non_relu(model: nn.Module, method: str) -> None:
-    """Raise when ``model`` holds a non-ReLU activation module (see the module docstring)."""
+    """Raise when ``model`` holds a non-ReLU activation module and no ReLU (see the module docstring)."""
+    if any(isinstance(m, nn.ReLU) for m in model.modules()):
+        return
     for name, module in model.named_modules():
         if isinstance(module, NON_RELU_TYPES) and not isinstance(module, nn.ReLU):
             raise UnsupportedOperationError(

@@ -2,7 +2,7 @@
 ``ModelCard`` and ``load_checkpoint``.
 
 Registered names: ``mlp``, ``simplenet_310k``, ``simplenet_5m``, ``resnet20``, ``resnet18``,
-``resnet34``, ``resnet50``, ``resgptnet34`` / ``resgptnet_small`` (General Pattern Theory, outputs y, yg, ys).
+``resnet34``, ``resnet50``, ``vit`` (torchvision's ViT, any channel count), ``resgptnet34`` / ``resgptnet_small`` (General Pattern Theory, outputs y, yg, ys).
 Every model has distinct, non-in-place ReLU modules.
 """
 
@@ -13,6 +13,7 @@ from xai_serve.models import (  # noqa: F401  (registration)
     resnet_cifar,
     resnet_torchvision,
     simplenet,
+    vit,
 )
 from xai_serve.models.canonicalise import canonicalise
 from xai_serve.models.card import ModelCard
