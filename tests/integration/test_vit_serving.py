@@ -9,8 +9,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-
 from xai_client.errors import XaiClientError
+
 from xai_serve.explain import ModelContext, explain_detailed
 from xai_serve.models import load_checkpoint
 from xai_serve.serving.archive import ArchiveOptions

@@ -184,8 +184,7 @@ def _forward(
         if request.layers or modified:
             sums = dict(explicit_residuals(patch, model))
     if modified:
-        names = sorted(m.value for m in request.gradient_modes() if m is not ReluMode.PLAIN)
-        install_relu_modes(patch, model, switch, "/".join(names))
+        install_relu_modes(patch, model, switch, _relu_methods(request))
     for name, layer in request.layers.items():
         patch.forward_hook(layer, _capture(captured, name))
     if not request.gradient_modes() and rules is None:  # layer gradients only (Grad-CAM): stop at the layers
@@ -196,6 +195,12 @@ def _forward(
     if missing:
         raise RuntimeError(f"layer {missing[0]!r} was not called in the forward pass")
     return output, rules
+
+
+def _relu_methods(request: BackpropRequest) -> str:
+    """The methods of the request's modified ReLU modes, for refusals."""
+    names = {ReluMode.GUIDED: "guided_backprop", ReluMode.DECONV: "deconvnet"}
+    return "/".join(names[m] for m in request.gradient_modes() if m in names)
 
 
 def _watch(

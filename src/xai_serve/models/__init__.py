@@ -2,7 +2,8 @@
 ``ModelCard`` and ``load_checkpoint``.
 
 Registered names: ``mlp``, ``simplenet_310k``, ``simplenet_5m``, ``resnet20``, ``resnet18``,
-``resnet34``, ``resnet50``, ``vit`` (torchvision's ViT, any channel count), ``resgptnet34`` / ``resgptnet_small`` (General Pattern Theory, outputs y, yg, ys).
+``resnet34``, ``resnet50``, ``vit`` (torchvision's ViT, any channel count),
+``resgptnet34`` / ``resgptnet_small`` (General Pattern Theory, outputs y, yg, ys).
 Every model has distinct, non-in-place ReLU modules.
 """
 

@@ -133,3 +133,20 @@ def test_forward_macs_counts_attention() -> None:
         tokens * dim * 3 * dim + tokens * dim * dim + 2 * tokens * tokens * dim + 2 * tokens * dim * mlp
     )
     assert forward_macs(model, (3, 32, 32)) == conv + layers * per_block + dim * 10
+
+
+def test_filter_image_on_a_token_layer_maximises_a_channel() -> None:
+    model = small_vit()
+    x = torch.zeros(1, 3, 32, 32)
+    out = create_explainer("filter_image", model, filter=40, iterations=2)
+    with pytest.raises(InvalidParameterError, match="out of range for 32 channels"):
+        out(x, 0)
+    result = create_explainer("filter_image", model, filter=5, iterations=2).attribute(x, 0)
+    assert result.layer == "encoder.layers.encoder_layer_1.ln_1" and result.heatmap.shape == x.shape
+
+
+def test_decomposed_refuses_a_token_layer_by_type() -> None:
+    from xai_serve.errors import UnsupportedLayerError
+
+    with pytest.raises(UnsupportedLayerError, match=r"not \(B, C, H, W\)"):
+        explain_detailed(small_vit(), torch.zeros(1, 3, 32, 32), {"decomposed": {}}, 0)
