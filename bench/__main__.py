@@ -28,7 +28,7 @@ RESULTS = ROOT / "bench" / "results"
 BENCHMARKS_MD = ROOT / "BENCHMARKS.md"
 
 # suite name -> module (bench.<name>), in the order they run and appear in BENCHMARKS.md
-SUITES = ["engine", "serving", "faithfulness", "memory", "torchserve_stock", "load", "dissection"]
+SUITES = ["engine", "serving", "faithfulness", "memory", "torchserve_stock", "load", "dissection", "vit"]
 
 
 def _doc(module: Any) -> str:

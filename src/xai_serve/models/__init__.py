@@ -4,7 +4,7 @@
 Registered names: ``mlp``, ``simplenet_310k``, ``simplenet_5m``, ``resnet20``, ``resnet18``,
 ``resnet34``, ``resnet50``, ``vit`` (torchvision's ViT, any channel count),
 ``resgptnet34`` / ``resgptnet_small`` (General Pattern Theory, outputs y, yg, ys).
-Every model has distinct, non-in-place ReLU modules.
+Every ReLU model has distinct, non-in-place ReLU modules.
 """
 
 from xai_serve.models import (  # noqa: F401  (registration)
