@@ -73,6 +73,10 @@ class _AttentionWatch(TorchFunctionMode):
             if isinstance(t, torch.Tensor) and t.requires_grad and id(t) not in self.constants
         ]
 
+    def _held_constant(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
+        leaves, _ = tree_flatten((args, kwargs))
+        return any(isinstance(t, torch.Tensor) and id(t) in self.constants for t in leaves)
+
     def __torch_function__(
         self, func: Any, types: Any, args: tuple[Any, ...] = (), kwargs: Any = None
     ) -> Any:
@@ -81,7 +85,11 @@ class _AttentionWatch(TorchFunctionMode):
             return func(*args, **kwargs)
         tracked = self._tracked(args, kwargs)
         if not tracked:
-            return func(*args, **kwargs)
+            out = func(*args, **kwargs)
+            if self.constants and self._held_constant(args, kwargs) and isinstance(out, torch.Tensor):
+                self.constants.add(id(out))  # a cast or view of CP-LRP's constant probabilities
+                self.keep.append(out)
+            return out
         name = getattr(func, "__name__", None) or repr(func)
         if name in ADD_NAMES or name in SUB_NAMES or name in GRADIENT_NAMES or name in NORM_NAMES:
             return func(*args, **kwargs)

@@ -215,3 +215,30 @@ def test_unknown_operations_and_layers_are_refused() -> None:
         explain_detailed(Squares().eval(), x, {"lrp": {"composite": "attnlrp"}}, 0)
     with pytest.raises(UnsupportedLayerError, match="odd"):
         explain_detailed(Unknown().eval(), x, {"lrp": {}}, 0)
+
+
+class HfLogits(nn.Module):
+    """A Hugging Face ``ViTForImageClassification`` returning its logits tensor."""
+
+    def __init__(self, hf: nn.Module) -> None:
+        super().__init__()
+        self.hf = hf
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.hf(pixel_values=x).logits
+
+
+@pytest.mark.parametrize("attn_implementation", ["sdpa", "eager"])
+@pytest.mark.parametrize(("composite", "mode"), [("attnlrp", "hf_attn"), ("cp_lrp", "hf_cp")])
+def test_hugging_face_vit_equals_lxt(
+    attn_implementation: str, composite: str, mode: str, tmp_path: Path
+) -> None:
+    """A model the engine has no module rules for: HF's ViT (its own attention module calling
+    ``F.scaled_dot_product_attention`` or, eager, matmuls and a float32 softmax; ``GELUActivation``):
+    the watch gives its operations the rules (eager: within 1e-5 despite its float32 softmax)."""
+    model = randomised(VIT)
+    hf = lxt_reference._hf_from_torchvision(model, VIT)
+    hf.config._attn_implementation = attn_implementation
+    x = vit_input()
+    mine = ours(HfLogits(hf), x, composite).heatmap
+    assert_close(mine, lxt(model, VIT, x, mode, tmp_path))
