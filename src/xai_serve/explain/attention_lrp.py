@@ -114,6 +114,10 @@ def mha_forward(
         average_attn_weights: bool = True,
         is_causal: bool = False,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        if mha.training and mha.dropout > 0:
+            raise UnsupportedLayerError(
+                f"layer {name!r}: attention dropout in training mode; call model.eval()"
+            )
         unbatched = query.dim() == 2
         if unbatched:
             query, key, value = query.unsqueeze(1), key.unsqueeze(1), value.unsqueeze(1)
@@ -142,10 +146,6 @@ def mha_forward(
         mask = _merge_masks(attn_mask, key_padding_mask, batch, heads, tgt, src, q.dtype)
         causal = is_causal and attn_mask is None
         out, probs = attention(q, k, v, switch, conservative, mask=mask, is_causal=causal)
-        if mha.training and mha.dropout > 0:
-            raise UnsupportedLayerError(
-                f"layer {name!r}: attention dropout in training mode; call model.eval()"
-            )
         out = out.permute(2, 0, 1, 3).reshape(tgt, batch, heads * head_dim)
         out = F.linear(out, mha.out_proj.weight, mha.out_proj.bias)
         if unbatched:

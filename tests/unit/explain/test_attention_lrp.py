@@ -242,3 +242,37 @@ def test_hugging_face_vit_equals_lxt(
     x = vit_input()
     mine = ours(HfLogits(hf), x, composite).heatmap
     assert_close(mine, lxt(model, VIT, x, mode, tmp_path))
+
+
+@pytest.mark.parametrize("batch_first", [True, False])
+@pytest.mark.parametrize("masks", ["none", "bool", "float", "padding", "kdim"])
+def test_explicit_attention_computes_the_modules_function(batch_first: bool, masks: str) -> None:
+    """The replaced ``nn.MultiheadAttention`` forward is the module's own function (outputs and averaged
+    weights), with masks, key padding, unbatched input and separate key/value sizes."""
+    from xai_serve.explain.attention_lrp import mha_forward
+    from xai_serve.explain.passes import ModeSwitch
+
+    torch.manual_seed(3)
+    kdim = 6 if masks == "kdim" else None
+    mha = nn.MultiheadAttention(8, 2, batch_first=batch_first, kdim=kdim, vdim=kdim).double().eval()
+    q = torch.randn(2, 5, 8, dtype=torch.float64)
+    kv = torch.randn(2, 4, kdim or 8, dtype=torch.float64)
+    if not batch_first:
+        q, kv = q.transpose(0, 1), kv.transpose(0, 1)
+    kwargs: dict[str, Any] = {}
+    if masks == "bool":
+        kwargs["attn_mask"] = torch.tensor([[False, True, False, False]] * 5)
+    elif masks == "float":
+        kwargs["attn_mask"] = torch.randn(5, 4, dtype=torch.float64)
+    elif masks == "padding":
+        kwargs["key_padding_mask"] = torch.tensor([[False, False, True, False], [False, True, True, False]])
+    forward = mha_forward(mha, "attn", ModeSwitch(), conservative=False)
+    with torch.no_grad():
+        expected = mha(q, kv, kv, **kwargs)
+        got = forward(q, kv, kv, **kwargs)
+        torch.testing.assert_close(got[0], expected[0])
+        torch.testing.assert_close(got[1], expected[1])
+        if masks == "none":  # unbatched
+            one = q[0] if batch_first else q[:, 0]
+            kv1 = kv[0] if batch_first else kv[:, 0]
+            torch.testing.assert_close(forward(one, kv1, kv1)[0], mha(one, kv1, kv1)[0])
