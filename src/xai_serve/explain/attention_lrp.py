@@ -5,11 +5,11 @@ The rules are those of :mod:`xai_serve.explain.attention_rules` in their gradien
 input times a modified gradient). :class:`AttentionLrpEngine` is a
 :class:`~xai_serve.explain.backprop.PassExtension`: for the duration of the pass it replaces the forward of
 
-* every ``nn.MultiheadAttention`` by an explicit attention (``in_proj`` split into q/k/v, per-head scaled
-  scores, softmax, the value product, ``out_proj``), whose products and softmax carry the composite's
-  rules (PyTorch's fused attention kernels and its native fast path would hide them: no hook on
-  ``out_proj`` ever fires);
-* every ``nn.LayerNorm`` / ``nn.RMSNorm`` by one whose normaliser is constant under the rules;
+* every ``nn.MultiheadAttention`` by an explicit one (``in_proj`` split into q/k/v, per-head fused
+  ``scaled_dot_product_attention`` whose operands carry the composite's gradient factors, ``out_proj``):
+  the module's native fast path would hide them, and no hook on ``out_proj`` ever fires;
+* every ``nn.LayerNorm`` (the fused kernel forward, the rule in the backward) / ``nn.RMSNorm`` by one
+  whose normaliser is constant under the rules;
 * every elementwise nonlinearity module (GELU, SiLU, Tanh, ...) by the identity rule;
 
 and leaves linear layers, convolutions, ReLU, pooling and dropout their gradient (the epsilon rule with
@@ -145,7 +145,9 @@ def mha_forward(
         v = split(F.linear(value, w_v, b_v), src)
         mask = _merge_masks(attn_mask, key_padding_mask, batch, heads, tgt, src, q.dtype)
         causal = is_causal and attn_mask is None
-        out, probs = attention(q, k, v, switch, conservative, mask=mask, is_causal=causal)
+        out, probs = attention(
+            q, k, v, switch, conservative, mask=mask, is_causal=causal, need_probs=need_weights
+        )
         out = out.permute(2, 0, 1, 3).reshape(tgt, batch, heads * head_dim)
         out = F.linear(out, mha.out_proj.weight, mha.out_proj.bias)
         if unbatched:
@@ -153,7 +155,7 @@ def mha_forward(
         elif mha.batch_first:
             out = out.transpose(0, 1)
         weights = None
-        if need_weights:
+        if probs is not None:
             weights = probs.mean(dim=1) if average_attn_weights else probs
             if unbatched:
                 weights = weights.squeeze(0)

@@ -22,11 +22,11 @@ rule in the ``RULES`` mode and the true gradient otherwise, so the gradient meth
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 
 from xai_serve.explain.passes import ModeSwitch, ReluMode
 
@@ -91,6 +91,11 @@ class IdentityRule(torch.autograd.Function):
         return g, None, None
 
 
+def scaled(t: torch.Tensor, factor: float, switch: ModeSwitch) -> torch.Tensor:
+    """``t`` whose gradient the rules multiply by ``factor``."""
+    return GradientScale.apply(t, factor, switch)
+
+
 def half(t: torch.Tensor, switch: ModeSwitch) -> torch.Tensor:
     """``t`` as one operand of a product of two input-dependent tensors (the uniform rule's half)."""
     return GradientScale.apply(t, 0.5, switch)
@@ -99,6 +104,43 @@ def half(t: torch.Tensor, switch: ModeSwitch) -> torch.Tensor:
 def constant(t: torch.Tensor, switch: ModeSwitch) -> torch.Tensor:
     """``t`` held constant by the rules."""
     return RulesConstant.apply(t, switch)
+
+
+class LayerNormRule(torch.autograd.Function):
+    """``F.layer_norm`` (the fused kernel); in the rules mode the backward holds the standard deviation
+    constant (AttnLRP's LayerNorm rule: ``g_x = (g w - mean(g w)) / std``), otherwise LayerNorm's own
+    gradient (recomputed from ``x``)."""
+
+    @staticmethod
+    def forward(
+        ctx: Any,
+        x: torch.Tensor,
+        shape: tuple[int, ...],
+        weight: Any,
+        bias: Any,
+        eps: float,
+        switch: ModeSwitch,
+    ) -> Any:
+        with torch._C.DisableTorchFunction():
+            out = F.layer_norm(x, shape, weight, bias, eps)
+        ctx.shape, ctx.eps, ctx.switch, ctx.weight, ctx.bias = shape, eps, switch, weight, bias
+        ctx.save_for_backward(x)
+        return out
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[Any, ...]:
+        (x,) = ctx.saved_tensors
+        dims = tuple(range(-len(ctx.shape), 0))
+        if ctx.switch.mode is ReluMode.RULES:
+            gw = grad if ctx.weight is None else grad * ctx.weight.detach()
+            std = (x.var(dim=dims, unbiased=False, keepdim=True) + ctx.eps).sqrt()
+            return (gw - gw.mean(dim=dims, keepdim=True)) / std, None, None, None, None, None
+        with torch.enable_grad(), torch._C.DisableTorchFunction():
+            xd = x.detach().requires_grad_(True)
+            w = None if ctx.weight is None else ctx.weight.detach()
+            b = None if ctx.bias is None else ctx.bias.detach()
+            (g,) = torch.autograd.grad(F.layer_norm(xd, ctx.shape, w, b, ctx.eps), xd, grad)
+        return g, None, None, None, None, None
 
 
 def layer_norm(
@@ -110,17 +152,8 @@ def layer_norm(
     switch: ModeSwitch,
 ) -> torch.Tensor:
     """LayerNorm with the standard deviation constant under the rules (AttnLRP's LayerNorm rule: then
-    the layer is linear in ``x``)."""
-    dims = tuple(range(-len(shape), 0))
-    mean = x.mean(dim=dims, keepdim=True)
-    centred = x - mean
-    std = (centred.pow(2).mean(dim=dims, keepdim=True) + eps).sqrt()
-    y = centred / constant(std, switch)
-    if weight is not None:
-        y = y * weight
-    if bias is not None:
-        y = y + bias
-    return y
+    the layer is linear in ``x``); forward by the fused kernel."""
+    return LayerNormRule.apply(x, tuple(shape), weight, bias, eps, switch)
 
 
 def rms_norm(
@@ -147,23 +180,28 @@ def attention(
     mask: torch.Tensor | None = None,
     is_causal: bool = False,
     scale: float | None = None,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """``softmax(q k^T * scale + mask) v`` over the last two dimensions with the rules of AttnLRP (both
-    products under the uniform rule, the softmax under its own gradient) or, ``conservative``, of CP-LRP
-    (the probabilities constant, so the output is linear in ``v``). Returns the output and the
-    probabilities. ``mask``: boolean (True = attend) or additive."""
-    scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else scale
+    need_probs: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """``softmax(q k^T * scale + mask) v`` over the last two dimensions with the rules of AttnLRP or,
+    ``conservative``, of CP-LRP; returns the output and (``need_probs``) the probabilities.
+
+    AttnLRP: both products under the uniform rule and the softmax under its own gradient, which is the
+    same as q and k getting a quarter of their gradient and v a half (every step between is linear in
+    the gradient); CP-LRP: q and k constant, so the output is linear in v. The product itself is PyTorch's
+    fused ``scaled_dot_product_attention``. ``mask``: boolean (True = attend) or additive."""
     if conservative:
-        scores = (q * scale) @ k.transpose(-2, -1)
+        q, k = constant(q, switch), constant(k, switch)
     else:
-        scores = (half(q, switch) * scale) @ half(k, switch).transpose(-2, -1)
-    if is_causal:
-        n, m = scores.shape[-2:]
-        keep = torch.ones(n, m, dtype=torch.bool, device=scores.device).tril()
-        scores = scores.masked_fill(~keep, float("-inf"))
-    if mask is not None:
-        scores = scores.masked_fill(~mask, float("-inf")) if mask.dtype == torch.bool else scores + mask
-    probs = torch.softmax(scores, dim=-1)
-    if conservative:
-        return constant(probs, switch) @ v, probs
-    return half(probs, switch) @ half(v, switch), probs
+        q, k, v = scaled(q, 0.25, switch), scaled(k, 0.25, switch), scaled(v, 0.5, switch)
+    out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=is_causal, scale=scale)
+    if not need_probs:
+        return out, None
+    with torch.no_grad():
+        scores = (q * (q.shape[-1] ** -0.5 if scale is None else scale)) @ k.transpose(-2, -1)
+        if is_causal:
+            n, m = scores.shape[-2:]
+            keep = torch.ones(n, m, dtype=torch.bool, device=scores.device).tril()
+            scores = scores.masked_fill(~keep, float("-inf"))
+        if mask is not None:
+            scores = scores.masked_fill(~mask, float("-inf")) if mask.dtype == torch.bool else scores + mask
+        return out, torch.softmax(scores, dim=-1)
