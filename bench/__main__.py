@@ -40,6 +40,7 @@ SUITES = [
     "dissection",
     "console",
     "live",
+    "vit",
 ]
 
 

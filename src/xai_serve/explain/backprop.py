@@ -37,12 +37,17 @@ from xai_serve.explain.functional import watch_functional
 from xai_serve.explain.passes import GRADIENT_MODES, ModeReLU, ModeSwitch, ReluMode, SharedPassUnavailable
 from xai_serve.explain.patching import ModelPatch, gradient_context, prepare_input
 from xai_serve.explain.registry import Attribution, Explainer
+from xai_serve.explain.relu_only import refuse_non_relu
 from xai_serve.explain.targets import Selection, Target, class_indices, select
 from xai_serve.models.multi_output import output_names, primary
 
 
-def install_relu_modes(patch: ModelPatch, model: nn.Module, switch: ModeSwitch) -> ModeSwitch:
-    """Replace every ``nn.ReLU``'s forward by the ReLU that follows ``switch``; returns ``switch``."""
+def install_relu_modes(
+    patch: ModelPatch, model: nn.Module, switch: ModeSwitch, method: str = "guided backprop / deconvnet"
+) -> ModeSwitch:
+    """Replace every ``nn.ReLU``'s forward by the ReLU that follows ``switch``; returns ``switch``.
+    Refuses a model with non-ReLU activations (:func:`~xai_serve.explain.relu_only.refuse_non_relu`)."""
+    refuse_non_relu(model, method)
     for module in model.modules():
         if type(module) is nn.ReLU:
             patch.replace_forward(module, lambda inp, _s=switch: ModeReLU.apply(inp, _s))
@@ -64,12 +69,17 @@ class InstalledRules:
     modules, known to the functional watch); ``replaced``, the layers whose output under the rules is
     not the model's own (a linear layer merged with its BatchNorm); ``stabilizer``, the epsilon of the
     ``Norm`` rule the watch applies to functional sums and poolings; ``method``, the method's name in
-    the watch's refusals."""
+    the watch's refusals. ``input_times_gradient``: the rules are in the gradient form (the attention
+    composites), so the rules' backward is seeded with 1 and the relevance is the input times the
+    input's gradient; ``watch``: the extension's own watch of the forward pass (instead of the ``lrp``
+    policy of :func:`~xai_serve.explain.functional.watch_functional`)."""
 
     sums: dict[str, nn.Module]
     replaced: frozenset[str]
     stabilizer: float
     method: str
+    input_times_gradient: bool = False
+    watch: contextlib.AbstractContextManager[Any] | None = None
 
 
 class PassExtension(Protocol):
@@ -134,9 +144,10 @@ def run_backprop(
         xin = prepare_input(x)
         switch = ModeSwitch()
         captured: dict[str, torch.Tensor] = {}
-        output = _forward(patch, model, xin, request, switch, captured)
+        output, rules = _forward(patch, model, xin, request, switch, captured)
         selection = select(output, target, output_names(model))
-        grads = _backward(xin, captured, selection, request, switch)
+        gradient_form = rules is not None and rules.input_times_gradient
+        grads = _backward(xin, captured, selection, request, switch, gradient_form)
         return BackpropResult(
             x=xin.detach(),
             logits=primary(output).detach(),  # the classifier output (the first of several)
@@ -155,7 +166,7 @@ def _forward(
     request: BackpropRequest,
     switch: ModeSwitch,
     captured: dict[str, torch.Tensor],
-) -> Any:
+) -> tuple[Any, InstalledRules | None]:
     """The forward step: install what the request needs, run the model once, capture the layers."""
     modified = any(m is not ReluMode.PLAIN for m in request.gradient_modes())
     rules = None
@@ -174,7 +185,7 @@ def _forward(
         if request.layers or modified:
             sums = dict(explicit_residuals(patch, model))
     if modified:
-        install_relu_modes(patch, model, switch)
+        install_relu_modes(patch, model, switch, _relu_methods(request))
     for name, layer in request.layers.items():
         patch.forward_hook(layer, _capture(captured, name))
     if not request.gradient_modes() and rules is None:  # layer gradients only (Grad-CAM): stop at the layers
@@ -184,7 +195,13 @@ def _forward(
     missing = [name for name in request.layers if name not in captured]
     if missing:
         raise RuntimeError(f"layer {missing[0]!r} was not called in the forward pass")
-    return output
+    return output, rules
+
+
+def _relu_methods(request: BackpropRequest) -> str:
+    """The methods of the request's modified ReLU modes, for refusals."""
+    names = {ReluMode.GUIDED: "guided_backprop", ReluMode.DECONV: "deconvnet"}
+    return "/".join(names[m] for m in request.gradient_modes() if m in names)
 
 
 def _watch(
@@ -198,6 +215,8 @@ def _watch(
 ) -> contextlib.AbstractContextManager[Any]:
     """The functional watch of the forward pass: the rules' (functional relu calls follow the ReLU mode),
     the ReLU modes' (no silent plain gradient), or none for plain gradients."""
+    if rules is not None and rules.watch is not None:
+        return rules.watch
     if rules is not None:
         relu = (lambda t: ModeReLU.apply(t, switch)) if modified else None
         return watch_functional(
@@ -227,13 +246,13 @@ def _passes(request: BackpropRequest) -> list[ReluMode]:
     return passes
 
 
-def _seed(selection: Selection, mode: ReluMode) -> torch.Tensor:
+def _seed(selection: Selection, mode: ReluMode, gradient_form: bool = False) -> torch.Tensor:
     """The seed step: the scalar a backward pass differentiates. The gradient modes: the summed target
     scores (each sample's gradient of its own score). The rules: ``sum(s * stop_grad(s))``, which seeds
     each sample's backward with its own score, like ``grad_outputs=s`` but without torch's lazy sympy
-    import on a worker's first LRP request."""
+    import on a worker's first LRP request. Rules in the gradient form: the summed scores too."""
     scores = selection.scores
-    if mode is ReluMode.RULES:
+    if mode is ReluMode.RULES and not gradient_form:
         return (scores * scores.detach()).sum()
     return scores.sum()
 
@@ -251,6 +270,7 @@ def _backward(
     selection: Selection,
     request: BackpropRequest,
     switch: ModeSwitch,
+    gradient_form: bool = False,
 ) -> _Gradients:
     """The backward step: one pass per mode over the one graph (``retain_graph`` between them)."""
     out = _Gradients()
@@ -258,9 +278,11 @@ def _backward(
     for i, mode in enumerate(passes):
         switch.mode = mode
         retain = i < len(passes) - 1
-        seed = _seed(selection, mode)
+        seed = _seed(selection, mode, gradient_form)
         if mode is ReluMode.RULES:
             (out.relevance,) = torch.autograd.grad(seed, xin, retain_graph=retain)
+            if gradient_form:
+                out.relevance = xin.detach() * out.relevance
             continue
         wants_input = mode in request.modes
         layer_names = list(request.layers) if mode is ReluMode.PLAIN else []
@@ -339,11 +361,12 @@ def run_backprop_targets(
         xin = prepare_input(x)
         switch = ModeSwitch()
         captured: dict[str, torch.Tensor] = {}
-        output = _forward(patch, model, xin, request, switch, captured)
+        output, rules = _forward(patch, model, xin, request, switch, captured)
         logits = primary(output)
         columns = [class_indices(logits, [int(c) for c in classes[:, k]]) for k in range(k_count)]
         scores = torch.stack([logits.gather(1, c[:, None])[:, 0] for c in columns if c is not None], dim=1)
-        grads = _backward_targets(xin, captured, scores, request, switch)
+        gradient_form = rules is not None and rules.input_times_gradient
+        grads = _backward_targets(xin, captured, scores, request, switch, gradient_form)
         activations = {k: v.detach() for k, v in captured.items()}
         return [
             BackpropResult(
@@ -389,6 +412,7 @@ def _backward_targets(
     scores: torch.Tensor,
     request: BackpropRequest,
     switch: ModeSwitch,
+    gradient_form: bool = False,
 ) -> _Gradients:
     """:func:`_backward` for (B, K) scores: each gradient of shape (K, *shape)."""
     out = _Gradients()
@@ -401,11 +425,9 @@ def _backward_targets(
             relevance = []
             for k in range(k_count):
                 switch.keep_saved = k < k_count - 1
-                column = scores[:, k]
-                (r,) = torch.autograd.grad(
-                    (column * column.detach()).sum(), xin, retain_graph=retain or k < k_count - 1
-                )
-                relevance.append(r)
+                seed = _seed(Selection(scores[:, k], None), mode, gradient_form)
+                (r,) = torch.autograd.grad(seed, xin, retain_graph=retain or k < k_count - 1)
+                relevance.append(xin.detach() * r if gradient_form else r)
             switch.keep_saved = False
             out.relevance = torch.stack(relevance)
             continue

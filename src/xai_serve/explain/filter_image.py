@@ -7,7 +7,8 @@ own resolution and normalisation (the input ``x`` gives the shape, the model con
 * start from a uniform random image with pixel values in 150..180 (uint8, seeded by ``seed``);
 * normalise it once; Adam (``lr`` 0.1, ``weight_decay`` 1e-6) on the normalised image for
   ``iterations`` steps (30), each a forward pass up to the layer (the pass stops there) and the loss
-  ``-mean(A_layer[filter])`` over the filter's spatial positions;
+  ``-mean(A_layer[filter])`` over the filter's spatial positions (on a vision transformer's ``(B, N, C)``
+  token layer, channel ``filter`` over all tokens);
 * the result is the optimised image de-normalised, clipped to [0, 1] and quantised to 1/255 (the original
   re-creates the image this way only for saving; the optimisation itself runs unclipped).
 
@@ -29,6 +30,7 @@ from xai_serve.explain.patching import gradient_context, prepare_input
 from xai_serve.explain.progress import report
 from xai_serve.explain.registry import Attribution, Explainer, register_method
 from xai_serve.explain.targets import Target
+from xai_serve.explain.tokens import contains_attention
 from xai_serve.models.layers import layer_output
 
 
@@ -56,6 +58,7 @@ class FilterImage(Explainer):
 
     def setup(self) -> None:
         self.choice = LayerChoice(self.model, self.params["layer"])
+        self.tokens = contains_attention(self.model)
 
     def _activation(self, z: torch.Tensor, name: str, layer: nn.Module) -> torch.Tensor:
         activation = layer_output(self.model, layer, z)
@@ -63,6 +66,8 @@ class FilterImage(Explainer):
             raise InvalidParameterError(f"parameter 'layer': {name!r} is not called by the model")
         if not isinstance(activation, torch.Tensor) or activation.ndim < 2:
             raise InvalidParameterError(f"parameter 'layer': {name!r} does not output (B, C, ...)")
+        if self.tokens and activation.ndim == 3:  # (B, N, C) tokens: a filter is a channel, over all tokens
+            activation = activation.transpose(1, 2)
         f = self.params["filter"]
         if f >= activation.shape[1]:
             raise InvalidParameterError(

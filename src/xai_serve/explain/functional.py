@@ -44,6 +44,7 @@ from torch.utils._pytree import tree_flatten
 from xai_serve.errors import UnsupportedOperationError
 from xai_serve.explain.passes import ModeSwitch, NormIn, NormOut, PassThrough, keep_saved_copy
 from xai_serve.explain.patching import ModelPatch
+from xai_serve.explain.relu_only import NON_RELU_FUNCTIONS
 
 Policy = Literal["relu", "lrp"]
 
@@ -165,6 +166,8 @@ class _Watch(TorchFunctionMode):
     # ---- guided backprop / deconvnet: only ReLUs change
     def _relu_policy(self, func: Any, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         is_relu = _is_relu_call(name, args, kwargs)
+        if self.policy == "relu" and name in NON_RELU_FUNCTIONS:
+            raise self.refuse(name, f"{self.method} changes ReLUs only; this activation is not one")
         if not is_relu or not isinstance(args[0], torch.Tensor):
             return func(*args, **kwargs)
         assert self.relu is not None

@@ -1,8 +1,10 @@
 """Grad-CAM (Selvaraju et al. 2017) and guided Grad-CAM.
 
 ``cam = sum_k mean_hw(d score / d A_k) * A_k`` at a layer (any module by name; default: the last
-module whose output still has spatial extent > 1x1, see :func:`~xai_serve.explain.layers.spatial_layer`;
-the attribution names the layer used), ReLU'd unless ``relu=false``, upsampled to the input size
+module whose output still has spatial extent > 1x1, see :func:`~xai_serve.explain.layers.spatial_layer`,
+or for a vision transformer the last block's input normalisation, see :mod:`xai_serve.explain.tokens`,
+whose ``(B, N, C)`` tokens lose their class token and are reshaped to the patch grid; the attribution
+names the layer used and, for tokens, the reshape), ReLU'd unless ``relu=false``, upsampled to the input size
 (bilinear by default, ``align_corners=False`` like Captum's ``LayerAttribution.interpolate``) and
 repeated over the input channels so the map is shaped like the input. The backward pass stops at the
 layer (Captum ``LayerGradCam`` semantics), so Grad-CAM alone costs about half an input gradient.
@@ -32,6 +34,7 @@ from xai_serve.explain.layers import LayerChoice
 from xai_serve.explain.params import ParamSpec
 from xai_serve.explain.passes import ReluMode
 from xai_serve.explain.registry import Attribution, register_method
+from xai_serve.explain.tokens import as_map
 
 _LAYER = ParamSpec(
     "layer", None, "module name or features index (default: the last module with output larger than 1x1)"
@@ -102,9 +105,10 @@ class GradCam(BackpropExplainer):
 
     def finish(self, result: BackpropResult) -> Attribution:
         name = self.choice.name
-        cam = layer_cam(result.activations[name], result.layer_grads[name], self.params["relu"])
+        act, grad, grid = as_map(result.activations[name], result.layer_grads[name], result.x.shape)
+        cam = layer_cam(act, grad, self.params["relu"])
         out = base_attribution(result, upsample(cam, result.x, self.params["interpolation"]))
-        out.layer = name
+        out.layer = name if grid is None else grid.describe(name)
         return out
 
     def unit_contributions(
@@ -136,7 +140,8 @@ class GuidedGradCam(BackpropExplainer):
 
     def finish(self, result: BackpropResult) -> Attribution:
         name = self.choice.name
-        cam = layer_cam(result.activations[name], result.layer_grads[name], True)
+        act, grad, _ = as_map(result.activations[name], result.layer_grads[name], result.x.shape)
+        cam = layer_cam(act, grad, True)
         heat = result.input_grads[ReluMode.GUIDED] * upsample(cam, result.x, self.params["interpolation"])
         out = base_attribution(result, heat)
         out.layer = name

@@ -79,7 +79,9 @@ class LayerGuidedBackprop(Explainer):
         with gradient_context(), ModelPatch() as patch:
             disable_inplace(patch, self.model)
             sums = explicit_residuals(patch, self.model)
-            switch = install_relu_modes(patch, self.model, ModeSwitch(ReluMode.GUIDED))
+            switch = install_relu_modes(
+                patch, self.model, ModeSwitch(ReluMode.GUIDED), "layer_guided_backprop"
+            )
             xin = prepare_input(x)
             with watch_relus(patch, self.model, switch, sums, "layer_guided_backprop"):
                 activation = layer_output(self.model, self.layer, xin)

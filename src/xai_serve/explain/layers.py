@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from xai_serve.errors import InvalidParameterError
+from xai_serve.explain.tokens import contains_attention, token_layer
 
 _SPATIAL: weakref.WeakKeyDictionary[nn.Module, dict[tuple[int, ...], str]] = weakref.WeakKeyDictionary()
 
@@ -88,13 +89,17 @@ def find_layer(
     ``layer`` is a dotted module name (``"layer4.1.conv2"``, as in ``model.named_modules()``), an
     integer index into ``model.features`` (SimpleNet / VGG style, the SimpleNet study; for a model without
     ``features`` an integer names a child of a Sequential model), or None for the default layer
-    :func:`spatial_layer` finds on an input of ``sample_shape`` (C, H, W). Raises InvalidParameterError
+    :func:`spatial_layer` finds on an input of ``sample_shape`` (C, H, W) (a model with attention:
+    :func:`~xai_serve.explain.tokens.token_layer`). Raises InvalidParameterError
     naming ``param``.
     """
     if layer is None:
         if sample_shape is None:
             raise InvalidParameterError(f"parameter {param!r}: the default layer needs the input shape")
-        name = spatial_layer(model, sample_shape, param=param)
+        if contains_attention(model):  # a token model: the last attention block's input normalisation
+            name = token_layer(model, sample_shape, param=param)
+        else:
+            name = spatial_layer(model, sample_shape, param=param)
         return name, model.get_submodule(name)
     if isinstance(layer, int):
         features = getattr(model, "features", None)

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from xai_serve.explain.backprop import BackpropExplainer, BackpropRequest, BackpropResult
+from xai_serve.explain.attention_lrp import ATTENTION_COMPOSITES, AttentionLrpEngine, contains_attention
+from xai_serve.explain.backprop import BackpropExplainer, BackpropRequest, BackpropResult, PassExtension
 from xai_serve.explain.composites import COMPOSITES, FIRST_RULES, LrpSettings
 from xai_serve.explain.context import ModelContext
 from xai_serve.explain.lrp_engine import LrpEngine
@@ -38,7 +39,10 @@ def lrp_settings(params: dict[str, Any], context: ModelContext) -> LrpSettings:
 
 LRP_PARAMS = {
     "composite": ParamSpec(
-        "str", "epsilon_plus_flat", "rule map (see the composites table)", choices=tuple(COMPOSITES)
+        "str",
+        "auto",
+        "rule map (see the composites table; auto: attnlrp with attention, else epsilon_plus_flat)",
+        choices=("auto", *COMPOSITES, *ATTENTION_COMPOSITES),
     ),
     "first_rule": ParamSpec(
         "str", "auto", "rule for the first linear layer executed (auto: the composite's)", choices=FIRST_RULES
@@ -66,10 +70,21 @@ class Lrp(BackpropExplainer):
         if self.params["composite"] == "alpha_beta" or self.params["first_rule"] == "alpha_beta":
             self.settings.rule("alpha_beta")  # validates alpha - beta = 1 now
 
-    def engine(self) -> LrpEngine:
-        """The rule engine of these parameters (the pass extension of :meth:`request`)."""
+    def composite(self) -> str:
+        """The composite to run (``auto`` resolved: ``attnlrp`` for a model with attention)."""
+        name = str(self.params["composite"])
+        if name == "auto":
+            return "attnlrp" if contains_attention(self.model) else "epsilon_plus_flat"
+        return name
+
+    def engine(self) -> PassExtension:
+        """The rule engine of these parameters (the pass extension of :meth:`request`): the attention
+        composites' (:mod:`xai_serve.explain.attention_lrp`) or the layer rules'."""
+        composite = self.composite()
+        if composite in ATTENTION_COMPOSITES:
+            return AttentionLrpEngine(composite, self.settings.stabilizer)
         cache = self.context.param_cache
-        return LrpEngine(self.params["composite"], self.settings, cache, self.params["first_rule"])
+        return LrpEngine(composite, self.settings, cache, self.params["first_rule"])
 
     def request(self) -> BackpropRequest:
         return BackpropRequest(extension=self.engine())

@@ -2,9 +2,10 @@
 ``ModelCard`` and ``load_checkpoint``.
 
 Registered names: ``mlp``, ``simplenet_310k``, ``simplenet_5m``, ``resnet20``, ``resnet18``,
-``resnet34``, ``resnet50``, ``resgptnet34`` / ``resgptnet_small`` (General Pattern Theory, outputs y, yg, ys);
+``resnet34``, ``resnet50``, ``vit`` (torchvision's ViT, any channel count),
+``resgptnet34`` / ``resgptnet_small`` (General Pattern Theory, outputs y, yg, ys);
 the family ``torchvision.NAME`` (every torchvision classifier, not listed). A card may instead name a
-user's model file (``build_from_card``). Every model has distinct, non-in-place ReLU modules.
+user's model file (``build_from_card``). Every ReLU model has distinct, non-in-place ReLU modules.
 """
 
 from xai_serve.models import (  # noqa: F401  (registration)
@@ -15,6 +16,7 @@ from xai_serve.models import (  # noqa: F401  (registration)
     resnet_torchvision,
     simplenet,
     torchvision_zoo,
+    vit,
 )
 from xai_serve.models.canonicalise import canonicalise
 from xai_serve.models.card import ModelCard

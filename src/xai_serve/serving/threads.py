@@ -31,11 +31,16 @@ def cores() -> int:
 
 
 def forward_macs(model: nn.Module, input_shape: list[int] | tuple[int, ...]) -> int:
-    """Multiply-adds of the convolutions and linear layers in one forward pass of one image (a probe
-    pass on zeros; other layers are negligible next to them)."""
+    """Multiply-adds of the convolutions, linear layers and attention modules in one forward pass of one
+    image (a probe pass on zeros; other layers are negligible next to them). ``nn.MultiheadAttention``
+    calls no submodule (its ``out_proj`` is read, not called): its projections and its two products
+    (scores and values) are counted from its inputs."""
     total = [0]
 
     def hook(module: nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
+        if isinstance(module, nn.MultiheadAttention):  # returns (output, weights)
+            total[0] += _attention_macs(module, inputs)
+            return
         if not isinstance(output, torch.Tensor):
             return
         if isinstance(module, nn.Linear):
@@ -56,6 +61,9 @@ def forward_macs(model: nn.Module, input_shape: list[int] | tuple[int, ...]) -> 
         nn.ConvTranspose3d,
     )
     handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, kinds)]
+    handles += [
+        m.register_forward_hook(hook) for m in model.modules() if isinstance(m, nn.MultiheadAttention)
+    ]
     try:
         param = next(model.parameters(), None)
         dtype = param.dtype if param is not None else torch.float32
@@ -65,6 +73,17 @@ def forward_macs(model: nn.Module, input_shape: list[int] | tuple[int, ...]) -> 
         for handle in handles:
             handle.remove()
     return total[0]
+
+
+def _attention_macs(mha: nn.MultiheadAttention, inputs: tuple[torch.Tensor, ...]) -> int:
+    """Multiply-adds of one ``nn.MultiheadAttention`` call: q/k/v and output projections, scores, values."""
+    query, key = inputs[0], inputs[1]
+    seq = 1 if mha.batch_first and query.dim() == 3 else 0
+    tgt, src = query.shape[seq], key.shape[seq]
+    batch = query.numel() // (tgt * mha.embed_dim)
+    dim, kdim, vdim = mha.embed_dim, mha.kdim, mha.vdim
+    projections = tgt * dim * dim + src * dim * (kdim + vdim) + tgt * dim * dim
+    return batch * (projections + 2 * tgt * src * dim)
 
 
 def worker_threads(macs: float | None = None) -> int:

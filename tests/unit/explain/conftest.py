@@ -81,6 +81,10 @@ def _build(name: str) -> tuple[nn.Module, tuple[int, ...]]:
         return torchvision.models.resnet.ResNet(Bottleneck, [1, 1, 1, 1], num_classes=10), (3, 16, 16)
     if name == "resnet20":
         return create_model("resnet20"), (3, 32, 32)
+    if name == "vit":  # a small ViT (attention LRP); torchvision zero-initialises the head: re-drawn
+        model = create_model("vit", image_size=16, patch_size=4, num_layers=2, hidden_dim=32, mlp_dim=64)
+        nn.init.normal_(model.heads.head.weight, std=0.5)
+        return model, (1, 16, 16)
     if name == "resnet18_32":
         return torchvision.models.resnet18(weights=None, num_classes=10), (3, 32, 32)
     raise KeyError(name)

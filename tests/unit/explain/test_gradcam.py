@@ -146,6 +146,7 @@ MODEL_SHAPES: dict[str, tuple[int, ...] | None] = {
     "resnet50": (3, 64, 64),
     "resgptnet_small": (1, 28, 28),
     "resgptnet34": (1, 28, 28),
+    "vit": (1, 28, 28),
     "decomposed": None,  # wraps a base model (one of the above): its layers are the base's
 }
 
@@ -154,6 +155,7 @@ def test_default_layer_on_every_registered_model() -> None:
     """Every model of the registry at its input shape: the default layer of the layer methods is larger
     than 1x1 (a model without conv layers has none and says so) and Grad-CAM's map is not constant."""
     from xai_serve.explain.layers import spatial_layer
+    from xai_serve.explain.tokens import contains_attention, token_layer
     from xai_serve.models import create_model, list_models
 
     torch.manual_seed(0)
@@ -165,6 +167,9 @@ def test_default_layer_on_every_registered_model() -> None:
             continue
         kwargs = {"in_features": 64} if name == "mlp" else {}
         model = create_model(name, **kwargs).eval()
+        if contains_attention(model):  # a token model: the last block's input norm (test_vit_methods.py)
+            assert token_layer(model, shape) == "encoder.layers.encoder_layer_3.ln_1", name
+            continue
         if not any(isinstance(m, torch.nn.Conv2d) for m in model.modules()):
             with pytest.raises(InvalidParameterError, match="larger than 1x1"):
                 spatial_layer(model, shape)

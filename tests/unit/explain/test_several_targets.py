@@ -35,6 +35,17 @@ def test_one_pass_equals_single_target_calls(zoo, rel_diff, model_name: str, met
     assert got.logits is not None and got.logits.shape[0] == 6
 
 
+@pytest.mark.parametrize("method", ["gradient", "input_x_gradient", "gradcam", "lrp"])
+def test_one_pass_on_a_vision_transformer(zoo, rel_diff, method: str) -> None:
+    """Token models too: Grad-CAM on the token grid, LRP with the attention rules (AttnLRP's gradient
+    form: relevance = input x modified gradient, per target)."""
+    model, x = zoo("vit", batch=2)
+    got = explain_targets(model, x, [method], CLASSES)[method]
+    ref = _singles(model, x, method, {})
+    assert float(ref.abs().max()) > 0
+    assert rel_diff(got.heatmap, ref) <= TOL
+
+
 def test_several_methods_share_the_pass(zoo, rel_diff) -> None:
     model, x = zoo("resnet10", batch=2)
     methods = {"gradient": {}, "gradcam": {}, "lrp": {}, "occlusion": {"window": 8, "stride": 8}}

@@ -31,6 +31,7 @@ MODELS: dict[str, tuple[dict, list[int]]] = {
     "resnet50": ({}, [3, 64, 64]),
     "resgptnet_small": ({}, [1, 28, 28]),
     "resgptnet34": ({}, [1, 28, 28]),
+    "vit": ({}, [1, 28, 28]),
     "decomposed": ({"base": "resnet20", "indices": [[i, i + 10, i + 20] for i in range(10)]}, [3, 32, 32]),
 }
 

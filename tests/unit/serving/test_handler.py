@@ -150,9 +150,7 @@ def test_describe(handler, unpacked, context_cls):
 
     assert set(d["methods"]) == set(list_methods())
     comp = d["methods"]["lrp"]["params"]["composite"]
-    assert (
-        comp["type"] == "str" and comp["default"] == "epsilon_plus_flat" and comp["doc"] and comp["choices"]
-    )
+    assert comp["type"] == "str" and comp["default"] == "auto" and comp["doc"] and comp["choices"]
     assert d["methods"]["class_image"]["iterations"] == "iterations"
     assert d["limits"]["max_rows"] >= 1 and d["limits"]["lrp_cache_entries"] >= 1
 

@@ -13,6 +13,7 @@ SHIPPED = [
     "digits_simplenet",
     "digits_mlp_relu",
     "digits_mlp_sigmoid",
+    "digits_vit",
     "mnist_simplenet",
     "cifar10_simplenet5m",
     "cifar10_resnet20",
