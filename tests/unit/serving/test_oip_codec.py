@@ -182,7 +182,13 @@ def test_batcher_answers_each_caller_its_rows_and_batches_the_waiting() -> None:
         gate.set()
         return [[r.request_id for r in await t] for t in tasks]
 
-    answers = asyncio.run(main())
+    # in a thread of its own: a session-scoped browser (Playwright's sync API) may hold this thread's loop
+    out: list[list[list[str]]] = []
+    runner = threading.Thread(target=lambda: out.append(asyncio.run(main())))
+    runner.start()
+    runner.join(30)
+    assert out, "the batcher did not answer"
+    answers = out[0]
     batcher.close()
     assert answers == [[f"{i}-0", f"{i}-1"] for i in range(5)]
     assert sizes == [2, 8]  # the four that queued while the model was busy went in together
