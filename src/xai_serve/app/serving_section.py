@@ -265,7 +265,7 @@ def _explain_beside(
         if refusals is None:
             break
         try:
-            client.explain(beside.name, image_png, {method: {}}, output="values")
+            client.explain(beside.name, image_png, {method: {}}, output="tensor")
         except XaiClientError as err:
             refusals[method] = str(err)
         else:
