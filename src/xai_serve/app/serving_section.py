@@ -357,7 +357,7 @@ def _verdict(
     correct = sum(1 for r in rows if r.prediction and r.prediction[0][0] == r.label)
     parts = [
         f"<b>{correct}/{len(rows)}</b> test images predicted correctly by <code>{esc(model)}</code> "
-        f"served by TorchServe over gRPC; {len(methods)} explanation methods per image, median "
+        f"served by TorchServe over gRPC; {len(methods)} explanation rows per image, median "
         f"end-to-end latency {median_ms:.0f} ms per image."
     ]
     scored = {m: c for m, c in creds.items() if c.get("certified") and c.get("aopc_morf") is not None}
