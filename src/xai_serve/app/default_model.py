@@ -5,6 +5,8 @@ into. A model is trained on first use (an interrupted run is resumed) and reused
 * :data:`PATTERN_THEORY`: ResGPTNet (General Pattern Theory) on the pattern digits, drawn and dissected;
 * :data:`DECOMPOSITION`: ResNet-20 (He et al. 2016) on the digits, whose 7x7 last stage is decomposed
   ("Decomposing the Deep").
+* :data:`VIT`: a small vision transformer (torchvision's ViT layout) on the digits, on a short training
+  budget (``training/digits_vit_demo.toml``), explained beside the CNN in the report.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ class DemoModel:
 DEFAULT = DemoModel(Path("training") / "digits_simplenet.toml", Path("runs") / "digits_simplenet")
 PATTERN_THEORY = DemoModel(Path("training") / "gpt_demo.toml", Path("runs") / "gpt_demo")
 DECOMPOSITION = DemoModel(Path("training") / "digits_resnet20.toml", Path("runs") / "digits_resnet20")
+VIT = DemoModel(Path("training") / "digits_vit_demo.toml", Path("runs") / "digits_vit_demo")
 
 
 def _recipe_path(recipe: Path) -> Path:

@@ -3,7 +3,8 @@
 1. the default model (:mod:`xai_serve.app.default_model`): SimpleNet on the digits, trained on first use;
 2. its credentials (sanity check and faithfulness of every method);
 3. serving: archive, TorchServe, every method over gRPC, ``demo/report.html`` (the ``decomposed`` row
-   from a ResNet-20 on the same digits, served beside it: its last feature maps are 7x7, SimpleNet's 1x1);
+   from a ResNet-20 on the same digits, served beside it: its last feature maps are 7x7, SimpleNet's 1x1;
+   a small digits ViT's rows under the CNN's, with the methods that apply to it and those it refuses);
 4. General Pattern Theory: ResGPTNet on the pattern digits, its class and component heatmaps;
 5. dissection of that pattern-theory model against its generator's concepts (it exists after step 4);
 6. the decomposed final layer ("Decomposing the Deep") of ResNet-20 on the digits.
@@ -31,11 +32,12 @@ def run_demo() -> None:
     """Run every section in order; the report is ``demo/report.html``."""
     from xai_serve.app.certify_section import demo_certify
     from xai_serve.app.decomposition_section import PAGE, decomposed_section
-    from xai_serve.app.default_model import DECOMPOSITION, DEFAULT, print_metrics
+    from xai_serve.app.default_model import DECOMPOSITION, DEFAULT, VIT, print_metrics
     from xai_serve.app.dissection_section import SUMMARY, demo_section
     from xai_serve.app.pattern_theory_section import gpt_section
     from xai_serve.app.report_links import link_from_report
     from xai_serve.app.serving_section import Companion, serve_and_report
+    from xai_serve.app.vit_rows import vit_companion
 
     ckpt = DEFAULT.ensure()
     print_metrics(ckpt)
@@ -48,8 +50,11 @@ def run_demo() -> None:
         demo_certify(resnet, Path("demo") / "credentials_resnet20", methods=["decomposed"], log=_log),
         "ResNet-20 on the same digits, 7x7 last maps",
     )
+    vit = vit_companion(VIT.ensure())
     tic = time.perf_counter()
-    report = serve_and_report(ckpt, out_dir=Path("demo"), credentials=creds, log=_log, companion=companion)
+    report = serve_and_report(
+        ckpt, out_dir=Path("demo"), credentials=creds, log=_log, companion=companion, beside=vit
+    )
     _log(f"served and explained in {time.perf_counter() - tic:.1f} s")
 
     tic = time.perf_counter()
@@ -77,4 +82,5 @@ def run_demo() -> None:
     )
     _log(f"decomposed-layer page: {(report.parent / PAGE).resolve()} ({time.perf_counter() - tic:.1f} s)")
     _log(f"report: {report.resolve()}")
-    _log(f"explanation console on these archives: {console_command(['digits', companion.name, 'gpt'])}")
+    archives = ["digits", companion.name, vit.name, "gpt"]
+    _log(f"explanation console on these archives: {console_command(archives)}")

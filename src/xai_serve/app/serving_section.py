@@ -57,6 +57,11 @@ class Companion:
     methods: tuple[str, ...]
     credentials: Path | None = None
     why: str = ""
+    #: rows this archive answers BESIDE the report model's (label, method, params): one request each,
+    #: shown as ``name: label`` rows (the demo's digits ViT: the same images, the methods that apply)
+    beside: tuple[tuple[str, str, dict[str, Any]], ...] = ()
+    #: methods asked of this archive on the first image only to show its typed refusal in the report
+    refused: tuple[str, ...] = ()
 
 
 def _png(pixels: np.ndarray, scale: int) -> bytes:
@@ -98,11 +103,13 @@ def serve_and_report(
     log: Any = print,
     credentials: str | Path | None = None,
     companion: Companion | None = None,
+    beside: Companion | None = None,
 ) -> Path:
     """Archive, serve, explain ``n_images`` test images with every method over gRPC, write the report.
 
     With ``server`` (an already running TorchServe serving ``name``, and the companion's archive when
-    one is given), archive and start/stop are skipped.
+    one is given), archive and start/stop are skipped. ``beside``: a second companion whose
+    :attr:`Companion.beside` rows are added under the report model's (served by the same TorchServe).
     """
     from xai_client import Client
 
@@ -114,13 +121,14 @@ def serve_and_report(
         shutil.rmtree(out / "images", ignore_errors=True)
     (out / "images").mkdir(parents=True, exist_ok=True)
     methods = sorted(list_methods())
-    specs = list_methods()
+    specs = dict(list_methods())  # the beside rows add their labels
     images = test_images(checkpoint, n_images)
     started = None
     phases: dict[str, float] = {}
     archives = [(checkpoint, name, credentials)]
-    if companion is not None:
-        archives.append((companion.checkpoint, companion.name, companion.credentials))
+    for extra in (companion, beside):
+        if extra is not None:
+            archives.append((extra.checkpoint, extra.name, extra.credentials))
     if server is None:
         t = time.perf_counter()
         for ckpt, archive_name, creds_file in archives:
@@ -151,6 +159,7 @@ def serve_and_report(
     layers: dict[str, str] = {}  # method -> the layer a layer method used (Heatmap.layer)
     moved = set(companion.methods) if companion is not None else set()
     sources = {m: (companion.name, companion.why) for m in methods if m in moved} if companion else {}
+    refusals: dict[str, str] = {}  # ``beside`` method -> the server's typed refusal
     first: tuple[bytes, Any] | None = (
         None  # the first image and TorchServe's answer (the second engine's check)
     )
@@ -183,6 +192,8 @@ def serve_and_report(
                     heatmaps += client.explain(companion.name, image_png, other, output="both").heatmaps
                 for h in heatmaps:
                     _collect(h, row, out, layers, creds)
+                if beside is not None:
+                    _explain_beside(client, beside, image_png, row, out, layers, refusals if i == 0 else None)
                 rows.append(row)
                 log(
                     f"image {i}: true {label}, predicted {e.prediction.label} "
@@ -205,6 +216,12 @@ def serve_and_report(
         second = kserve_check(Path(store), name, *first, log=log)
         phases["kserve engine (start + 1 explanation over v2)"] = time.perf_counter() - t
     report = out / "report.html"
+    if beside is not None:  # its rows join the table, each labelled by its archive
+        for label, method, _params in beside.beside:
+            key = f"{beside.name}: {label}"
+            methods.append(key)
+            specs[key] = specs[method]
+            sources[key] = (beside.name, beside.why)
     graph = _model_graph(checkpoint, out)
     cred_doc = json.loads(Path(credentials).read_text()) if credentials else None
     report.write_text(
@@ -221,28 +238,67 @@ def serve_and_report(
             sources=sources,
             second_engine=second,
             live=live,
+            refusals=(beside.name, refusals) if beside is not None else None,
         )
     )
     (out / "results.json").write_text(json.dumps([r.__dict__ for r in rows], indent=2))
     return report
 
 
-def _collect(h: Any, row: Row, out: Path, layers: dict[str, str], creds: dict[str, dict[str, Any]]) -> None:
-    """Write one served heatmap's overlay next to the report and note its figures in ``row``."""
-    fname = f"{row.index:02d}_{h.method}.png"
+def _explain_beside(
+    client: Any,
+    beside: Companion,
+    image_png: bytes,
+    row: Row,
+    out: Path,
+    layers: dict[str, str],
+    refusals: dict[str, str] | None,
+) -> None:
+    """Ask ``beside``'s archive for each of its rows on one image (one request per row: ``lrp`` twice,
+    with two composites); with ``refusals``, also each refused method, noting the server's typed error."""
+    from xai_client.errors import XaiClientError
+
+    for label, method, params in beside.beside:
+        e = client.explain(beside.name, image_png, {method: dict(params)}, output="both")
+        _collect(e.heatmap(method), row, out, layers, {}, key=f"{beside.name}: {label}")
+    for method in beside.refused:
+        if refusals is None:
+            break
+        try:
+            client.explain(beside.name, image_png, {method: {}}, output="tensor")
+        except XaiClientError as err:
+            refusals[method] = str(err)
+        else:
+            refusals[method] = "answered (not refused)"
+
+
+def _collect(
+    h: Any,
+    row: Row,
+    out: Path,
+    layers: dict[str, str],
+    creds: dict[str, dict[str, Any]],
+    key: str | None = None,
+) -> None:
+    """Write one served heatmap's overlay next to the report and note its figures in ``row`` (under
+    ``key``, by default its method)."""
+    key = key or h.method
+    fname = (
+        f"{row.index:02d}_{key.replace(': ', '_').replace(' ', '_').replace('(', '').replace(')', '')}.png"
+    )
     (out / "images" / fname).write_bytes(h.png or b"")
-    row.overlays[h.method] = fname
-    row.stats[h.method] = dict(h.stats)
+    row.overlays[key] = fname
+    row.stats[key] = dict(h.stats)
     if h.kind == "heatmap" and h.values is not None and h.values.size:
         v = np.asarray(h.values, dtype=np.float64)
         if is_constant(v):
-            row.constant[h.method] = float(v.flat[0])
-    if h.filters and h.method not in row.strips:  # the server drew the class map, then the top filters
-        row.strips.append(h.method)
+            row.constant[key] = float(v.flat[0])
+    if h.filters and key not in row.strips:  # the server drew the class map, then the top filters
+        row.strips.append(key)
     if h.layer:
-        layers[h.method] = h.layer
+        layers[key] = h.layer
     if h.credential is not None:
-        creds[h.method] = dataclasses.asdict(h.credential)
+        creds[key] = dataclasses.asdict(h.credential)
 
 
 def _model_graph(checkpoint: Path, out: Path) -> str:
@@ -301,7 +357,7 @@ def _verdict(
     correct = sum(1 for r in rows if r.prediction and r.prediction[0][0] == r.label)
     parts = [
         f"<b>{correct}/{len(rows)}</b> test images predicted correctly by <code>{esc(model)}</code> "
-        f"served by TorchServe over gRPC; {len(methods)} explanation methods per image, median "
+        f"served by TorchServe over gRPC; {len(methods)} explanation rows per image, median "
         f"end-to-end latency {median_ms:.0f} ms per image."
     ]
     scored = {m: c for m, c in creds.items() if c.get("certified") and c.get("aopc_morf") is not None}
@@ -350,6 +406,17 @@ def _strip_section(method: str, rows: list[Row], source: tuple[str, str] | None)
     return f"<h2>{title}</h2>{figures}"
 
 
+def _refusal_line(refusals: tuple[str, dict[str, str]] | None) -> str:
+    """The methods a ``beside`` archive refused, each with the server's reason."""
+    if not refusals or not refusals[1]:
+        return ""
+    archive, why = refusals
+    items = "".join(
+        f"<li><code>{html.escape(m)}</code>: {html.escape(r)}</li>" for m, r in sorted(why.items())
+    )
+    return f'<p class="refused">Refused by <code>{html.escape(archive)}</code>:</p><ul>{items}</ul>'
+
+
 def _graph_section(graph: str | None) -> str:
     if not graph:
         return ""
@@ -391,11 +458,13 @@ def render_report(
     sources: dict[str, tuple[str, str]] | None = None,
     second_engine: Any = None,
     live: Any = None,
+    refusals: tuple[str, dict[str, str]] | None = None,
 ) -> str:
     """The demo report, verdict first: the verdict, the maps (one row per method, one column per
     image: it fits a 1280-pixel window), predictions and latency per image, the credentials, the
     run's phases (collapsed); other demo sections link themselves at the end. ``sources``: method ->
-    (archive, why) for the rows another archive answered."""
+    (archive, why) for the rows another archive answered; ``refusals``: (archive, method -> the server's
+    refusal) shown under the table."""
     esc = html.escape
     layers = layers or {}
     sources = sources or {}
@@ -470,7 +539,7 @@ img{{image-rendering:pixelated}}</style>
 <table><tr><th class="m">method</th>{head}</tr>
 {"".join(body)}
 </table>
-{strip_section}<h2>Predictions and latency per image</h2>
+{_refusal_line(refusals)}{strip_section}<h2>Predictions and latency per image</h2>
 <table><tr><th>image</th><th>true</th><th>prediction (top 3)</th><th>latency ms</th><th>server ms</th></tr>
 {"".join(per_image)}
 </table>
