@@ -175,6 +175,7 @@ async function selectModel() {
   const model = currentModel();
   if (!model) return;
   const specs = await specsOf(model.name);
+  if ($("#model").value !== model.name) return;  // chosen again meanwhile: the later call renders
   const root = $("#methods");
   const before = new Set(checkedMethods());
   root.replaceChildren();
