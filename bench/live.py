@@ -45,7 +45,9 @@ def run(quick: bool) -> list[Measurement]:
     root = Path(tempfile.mkdtemp(prefix="xai-bench-live-"))
     ckpt = write_checkpoint(root / "ckpt")
     for name, rate in RATES.items():
-        opts = ArchiveOptions(batch_size=4, max_batch_delay_ms=2, monitor=MonitorConfig(rate=rate))
+        opts = ArchiveOptions(
+            batch_size=4, max_batch_delay_ms=2, monitor=MonitorConfig(rate=rate), cache_mib=0
+        )
         build_archive(ckpt, name, store=root / "store", options=opts)
     buf = io.BytesIO()
     Image.fromarray((np.random.default_rng(0).random((28, 28)) * 255).astype(np.uint8)).save(buf, "PNG")

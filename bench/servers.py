@@ -6,7 +6,8 @@ ResNet-18 checkpoint) and ``stock_resnet18`` (TorchServe's stock ``image_classif
 ``/explanations`` runs Captum IntegratedGradients with n_steps=15), both with the same random
 weights (seed 0) and 1000 classes. ``digits()`` serves a small random-weight MLP for 1x28x28 digits
 (the load benchmark). Both go through the serving lifecycle API (``xai_serve.serving.server``):
-private state dir, free loopback ports, token auth, PID-based stop.
+private state dir, free loopback ports, token auth, PID-based stop. Every benchmark archive has the
+explanation cache off (``cache_mib=0``): repeated requests are measured computed, not answered from it.
 """
 
 from __future__ import annotations
@@ -158,7 +159,9 @@ def _build_resnet18(store: Path) -> list[str]:
     )
     # our worker's default thread policy (serving/threads.py) gives a model of this cost every core,
     # as torch's default gives the stock worker
-    build_archive(ckpt, OURS, store=store, options=ArchiveOptions(batch_size=1, max_batch_delay_ms=1))
+    build_archive(
+        ckpt, OURS, store=store, options=ArchiveOptions(batch_size=1, max_batch_delay_ms=1, cache_mib=0)
+    )
     # the stock archive: same state_dict (our canonicalised ResNet keeps torchvision's keys)
     (work / "model.py").write_text(_STOCK_MODEL_PY)
     (work / "index_to_name.json").write_text(json.dumps({str(i): f"class_{i}" for i in range(1000)}))
@@ -203,7 +206,7 @@ def _build_digits(store: Path) -> list[str]:
         ckpt,
         DIGITS,
         store=store,
-        options=ArchiveOptions(batch_size=8, max_batch_delay_ms=5, workers=1, torch_threads=1),
+        options=ArchiveOptions(batch_size=8, max_batch_delay_ms=5, workers=1, torch_threads=1, cache_mib=0),
     )
     return [DIGITS]
 

@@ -172,7 +172,7 @@ def _build_stores(root: Path) -> tuple[Path, Path, Path]:
     ckpt = write_checkpoint(root / "ckpt", mean=(0.5,), std=(0.25,))  # random SimpleNet-310k, seed 0
     digits_store = root / "store_digits"
     # `xai archive` defaults (max batch delay, threads), batchSize = the number of clients
-    options = ArchiveOptions(batch_size=CONCURRENCY)
+    options = ArchiveOptions(batch_size=CONCURRENCY, cache_mib=0)  # repeats computed, not cached
     build_archive(ckpt, DIGITS_MODEL, store=digits_store, options=options)
     trivial_store = root / "store_trivial"
     trivial_store.mkdir()
