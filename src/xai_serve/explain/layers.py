@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from xai_serve.errors import InvalidParameterError
+from xai_serve.explain.probe import probe
 from xai_serve.explain.tokens import contains_attention, token_layer
 
 _SPATIAL: weakref.WeakKeyDictionary[nn.Module, dict[tuple[int, ...], str]] = weakref.WeakKeyDictionary()
@@ -47,26 +48,7 @@ def spatial_layer(model: nn.Module, sample_shape: Sequence[int], *, param: str =
         return hook
 
     handles = [m.register_forward_hook(record(name)) for name, m in model.named_modules() if name]
-    was_training = model.training
-    try:
-        model.eval()  # the probe must not update BatchNorm statistics
-        reference = next(iter(model.parameters()), None)
-        x = torch.zeros(
-            (1, *key),
-            dtype=reference.dtype if reference is not None else torch.float32,
-            device=reference.device if reference is not None else None,
-        )
-        with torch.no_grad():
-            model(x)
-    except Exception as exc:
-        raise InvalidParameterError(
-            f"parameter {param!r}: could not probe the model on an input of shape {list(key)} to choose the "
-            f"default layer ({type(exc).__name__}: {exc}); name a layer"
-        ) from None
-    finally:
-        for handle in handles:
-            handle.remove()
-        model.train(was_training)
+    probe(model, key, handles, param=param)
     chosen = [name for name in order if spatial[name] and calls[name] == 1]
     if not chosen:
         raise InvalidParameterError(

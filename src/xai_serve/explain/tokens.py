@@ -27,6 +27,7 @@ import torch
 from torch import nn
 
 from xai_serve.errors import InvalidParameterError
+from xai_serve.explain.probe import probe
 
 NORM_TYPES: tuple[type[nn.Module], ...] = (nn.LayerNorm, nn.RMSNorm)
 MAX_EXTRA_TOKENS = 8
@@ -55,26 +56,7 @@ def token_layer(model: nn.Module, sample_shape: Sequence[int], *, param: str = "
         for name, m in model.named_modules()
         if name
     ]
-    was_training = model.training
-    try:
-        model.eval()
-        reference = next(iter(model.parameters()), None)
-        x = torch.zeros(
-            (1, *key),
-            dtype=reference.dtype if reference is not None else torch.float32,
-            device=reference.device if reference is not None else None,
-        )
-        with torch.no_grad():
-            model(x)
-    except Exception as exc:
-        raise InvalidParameterError(
-            f"parameter {param!r}: could not probe the model on an input of shape {list(key)} to choose the "
-            f"default layer ({type(exc).__name__}: {exc}); name a layer"
-        ) from None
-    finally:
-        for handle in handles:
-            handle.remove()
-        model.train(was_training)
+    probe(model, key, handles, param=param)
     modules = dict(model.named_modules())
     attentions = [n for n in finished if is_attention(modules[n])]
     if not attentions:
