@@ -94,3 +94,21 @@ def load_for_model(
         )
     dataset = Renormalised(bundle.dataset, (bundle.mean, bundle.std), (mean, std))
     return replace(bundle, dataset=dataset, mean=list(mean), std=list(std))
+
+
+def load_for_card(
+    name: str, split: str, card: Any, *, root: str | os.PathLike[str] | None = None, seed: int = 0
+) -> DatasetBundle:
+    """:func:`load_for_model` with the input shape, normalisation and resize of a model card (any object
+    with ``input_shape``, ``mean``, ``std``, ``resize`` and ``model``: ``xai_serve.models.ModelCard``)."""
+    return load_for_model(
+        name,
+        split,
+        input_shape=card.input_shape,
+        mean=card.mean,
+        std=card.std,
+        resize=card.resize,
+        model=f"model {card.model}",
+        root=root,
+        seed=seed,
+    )

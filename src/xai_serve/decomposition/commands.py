@@ -62,18 +62,9 @@ def _open_split(card: Any, dataset: str | None, split: str, data_root: Path | No
 
     name = dataset or (card.dataset if card is not None else "cifar10")
     if card is not None:  # the card's channels, normalisation and preprocessing
-        from xai_serve.data.for_model import load_for_model
+        from xai_serve.data.for_model import load_for_card
 
-        return load_for_model(
-            name,
-            split,
-            input_shape=card.input_shape,
-            mean=card.mean,
-            std=card.std,
-            resize=card.resize,
-            model=f"model {card.model}",
-            root=data_root,
-        )
+        return load_for_card(name, split, card, root=data_root)
     return open_split(name, split, root=data_root)
 
 

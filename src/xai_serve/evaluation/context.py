@@ -100,7 +100,7 @@ class EvalContext:
         device: str = "cpu",
         root: str | None = None,
     ) -> EvalContext:
-        from xai_serve.data.for_model import load_for_model
+        from xai_serve.data.for_model import load_for_card
         from xai_serve.models import load_checkpoint
 
         dev = torch.device(device)
@@ -112,17 +112,7 @@ class EvalContext:
 
             full_model, model = model, ClassifierView(model).eval()
         dataset = dataset or card.dataset  # the card's dataset unless told otherwise
-        bundle = load_for_model(
-            dataset,
-            split,
-            input_shape=card.input_shape,
-            mean=card.mean,
-            std=card.std,
-            resize=card.resize,
-            model=f"model {card.model}",
-            root=root,
-            seed=seed,
-        )
+        bundle = load_for_card(dataset, split, card, root=root, seed=seed)
         idx = select_samples(len(bundle.dataset), samples, seed)  # type: ignore[arg-type]
         components = {
             name: getattr(bundle.dataset, name)[idx]
